@@ -1,0 +1,30 @@
+# The two commands of the README, each doing its own set-up:
+#   make run    the main job on the default grid (grids/quick.toml), ending in laws CSVs
+#   make test   the test suite (swift test -c release)
+# `make deps` installs the system packages when they are missing (Debian/Ubuntu).
+
+SWIFT ?= swift
+APT_PACKAGES := libopenblas-dev libgsl-dev pkg-config
+RLSCALE := .build/release/rlscale
+
+.PHONY: deps build run test bench
+
+deps:
+	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openblas gsl; then \
+		echo "installing $(APT_PACKAGES)"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update && $$SUDO apt-get install -y $(APT_PACKAGES); \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+test: deps
+	$(SWIFT) test -c release
+
+bench: build
+	$(RLSCALE) bench
+
+run: build
+	$(RLSCALE) run grids/quick.toml
+	$(RLSCALE) fit results/quick

@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+//
+// rlscale: a scaling-law measurement harness for RL post-training of small policies.
+//
+// Targets, bottom to top (dependencies flow one way):
+//   COpenBLAS, CGSL   system libraries (kept apart: their CBLAS headers clash in one module)
+//   RLCommon          seeded RNG, atomic files, stable hashing: no numerics
+//   PolicyModel       the transformer engine: forward/backward, AdamW, KV-cache sampling,
+//                     safetensors checkpoints, the harness's one FLOP formula, the engine bench
+//   rlscale           the command-line tool
+import PackageDescription
+
+let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "rlscale",
+    products: [
+        .executable(name: "rlscale", targets: ["rlscale"]),
+        .library(name: "PolicyModel", targets: ["PolicyModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        // GSL is linked without its own libgslcblas so that every CBLAS call GSL makes
+        // resolves to OpenBLAS (see Sources/CGSL/module.modulemap).
+        .systemLibrary(
+            name: "CGSL", path: "Sources/CGSL",
+            providers: [.apt(["libgsl-dev"])]),
+        .target(name: "RLCommon"),
+        .target(name: "PolicyModel", dependencies: ["COpenBLAS", "RLCommon"], swiftSettings: optimised),
+        .executableTarget(
+            name: "rlscale",
+            dependencies: [
+                "PolicyModel", "RLCommon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon"]),
+    ]
+)

@@ -1,0 +1,220 @@
+import COpenBLAS
+import Foundation
+import RLCommon
+
+/// How to sample completions.
+public struct SamplingOptions: Hashable, Sendable, Codable {
+    /// Softmax temperature; 0 means greedy decoding.
+    public var temperature: Float = 1
+    /// Nucleus mass in (0, 1]; 1 disables top-p.
+    public var topP: Float = 1
+    /// Most tokens generated per completion (the context also bounds it).
+    public var maxNewTokens: Int
+    /// Generation of a row stops after it samples this token (it is kept in the output);
+    /// nil generates to `maxNewTokens` or the end of the context.
+    public var eos: Int32?
+
+    public init(temperature: Float = 1, topP: Float = 1, maxNewTokens: Int, eos: Int32?) {
+        self.temperature = temperature
+        self.topP = topP
+        self.maxNewTokens = maxNewTokens
+        self.eos = eos
+    }
+}
+
+/// One sampled continuation of a prompt.
+public struct Completion: Hashable, Sendable {
+    /// Generated tokens (the prompt excluded), ending with EOS when `stoppedAtEOS`.
+    public var tokens: [Int32]
+    /// Log-probability of each generated token under the sampling distribution (after
+    /// temperature and top-p; 0 for greedy decoding).
+    public var logProbs: [Float]
+    public var stoppedAtEOS: Bool
+}
+
+/// Completions of a batch plus what they cost.
+public struct SampleResult: Sendable {
+    public var completions: [Completion]
+    /// Tokens pushed through the model (prompt tokens included).
+    public var processedTokens: Int
+    /// Forward FLOPs spent, by `FLOPs.forwardToken` summed over processed positions.
+    public var forwardFLOPs: Double
+}
+
+/// KV cache and single-position activations for batched decoding.
+final class DecodeState {
+    let rows: Int
+    let kCache, vCache, x, h, mean, rstd, qkv, atty, fch, logits, lse, scores: FloatBuffer
+
+    init(_ c: ModelConfig, rows: Int) {
+        self.rows = rows
+        let C = c.dModel
+        kCache = FloatBuffer(c.layers * rows * c.context * C)
+        vCache = FloatBuffer(c.layers * rows * c.context * C)
+        x = FloatBuffer(rows * C); h = FloatBuffer(rows * C)
+        mean = FloatBuffer(rows); rstd = FloatBuffer(rows)
+        qkv = FloatBuffer(rows * 3 * C); atty = FloatBuffer(rows * C); fch = FloatBuffer(rows * c.hidden)
+        logits = FloatBuffer(rows * c.vocab); lse = FloatBuffer(rows); scores = FloatBuffer(c.context)
+    }
+}
+
+extension Transformer {
+    /// Samples one completion per prompt with a KV cache.
+    ///
+    /// All rows advance through positions together from position 0; a row consumes its
+    /// own prompt token by token and starts sampling after its last prompt token, so
+    /// prompts of different lengths need no padding. A row stops at EOS, at
+    /// `maxNewTokens`, or when the context is full; finished rows leave the batch, so no
+    /// FLOPs are spent on them.
+    public func sample(
+        prompts: [[Int32]], options: SamplingOptions, rng: inout SeededRNG
+    ) throws(ModelError) -> SampleResult {
+        let c = config, C = c.dModel, V = c.vocab, F = c.hidden, NH = c.heads, hs = c.headDim
+        let Tc = c.context
+        for (i, p) in prompts.enumerated() {
+            guard !p.isEmpty else { throw .emptyPrompt(index: i) }
+            guard p.count < Tc else { throw .sequenceTooLong(length: p.count + 1, context: Tc) }
+            try validate(p)
+        }
+        if let eos = options.eos { try validate([eos]) }
+        let R = prompts.count
+        var completions = [Completion](
+            repeating: Completion(tokens: [], logProbs: [], stoppedAtEOS: false), count: R)
+        guard R > 0, options.maxNewTokens > 0 else {
+            return SampleResult(completions: completions, processedTokens: 0, forwardFLOPs: 0)
+        }
+        let d: DecodeState
+        if let old = decode, old.rows >= R { d = old } else { d = DecodeState(c, rows: R); decode = d }
+        let P = params.base
+        let scale = 1 / Float(hs).squareRoot()
+        var active = Array(0..<R)           // rows still generating, in order
+        var input = prompts.map { $0[0] }   // next token fed for each row
+        var processed = 0
+        var flops = 0.0
+        var probs = [Double](repeating: 0, count: V)
+        var order = Array(0..<V)
+
+        for t in 0..<Tc where !active.isEmpty {
+            let A = active.count
+            processed += A
+            flops += Double(A) * FLOPs.forwardToken(c, position: t)
+            for (a, r) in active.enumerated() {
+                let xo = d.x.base + a * C
+                let e = P + layout.wte + Int(input[r]) * C, p = P + layout.wpe + t * C
+                for i in 0..<C { xo[i] = e[i] + p[i] }
+            }
+            for l in 0..<c.layers {
+                let o = layout.layers[l]
+                Kernels.normForward(
+                    c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + o.ln1w, o.ln1b.map { P + $0 },
+                    N: A, C: C, eps: c.normEpsilon)
+                Kernels.linearForward(d.qkv.base, d.h.base, P + o.qkvw, P + o.qkvb, N: A, IN: C, OUT: 3 * C, accumulate: false)
+                for (a, r) in active.enumerated() {
+                    let q = d.qkv.base + a * 3 * C
+                    let kc = d.kCache.base + ((l * d.rows + r) * Tc) * C
+                    let vc = d.vCache.base + ((l * d.rows + r) * Tc) * C
+                    (kc + t * C).update(from: q + C, count: C)
+                    (vc + t * C).update(from: q + 2 * C, count: C)
+                    for head in 0..<NH {
+                        let s = d.scores.base
+                        cblas_sgemv(
+                            CblasRowMajor, CblasNoTrans, Int32(t + 1), Int32(hs), scale,
+                            kc + head * hs, Int32(C), q + head * hs, 1, 0, s, 1)
+                        var mx = -Float.infinity
+                        for j in 0...t where s[j] > mx { mx = s[j] }
+                        var sum: Float = 0
+                        for j in 0...t {
+                            s[j] = expf(s[j] - mx)
+                            sum += s[j]
+                        }
+                        let inv = 1 / sum
+                        for j in 0...t { s[j] *= inv }
+                        cblas_sgemv(
+                            CblasRowMajor, CblasTrans, Int32(t + 1), Int32(hs), 1,
+                            vc + head * hs, Int32(C), s, 1, 0, d.atty.base + a * C + head * hs, 1)
+                    }
+                }
+                Kernels.linearForward(d.x.base, d.atty.base, P + o.projw, P + o.projb, N: A, IN: C, OUT: C, accumulate: true)
+                Kernels.normForward(
+                    c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + o.ln2w, o.ln2b.map { P + $0 },
+                    N: A, C: C, eps: c.normEpsilon)
+                Kernels.linearForward(d.fch.base, d.h.base, P + o.fcw, P + o.fcb, N: A, IN: C, OUT: F, accumulate: false)
+                Kernels.geluForward(d.fch.base, d.fch.base, N: A * F)
+                Kernels.linearForward(d.x.base, d.fch.base, P + o.fcprojw, P + o.fcprojb, N: A, IN: F, OUT: C, accumulate: true)
+            }
+            Kernels.normForward(
+                c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + layout.lnfw, layout.lnfb.map { P + $0 },
+                N: A, C: C, eps: c.normEpsilon)
+            Kernels.headForward(d.logits.base, d.lse.base, d.h.base, P + layout.wte, N: A, C: C, V: V)
+
+            var still: [Int] = []
+            still.reserveCapacity(A)
+            for (a, r) in active.enumerated() {
+                let prompt = prompts[r]
+                if t + 1 < prompt.count {  // still reading the prompt
+                    input[r] = prompt[t + 1]
+                    still.append(r)
+                    continue
+                }
+                let (tok, lp) = Self.draw(
+                    logits: d.logits.base + a * V, V: V, options: options, probs: &probs, order: &order, rng: &rng)
+                completions[r].tokens.append(tok)
+                completions[r].logProbs.append(lp)
+                if tok == options.eos {
+                    completions[r].stoppedAtEOS = true
+                } else if completions[r].tokens.count < options.maxNewTokens && t + 1 < Tc {
+                    input[r] = tok
+                    still.append(r)
+                }
+            }
+            active = still
+        }
+        return SampleResult(completions: completions, processedTokens: processed, forwardFLOPs: flops)
+    }
+
+    /// Draws one token from a row of logits; returns it with its log-probability under
+    /// the distribution actually sampled from.
+    static func draw(
+        logits z: FPtr, V: Int, options: SamplingOptions, probs: inout [Double], order: inout [Int],
+        rng: inout SeededRNG
+    ) -> (Int32, Float) {
+        if options.temperature <= 0 {
+            var best = 0
+            for v in 1..<V where z[v] > z[best] { best = v }
+            return (Int32(best), 0)
+        }
+        let invT = 1 / Double(options.temperature)
+        var mx = -Double.infinity
+        for v in 0..<V { mx = max(mx, Double(z[v])) }
+        var total = 0.0
+        for v in 0..<V {
+            probs[v] = exp((Double(z[v]) - mx) * invT)
+            total += probs[v]
+        }
+        var kept = V
+        var mass = total
+        if options.topP < 1 {
+            for v in 0..<V { order[v] = v }
+            order.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
+            let target = Double(options.topP) * total
+            var cum = 0.0
+            kept = 0
+            while kept < V {
+                cum += probs[order[kept]]
+                kept += 1
+                if cum >= target { break }
+            }
+            mass = cum
+            for i in kept..<V { probs[order[i]] = 0 }
+        }
+        let u = rng.uniform() * mass
+        var acc = 0.0
+        var chosen = -1
+        for v in 0..<V where probs[v] > 0 {
+            acc += probs[v]
+            chosen = v
+            if u < acc { break }
+        }
+        return (Int32(chosen), Float(log(probs[chosen] / mass)))
+    }
+}
