@@ -7,6 +7,9 @@
 //   RLCommon          seeded RNG, atomic files, stable hashing: no numerics
 //   PolicyModel       the transformer engine: forward/backward, AdamW, KV-cache sampling,
 //                     safetensors checkpoints, the harness's one FLOP formula, the engine bench
+//   Tasks             vocabulary, task families, verifiers, noisy-solver pretraining corpus
+//   Evaluation        held-out sets, pass@k estimators, pass-rate buckets, evaluator
+//   BasePolicies      base ladder, pretraining, the base cache
 //   rlscale           the command-line tool
 import PackageDescription
 
@@ -32,12 +35,16 @@ let package = Package(
             providers: [.apt(["libgsl-dev"])]),
         .target(name: "RLCommon"),
         .target(name: "PolicyModel", dependencies: ["COpenBLAS", "RLCommon"], swiftSettings: optimised),
+        .target(name: "Tasks", dependencies: ["RLCommon"]),
+        .target(name: "Evaluation", dependencies: ["Tasks", "PolicyModel", "RLCommon"]),
+        .target(name: "BasePolicies", dependencies: ["Tasks", "PolicyModel", "Evaluation", "RLCommon"]),
         .executableTarget(
             name: "rlscale",
             dependencies: [
-                "PolicyModel", "RLCommon",
+                "PolicyModel", "RLCommon", "Tasks", "Evaluation", "BasePolicies",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon"]),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Evaluation", "BasePolicies", "PolicyModel", "RLCommon"]),
     ]
 )

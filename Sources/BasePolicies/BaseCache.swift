@@ -1,0 +1,104 @@
+import Evaluation
+import Foundation
+import PolicyModel
+import RLCommon
+import Tasks
+
+/// Errors from the base cache, naming the file.
+public enum BaseCacheError: Error, CustomStringConvertible {
+    case checkpoint(CheckpointError)
+    case record(path: String, reason: String)
+    case model(ModelError)
+    case io(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .checkpoint(let e): e.description
+        case .record(let p, let r): "\(p): unreadable base record: \(r)"
+        case .model(let e): e.description
+        case .io(let p, let r): "\(p): \(r)"
+        }
+    }
+}
+
+/// Pretrained bases, stored as `<dir>/<name>-<key>.safetensors` plus a `.json` record, and
+/// shared by every cell and every grid that asks for the same spec.
+public struct BaseCache: Sendable {
+    public var directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    public func checkpointPath(_ spec: BaseSpec) -> String { "\(directory)/\(spec.name)-\(spec.key).safetensors" }
+    public func recordPath(_ spec: BaseSpec) -> String { "\(directory)/\(spec.name)-\(spec.key).json" }
+
+    /// Whether a finished base (checkpoint and record) is cached.
+    public func contains(_ spec: BaseSpec) -> Bool {
+        FileManager.default.fileExists(atPath: checkpointPath(spec))
+            && FileManager.default.fileExists(atPath: recordPath(spec))
+    }
+
+    /// Loads a cached base, or nil when it is not cached.
+    public func load(_ spec: BaseSpec) throws(BaseCacheError) -> (Transformer, BaseRecord)? {
+        guard contains(spec) else { return nil }
+        let model: Transformer
+        do { model = try Checkpoint.load(checkpointPath(spec)).model } catch { throw .checkpoint(error) }
+        return (model, try readRecord(recordPath(spec)))
+    }
+
+    public func readRecord(_ path: String) throws(BaseCacheError) -> BaseRecord {
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return try JSONDecoder().decode(BaseRecord.self, from: data)
+        } catch {
+            throw .record(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Returns the cached base, or pretrains, evaluates and caches it. The checkpoint is
+    /// written before the record, both atomically, so a record always has its weights.
+    public func obtain(
+        _ spec: BaseSpec, evalSet: EvalSetSpec = EvalSetSpec(), evalOptions: EvalOptions = EvalOptions(),
+        log: ((String) -> Void)? = nil
+    ) throws(BaseCacheError) -> (Transformer, BaseRecord) {
+        if let cached = try load(spec) { return cached }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .io(path: directory, reason: "cannot create directory: \(error.localizedDescription)")
+        }
+        log?("pretraining base \(spec.name) (\(spec.model), \(spec.tokenBudget) tokens)")
+        var lastShown = -1
+        do {
+            let (model, rec) = try Pretraining.run(spec) { frac, loss in
+                let pct = Int(frac * 10) * 10
+                if pct > lastShown {
+                    lastShown = pct
+                    log?(String(format: "  %@ %3d%%  loss %.3f", spec.name, pct, loss))
+                }
+            }
+            var record = rec
+            log?("evaluating base \(spec.name)")
+            record.evaluation = try Pretraining.evaluate(model, spec: spec, set: evalSet, options: evalOptions)
+            do {
+                try Checkpoint.save(
+                    model, to: checkpointPath(spec),
+                    extra: ["rlscale.base_name": spec.name, "rlscale.base_key": spec.key,
+                            "rlscale.tasks": spec.corpus.mixture.description])
+            } catch { throw BaseCacheError.checkpoint(error) }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            do {
+                try AtomicFile.write(try enc.encode(record), to: recordPath(spec))
+            } catch {
+                throw BaseCacheError.io(path: recordPath(spec), reason: "\(error)")
+            }
+            return (model, record)
+        } catch let e as BaseCacheError {
+            throw e
+        } catch let e as ModelError {
+            throw .model(e)
+        } catch {
+            throw .io(path: directory, reason: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,144 @@
+import Evaluation
+import Foundation
+import PolicyModel
+import RLCommon
+import Tasks
+
+/// What pretraining a base cost and produced. Pretraining compute is recorded here and
+/// never charged to RL cells.
+public struct BaseRecord: Codable, Sendable {
+    public var spec: BaseSpec
+    public var key: String
+    public var parameters: Int
+    public var nonEmbeddingParameters: Int
+    public var steps: Int
+    /// Completion tokens trained on.
+    public var tokens: Int
+    /// Training FLOPs (forward + backward over every padded position of every batch).
+    public var trainFLOPs: Double
+    public var wallSeconds: Double
+    /// (step, mean loss over the preceding window).
+    public var lossCurve: [[Double]]
+    public var evaluation: BaseEvaluation?
+}
+
+/// The base's held-out evaluation: per-problem outcomes (which fix every problem's pass
+/// bucket for every cell trained from this base) and their summary.
+public struct BaseEvaluation: Codable, Sendable {
+    public var set: EvalSetSpec
+    public var options: EvalOptions
+    public var outcomes: [ProblemOutcome]
+    public var summary: [GroupMetrics]
+    public var cost: EvalCost
+    public var wallSeconds: Double
+}
+
+/// How the held-out evaluation set is drawn.
+public struct EvalSetSpec: Codable, Hashable, Sendable {
+    public var problemsPerLevel: Int
+    public var seed: UInt64
+    public init(problemsPerLevel: Int = 16, seed: UInt64 = 1234) {
+        self.problemsPerLevel = problemsPerLevel
+        self.seed = seed
+    }
+    public func build(_ families: [any TaskFamily]) -> EvalSet {
+        EvalSet(families: families, problemsPerLevel: problemsPerLevel, seed: seed)
+    }
+}
+
+/// One padded training batch of prompt + completion sequences, with the loss on
+/// completion tokens only.
+public struct SequenceBatch: Sendable {
+    public var tokens: [Int32]
+    public var targets: [Int32]
+    public var rows: Int
+    public var length: Int
+    /// Positions carrying a target (completion tokens).
+    public var targetCount: Int
+
+    /// Right-pads `(prompt, completion)` pairs with PAD; position t targets token t + 1
+    /// whenever that token belongs to the completion.
+    public init(_ pairs: [(prompt: [Int32], completion: [Int32])]) {
+        rows = pairs.count
+        length = pairs.map { $0.prompt.count + $0.completion.count - 1 }.max() ?? 0
+        tokens = Array(repeating: Vocabulary.pad, count: rows * length)
+        targets = Array(repeating: -1, count: rows * length)
+        targetCount = 0
+        for (b, p) in pairs.enumerated() {
+            let seq = p.prompt + p.completion
+            for t in 0..<(seq.count - 1) {
+                tokens[b * length + t] = seq[t]
+                if t + 1 >= p.prompt.count {
+                    targets[b * length + t] = seq[t + 1]
+                    targetCount += 1
+                }
+            }
+        }
+    }
+}
+
+public enum Pretraining {
+    /// Pretrains `spec` from scratch on its noisy-solver corpus until the token budget is
+    /// spent (AdamW, linear warmup then cosine decay to 10%). `progress` receives
+    /// (fraction done, recent loss).
+    public static func run(
+        _ spec: BaseSpec, progress: ((Double, Double) -> Void)? = nil
+    ) throws(ModelError) -> (Transformer, BaseRecord) {
+        let t0 = Date()
+        let model = try Transformer(config: spec.model, seed: spec.seed)
+        let opt = AdamW(for: model)
+        var rng = SeededRNG(seed: spec.seed).derived("corpus")
+        // Estimate completion tokens per example to size the cosine schedule.
+        var probe = SeededRNG(seed: spec.seed).derived("probe")
+        var probeTokens = 0
+        for _ in 0..<256 { probeTokens += spec.corpus.example(&probe).completion.count }
+        let perStep = max(1, Double(probeTokens) / 256 * Double(spec.batch))
+        let budget = spec.tokenBudget
+        let estSteps = max(spec.warmupSteps + 1, Int((Double(budget) / perStep).rounded(.up)))
+        let schedule = LRSchedule(kind: .cosine, peak: spec.learningRate, warmupSteps: spec.warmupSteps, totalSteps: estSteps)
+        var tokens = 0, steps = 0
+        var flops = 0.0
+        var curve: [[Double]] = []
+        var window = 0.0, windowN = 0
+        let every = max(1, estSteps / 50)
+        while tokens < budget {
+            let batch = SequenceBatch((0..<spec.batch).map { _ in spec.corpus.example(&rng) })
+            try model.forward(tokens: batch.tokens, batch: batch.rows, length: batch.length)
+            model.zeroGradients()
+            let w = batch.targets.map { $0 >= 0 ? 1 / Float(batch.targetCount) : 0 }
+            let loss = try model.setWeightedNLLGradient(targets: batch.targets, weights: w)
+            model.backward()
+            opt.step(model, learningRate: schedule.rate(at: steps))
+            steps += 1
+            tokens += batch.targetCount
+            flops += Double(batch.rows) * FLOPs.trainSequence(spec.model, length: batch.length)
+            window += loss
+            windowN += 1
+            if steps % every == 0 || tokens >= budget {
+                curve.append([Double(steps), window / Double(windowN)])
+                progress?(min(1, Double(tokens) / Double(budget)), window / Double(windowN))
+                window = 0
+                windowN = 0
+            }
+        }
+        let record = BaseRecord(
+            spec: spec, key: spec.key, parameters: spec.model.parameterCount,
+            nonEmbeddingParameters: spec.model.nonEmbeddingParameterCount, steps: steps, tokens: tokens,
+            trainFLOPs: flops, wallSeconds: Date().timeIntervalSince(t0), lossCurve: curve, evaluation: nil)
+        return (model, record)
+    }
+
+    /// Evaluates a base on the held-out set with K samples per problem (and greedily).
+    public static func evaluate(
+        _ model: Transformer, spec: BaseSpec, set: EvalSetSpec, options: EvalOptions
+    ) throws(ModelError) -> BaseEvaluation {
+        let t0 = Date()
+        let evalSet = set.build(spec.corpus.mixture.families)
+        let (outcomes, cost) = try Evaluator.run(model, on: evalSet, options: options, seed: set.seed)
+        let summary = Metrics.summarize(
+            outcomes, set: evalSet, ks: [1, 4], buckets: Metrics.buckets(from: outcomes))
+        return BaseEvaluation(
+            set: set, options: options, outcomes: outcomes, summary: summary, cost: cost,
+            wallSeconds: Date().timeIntervalSince(t0))
+    }
+}

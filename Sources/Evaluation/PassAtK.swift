@@ -1,0 +1,61 @@
+/// Unbiased estimators over n ≥ k samples of which c are correct (Chen et al. 2021).
+public enum PassAtK {
+    /// best@k (pass@k): probability that at least one of k samples drawn without
+    /// replacement from the n is correct, 1 − C(n−c, k) / C(n, k).
+    public static func best(n: Int, c: Int, k: Int) -> Double {
+        precondition(k >= 1 && k <= n && c >= 0 && c <= n, "need 1 <= k <= n and 0 <= c <= n")
+        if n - c < k { return 1 }
+        if c == 0 { return 0 }
+        var prod = 1.0
+        for i in (n - c + 1)...n { prod *= 1 - Double(k) / Double(i) }
+        return 1 - prod
+    }
+
+    /// worst@k: probability that all k samples are correct, C(c, k) / C(n, k).
+    public static func worst(n: Int, c: Int, k: Int) -> Double {
+        precondition(k >= 1 && k <= n && c >= 0 && c <= n, "need 1 <= k <= n and 0 <= c <= n")
+        if c < k { return 0 }
+        var prod = 1.0
+        for i in 0..<k { prod *= Double(c - i) / Double(n - i) }
+        return prod
+    }
+
+    /// avg@k: expected mean reward of k samples, c / n (unbiased for any k ≤ n).
+    public static func average(n: Int, c: Int) -> Double { Double(c) / Double(n) }
+}
+
+/// Pass-rate buckets of held-out problems under a reference base policy (the IsoCompute
+/// study's definitions, with K samples per problem).
+public enum PassBucket: String, Codable, Sendable, CaseIterable, Comparable {
+    /// No success in K samples.
+    case unsolved
+    /// pass@1 in (0, 0.0625].
+    case hard
+    /// pass@1 in (0.0625, 0.3).
+    case medium
+    /// pass@1 in [0.3, 0.6].
+    case easy
+    /// pass@1 above 0.6.
+    case solved
+
+    public static func of(successes c: Int, samples K: Int) -> PassBucket {
+        let r = Double(c) / Double(K)
+        if c == 0 { return .unsolved }
+        if r <= 0.0625 { return .hard }
+        if r < 0.3 { return .medium }
+        if r <= 0.6 { return .easy }
+        return .solved
+    }
+
+    var rank: Int {
+        switch self {
+        case .unsolved: 0
+        case .hard: 1
+        case .medium: 2
+        case .easy: 3
+        case .solved: 4
+        }
+    }
+
+    public static func < (a: PassBucket, b: PassBucket) -> Bool { a.rank < b.rank }
+}
