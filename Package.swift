@@ -10,6 +10,7 @@
 //   Tasks             vocabulary, task families, verifiers, noisy-solver pretraining corpus
 //   Evaluation        held-out sets, pass@k estimators, pass-rate buckets, evaluator
 //   BasePolicies      base ladder, pretraining, the base cache
+//   RLTraining        RL methods, compute ledger, curriculum, the grid cell runner
 //   rlscale           the command-line tool
 import PackageDescription
 
@@ -38,13 +39,18 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["RLCommon"]),
         .target(name: "Evaluation", dependencies: ["Tasks", "PolicyModel", "RLCommon"]),
         .target(name: "BasePolicies", dependencies: ["Tasks", "PolicyModel", "Evaluation", "RLCommon"]),
+        // -enable-testing lets the tests drive single training steps in release builds.
+        .target(
+            name: "RLTraining", dependencies: ["Tasks", "PolicyModel", "Evaluation", "BasePolicies", "RLCommon"],
+            swiftSettings: [.unsafeFlags(["-enable-testing"])]),
         .executableTarget(
             name: "rlscale",
             dependencies: [
-                "PolicyModel", "RLCommon", "Tasks", "Evaluation", "BasePolicies",
+                "PolicyModel", "RLCommon", "Tasks", "Evaluation", "BasePolicies", "RLTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon"]),
+        .testTarget(name: "RLTrainingTests", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "Tasks", "PolicyModel", "RLCommon"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Evaluation", "BasePolicies", "PolicyModel", "RLCommon"]),
     ]
 )

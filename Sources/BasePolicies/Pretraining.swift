@@ -20,6 +20,22 @@ public struct BaseRecord: Codable, Sendable {
     /// (step, mean loss over the preceding window).
     public var lossCurve: [[Double]]
     public var evaluation: BaseEvaluation?
+
+    public init(
+        spec: BaseSpec, steps: Int = 0, tokens: Int = 0, trainFLOPs: Double = 0, wallSeconds: Double = 0,
+        lossCurve: [[Double]] = [], evaluation: BaseEvaluation? = nil
+    ) {
+        self.spec = spec
+        key = spec.key
+        parameters = spec.model.parameterCount
+        nonEmbeddingParameters = spec.model.nonEmbeddingParameterCount
+        self.steps = steps
+        self.tokens = tokens
+        self.trainFLOPs = trainFLOPs
+        self.wallSeconds = wallSeconds
+        self.lossCurve = lossCurve
+        self.evaluation = evaluation
+    }
 }
 
 /// The base's held-out evaluation: per-problem outcomes (which fix every problem's pass
@@ -31,6 +47,18 @@ public struct BaseEvaluation: Codable, Sendable {
     public var summary: [GroupMetrics]
     public var cost: EvalCost
     public var wallSeconds: Double
+
+    public init(
+        set: EvalSetSpec, options: EvalOptions, outcomes: [ProblemOutcome], summary: [GroupMetrics], cost: EvalCost,
+        wallSeconds: Double
+    ) {
+        self.set = set
+        self.options = options
+        self.outcomes = outcomes
+        self.summary = summary
+        self.cost = cost
+        self.wallSeconds = wallSeconds
+    }
 }
 
 /// How the held-out evaluation set is drawn.
@@ -122,9 +150,8 @@ public enum Pretraining {
             }
         }
         let record = BaseRecord(
-            spec: spec, key: spec.key, parameters: spec.model.parameterCount,
-            nonEmbeddingParameters: spec.model.nonEmbeddingParameterCount, steps: steps, tokens: tokens,
-            trainFLOPs: flops, wallSeconds: Date().timeIntervalSince(t0), lossCurve: curve, evaluation: nil)
+            spec: spec, steps: steps, tokens: tokens, trainFLOPs: flops, wallSeconds: Date().timeIntervalSince(t0),
+            lossCurve: curve)
         return (model, record)
     }
 

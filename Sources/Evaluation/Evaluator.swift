@@ -40,6 +40,13 @@ public struct ProblemOutcome: Codable, Sendable, Hashable {
     /// Correct samples among `samples`.
     public var successes: Int
     public var samples: Int
+
+    public init(index: Int, greedyCorrect: Bool, successes: Int, samples: Int) {
+        self.index = index
+        self.greedyCorrect = greedyCorrect
+        self.successes = successes
+        self.samples = samples
+    }
 }
 
 /// What an evaluation spent.
@@ -47,6 +54,7 @@ public struct EvalCost: Codable, Sendable {
     public var forwardFLOPs: Double = 0
     public var processedTokens: Int = 0
     public var generatedTokens: Int = 0
+    public init() {}
 }
 
 /// How to evaluate.

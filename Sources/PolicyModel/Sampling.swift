@@ -215,6 +215,9 @@ extension Transformer {
             chosen = v
             if u < acc { break }
         }
+        // Non-finite logits (a diverged model) leave nothing to draw: emit token 0 with a
+        // NaN log-probability, which the trainer reports as divergence.
+        guard chosen >= 0, mass.isFinite else { return (0, .nan) }
         return (Int32(chosen), Float(log(probs[chosen] / mass)))
     }
 }

@@ -17,6 +17,14 @@ public struct StepScore: Hashable, Sendable, Codable {
     /// 1 when the step matches the reference step at the same position, else 0.
     public var score: Double
     public var isAnswer: Bool
+
+    public init(index: Int, start: Int, end: Int, score: Double, isAnswer: Bool) {
+        self.index = index
+        self.start = start
+        self.end = end
+        self.score = score
+        self.isAnswer = isAnswer
+    }
 }
 
 /// Exact verifiers. They accept any token sequence, including garbage, a missing EOS or

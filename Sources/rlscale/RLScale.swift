@@ -10,7 +10,7 @@ struct RLScale: ParsableCommand {
             rlscale trains small transformer policies on CPU, post-trains them with RL
             methods over a grid of allocations, and fits scaling laws to the results.
             """,
-        subcommands: [Pretrain.self, Eval.self, Inspect.self, Bench.self])
+        subcommands: [Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self])
 }
 
 struct Bench: ParsableCommand {

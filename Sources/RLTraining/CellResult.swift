@@ -1,0 +1,54 @@
+import Evaluation
+
+/// One evaluation of a cell's policy.
+public struct EvalPoint: Codable, Sendable {
+    public var step: Int
+    /// Compute charged so far, and what was sampled.
+    public var compute: ComputeLedger
+    public var wallSeconds: Double
+    /// Metrics per family × difficulty, family × base pass bucket, family overall.
+    public var groups: [GroupMetrics]
+    /// Held-out problems the base never solved in K samples that the policy solves at
+    /// least once in its eval samples.
+    public var supportExpansion: Int
+    /// Eval problems the base never solved (the denominator of support expansion).
+    public var baseUnsolved: Int
+    /// Mean per-token KL(π ‖ base) over the policy's own eval samples (exact, full vocabulary).
+    public var klToBase: Double
+    /// Mean per-token entropy of the policy on its eval samples.
+    public var entropy: Double
+}
+
+/// Diagnostics over a window of training steps.
+public struct StepWindow: Codable, Sendable {
+    public var firstStep: Int
+    public var lastStep: Int
+    public var meanReward: Double
+    /// Fraction of sampled groups with zero reward variance.
+    public var deadZoneFraction: Double
+    /// Share of the window's sampling FLOPs spent on those groups.
+    public var deadZoneFLOPsShare: Double
+    /// Groups sampled but discarded (dynamic sampling).
+    public var discardedGroups: Int
+    public var entropy: Double
+    public var clipFraction: Double
+    public var responseLength: Double
+    public var loss: Double
+    public var gradNorm: Double
+}
+
+/// A finished (or failed) cell: its learning curve, diagnostics and compute.
+public struct CellResult: Codable, Sendable {
+    public static let schemaVersion = 1
+    public var schema: Int = CellResult.schemaVersion
+    public var config: CellConfig
+    public var baseKey: String
+    /// "done" or "failed".
+    public var status: String
+    public var failure: String?
+    public var steps: Int
+    public var curve: [EvalPoint]
+    public var windows: [StepWindow]
+    public var compute: ComputeLedger
+    public var wallSeconds: Double
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import BasePolicies
+import Evaluation
+import Foundation
+import PolicyModel
+import RLCommon
+import RLTraining
+import Tasks
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one grid cell: RL post-train a base policy until its compute budget is spent.",
+        discussion: """
+            Takes a base from the cache (pretraining it first if needed), post-trains a copy
+            with one method (\(Methods.names.joined(separator: ", "))) at n rollouts per
+            problem and Bp problems per batch until the budget C (FLOPs: sampling, training,
+            teacher and reference passes) is spent, and evaluates at log-spaced compute
+            points. Writes the cell document (learning curve, diagnostics, compute) as JSON.
+            """)
+
+    @Option(help: "Base ladder size (\(BaseLadder.sizes.map(\.name).joined(separator: ", "))).") var base: String = "s"
+    @Option(help: "Base pretraining tokens per non-embedding parameter.") var baseTokensPerParam: Double = 4
+    @Option(help: "Base minimum pretraining tokens.") var baseMinTokens: Int = 1_000_000
+    @Option(help: "Results directory (bases are cached in RESULTS/bases).") var results: String = "results"
+
+    @Option(help: "RL method.") var method: String = "grpo"
+    @Option(help: "Rollouts per problem (n).") var n: Int = 8
+    @Option(help: "Problems per batch (Bp).") var bp: Int = 8
+    @Option(help: "Compute budget in FLOPs, e.g. 2e12.") var budget: Double
+    @Option(help: "Learning rate (constant after warmup).") var lr: Float = 1e-3
+    @Option(help: "Warmup steps.") var warmup: Int = 0
+    @Option(help: "Training task mixture (default: all families).") var tasks: String?
+    @Option(help: "Lowest training difficulty.") var minDifficulty: Int = 1
+    @Option(help: "Highest training difficulty (default: the base's pretraining range).") var maxDifficulty: Int?
+    @Option(help: "uniform, easy_to_hard or pass_rate[:low-high].") var curriculum: String = "uniform"
+    @Option(help: "Policy lag k: rollouts from weights k updates old.") var lag: Int = 0
+    @Option(help: "KL-to-base coefficient (grpo).") var kl: Double = 0
+    @Option(help: "Entropy bonus coefficient (grpo).") var entropy: Double = 0
+    @Option(help: "Teacher lag in updates (opsd).") var teacherLag: Int = 0
+    @Option(help: "Weight of verifier advantages mixed into opsd.") var distillRewardWeight: Double = 0
+    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Evaluation points (step 0 included).") var evalPoints: Int = 8
+    @Option(help: "Samples per eval problem.") var evalSamples: Int = 8
+    @Option(help: "Eval problems per family and difficulty.") var evalProblems: Int = 4
+    @Option(help: "BLAS threads.") var threads: Int = 1
+    @Option(help: "Write the cell document here (default: print it).") var out: String?
+    @Flag(help: "Log every step to stderr.") var verbose = false
+
+    func run() throws {
+        setBLASThreads(threads)
+        let mixture: TaskMixture
+        do { mixture = try tasks.map { try TaskMixture.parse($0) } ?? .uniform } catch {
+            throw ValidationError("--tasks: \(error)")
+        }
+        guard let cur = Curriculum.parse(curriculum) else {
+            throw ValidationError("--curriculum: '\(curriculum)' is not uniform, easy_to_hard or pass_rate[:low-high]")
+        }
+        guard let spec = BaseLadder.spec(base, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens) else {
+            throw ValidationError("--base: unknown size '\(base)'")
+        }
+        let config = CellConfig(
+            method: method, rolloutsPerProblem: n, problemsPerBatch: bp, budgetFLOPs: budget, learningRate: lr,
+            warmupSteps: warmup, tasks: mixture, maxDifficulty: maxDifficulty, minDifficulty: minDifficulty,
+            curriculum: cur, policyLag: lag, klCoef: kl, entropyCoef: entropy, teacherLag: teacherLag,
+            distillRewardWeight: distillRewardWeight, seed: seed, evalPoints: evalPoints, evalSamples: evalSamples,
+            evalProblemsPerLevel: evalProblems)
+        if let why = config.validationError() { throw ValidationError(why) }
+        let stderr = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
+        let (model, record) = try BaseCache(directory: results + "/bases").obtain(spec, log: stderr)
+        let result = try CellRunner(config: config, base: model, baseRecord: record, log: verbose ? stderr : nil).run()
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try enc.encode(result)
+        if let out {
+            try AtomicFile.write(data, to: out)
+            print(CellSummary.render(result))
+        } else {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+/// A short readable summary of a cell's learning curve.
+enum CellSummary {
+    static func avg4(_ p: EvalPoint, _ group: String) -> Double? {
+        let gs = p.groups.filter { $0.group == group }
+        guard !gs.isEmpty else { return nil }
+        let total = gs.reduce(0) { $0 + $1.problems }
+        return gs.reduce(0.0) { $0 + ($1.avg["4"] ?? 0) * Double($1.problems) } / Double(total)
+    }
+
+    static func render(_ r: CellResult) -> String {
+        var s = "cell \(r.config.method) n=\(r.config.rolloutsPerProblem) Bp=\(r.config.problemsPerBatch): \(r.status)"
+        if let f = r.failure { s += " (\(f))" }
+        s += String(format: ", %d steps, %.3g FLOPs, %.0f s\n", r.steps, r.compute.total, r.wallSeconds)
+        s += "      step       FLOPs  rollouts  avg@4 all  avg@4 easy  avg@4 hard  support+  KL(base)\n"
+        for p in r.curve {
+            func f(_ x: Double?) -> String { x.map { String(format: "%10.3f", $0) } ?? "         -" }
+            s += String(format: "%10d %11.3g %9d", p.step, p.compute.total, p.compute.rollouts)
+            s += " " + f(avg4(p, "all")) + "  " + f(avg4(p, "easy")) + "  " + f(avg4(p, "hard"))
+            s += String(format: "  %4d/%-4d %8.4f\n", p.supportExpansion, p.baseUnsolved, p.klToBase)
+        }
+        if let w = r.windows.last {
+            s += String(format: "last window: reward %.3f, dead zone %.2f (%.2f of sampling FLOPs), clip %.3f, entropy %.3f\n",
+                        w.meanReward, w.deadZoneFraction, w.deadZoneFLOPsShare, w.clipFraction, w.entropy)
+        }
+        return s
+    }
+}

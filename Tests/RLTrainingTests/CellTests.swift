@@ -1,0 +1,142 @@
+import BasePolicies
+import Evaluation
+import Foundation
+import PolicyModel
+import RLCommon
+import Tasks
+import Testing
+
+@testable import RLTraining
+
+/// A small untrained base with a record whose (tiny) held-out evaluation marks every
+/// problem unsolved.
+func toyBase(seed: UInt64 = 1) throws -> (Transformer, BaseRecord) {
+    let mix = try TaskMixture.parse("sort")
+    let spec = BaseSpec(name: "toy", model: BaseSpec.shape(dModel: 32, layers: 2, heads: 2), corpus: CorpusConfig(mixture: mix), seed: seed)
+    let model = try Transformer(config: spec.model, seed: seed)
+    let setSpec = EvalSetSpec(problemsPerLevel: 1, seed: 5)
+    let set = setSpec.build(mix.families)
+    let outcomes = set.problems.indices.map { ProblemOutcome(index: $0, greedyCorrect: false, successes: 0, samples: 4) }
+    let eval = BaseEvaluation(set: setSpec, options: EvalOptions(samples: 4), outcomes: outcomes, summary: [], cost: EvalCost(), wallSeconds: 0)
+    return (model, BaseRecord(spec: spec, evaluation: eval))
+}
+
+/// Success rate of `problem` over `n` samples.
+func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) throws -> Double {
+    var rng = SeededRNG(seed: seed)
+    let r = try m.sample(
+        prompts: Array(repeating: p.promptTokens, count: n),
+        options: SamplingOptions(maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos), rng: &rng)
+    return Double(r.completions.filter { Verifier.verify(p, completion: $0.tokens).correct }.count) / Double(n)
+}
+
+@Suite struct CellTests {
+    let problem = Problem(family: "sort", difficulty: 2, text: "S914", steps: ["1", "4", "9"], answer: "149")
+
+    /// Supervised steps on the problem's reference solution until it is solved sometimes.
+    func warmStart(_ m: Transformer) throws {
+        let opt = AdamW(for: m, config: AdamWConfig(weightDecay: 0))
+        let b = SequenceBatch([(problem.promptTokens, Problem.completionTokens(problem.solution))])
+        let w = b.targets.map { $0 >= 0 ? 1 / Float(b.targetCount) : 0 }
+        for _ in 0..<200 {
+            if try passRate(m, problem, n: 64) >= 0.1 { return }
+            for _ in 0..<5 {
+                try m.forward(tokens: b.tokens, batch: 1, length: b.length)
+                m.zeroGradients()
+                try m.setWeightedNLLGradient(targets: b.targets, weights: w)
+                m.backward()
+                opt.step(m, learningRate: 1e-3)
+            }
+        }
+    }
+
+    @Test func aGRPOStepOnAOneProblemToyRaisesItsReward() throws {
+        setBLASThreads(1)
+        let (model, record) = try toyBase()
+        try warmStart(model)
+        let before = try passRate(model, problem)
+        #expect(before > 0.02 && before < 0.9, "warm start pass rate \(before)")
+        let cfg = CellConfig(method: "grpo", rolloutsPerProblem: 8, problemsPerBatch: 4, budgetFLOPs: 1e15, learningRate: 1e-3)
+        var state = try TrainingState(config: cfg, method: GRPO(), base: model, baseRecord: record, baseEval: record.evaluation!)
+        // Adam's first steps jolt a freshly warm-started policy; 40 updates show the trend.
+        for _ in 0..<40 {
+            let (groups, _) = try state.sampleGroups(Array(repeating: problem, count: 4))
+            var stats = StepStats()
+            try state.update(groups, lr: 1e-3, stats: &stats)
+        }
+        let after = try passRate(state.policy, problem)
+        #expect(after > before + 0.1, "pass rate \(before) → \(after)")
+    }
+
+    @Test(arguments: ["grpo", "opsd"])
+    func recordedFLOPsEqualTheSumOverPasses(method: String) throws {
+        let (model, record) = try toyBase()
+        let cfg = CellConfig(method: method, rolloutsPerProblem: 3, problemsPerBatch: 2, budgetFLOPs: 1e15, klCoef: method == "grpo" ? 0.1 : 0)
+        var state = try TrainingState(config: cfg, method: try #require(cfg.makeMethod()), base: model, baseRecord: record, baseEval: record.evaluation!)
+        let problems = [problem, Problem(family: "sort", difficulty: 1, text: "S72", steps: ["2", "7"], answer: "27")]
+        let (groups, _) = try state.sampleGroups(problems)
+        let c = model.config
+        var sampling = 0.0, T = 0, Tpriv = 0, rows = 0
+        for g in groups {
+            for r in g.rollouts {
+                sampling += FLOPs.forwardSequence(c, length: g.problem.promptTokens.count + r.completion.count - 1)
+                T = max(T, g.problem.promptTokens.count + r.completion.count - 1)
+                Tpriv = max(Tpriv, g.problem.privilegedPromptTokens.count + r.completion.count - 1)
+                rows += 1
+            }
+        }
+        #expect(abs(state.ledger.sampling - sampling) <= 1e-9 * sampling)
+        #expect(state.ledger.rollouts == 6)
+        var stats = StepStats()
+        try state.update(groups, lr: 1e-4, stats: &stats)
+        let training = Double(rows) * FLOPs.trainSequence(c, length: T)
+        let reference = method == "grpo" ? Double(rows) * FLOPs.forwardSequence(c, length: T) : 0
+        let teacher = method == "opsd" ? Double(rows) * FLOPs.forwardSequence(c, length: Tpriv) : 0
+        #expect(state.ledger.training == training)
+        #expect(state.ledger.reference == reference)
+        #expect(state.ledger.teacher == teacher)
+        #expect(abs(state.ledger.total - (sampling + training + reference + teacher)) <= 1e-9 * state.ledger.total)
+    }
+
+    @Test func dynamicSamplingChargesDiscardedRollouts() throws {
+        let (model, record) = try toyBase()
+        // An untrained policy never solves anything: every group is dead, all are discarded,
+        // and all 8 rounds of sampling are charged.
+        let cfg = CellConfig(method: "dapo", rolloutsPerProblem: 2, problemsPerBatch: 2, budgetFLOPs: 1e15)
+        var state = try TrainingState(config: cfg, method: DAPO(), base: model, baseRecord: record, baseEval: record.evaluation!)
+        let stats = try state.trainStep(step: 0, lr: 1e-4)
+        #expect(stats.groups == 16 && stats.discarded == 16 && stats.deadGroups == 16)
+        #expect(state.ledger.rollouts == 32)
+        #expect(state.ledger.training == 0)
+        #expect(abs(stats.samplingFLOPs - state.ledger.sampling) <= 1e-9 * state.ledger.sampling)
+    }
+
+    @Test func aDivergingRunEndsAsAFailedCellWithItsReason() throws {
+        let (model, record) = try toyBase()
+        model.parameters[7] = .nan
+        let cfg = CellConfig(method: "grpo", rolloutsPerProblem: 2, problemsPerBatch: 2, budgetFLOPs: 1e10, evalPoints: 2, evalSamples: 4)
+        let result = try CellRunner(config: cfg, base: model, baseRecord: record).run()
+        #expect(result.status == "failed")
+        #expect(result.failure?.contains("non-finite") == true, "\(result.failure ?? "nil")")
+    }
+
+    @Test func aCellStopsWhenItsBudgetIsSpentAndEvaluatesAtEveryPoint() throws {
+        let (model, record) = try toyBase()
+        let cfg = CellConfig(method: "rloo", rolloutsPerProblem: 2, problemsPerBatch: 2, budgetFLOPs: 2e9, evalPoints: 8, evalSamples: 4)
+        let r = try CellRunner(config: cfg, base: model, baseRecord: record).run()
+        #expect(r.status == "done")
+        #expect(r.curve.count == 8)
+        #expect(r.curve.first?.step == 0 && r.curve.first?.compute.total == 0)
+        #expect(r.compute.total >= 2e9)
+        // Overshoot is at most one step's worth.
+        let perStep = r.compute.total / Double(r.steps)
+        #expect(r.compute.total < 2e9 + 2 * perStep)
+        #expect(zip(r.curve, r.curve.dropFirst()).allSatisfy { $0.compute.total <= $1.compute.total })
+        // Same config and seed ⇒ identical curve (single-threaded BLAS).
+        setBLASThreads(1)
+        let (m2, rec2) = try toyBase()
+        let r2 = try CellRunner(config: cfg, base: m2, baseRecord: rec2).run()
+        #expect(r2.curve.map(\.compute) == r.curve.map(\.compute))
+        #expect(r2.curve.map(\.groups) == r.curve.map(\.groups))
+    }
+}
