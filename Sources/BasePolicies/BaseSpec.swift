@@ -23,7 +23,7 @@ public struct BaseSpec: Codable, Hashable, Sendable {
 
     public init(
         name: String, model: ModelConfig, corpus: CorpusConfig = CorpusConfig(), tokensPerParameter: Double = 4,
-        minTokens: Int = 1_000_000, batch: Int = 32, learningRate: Float = 2e-3, warmupSteps: Int = 100, seed: UInt64 = 0
+        minTokens: Int = 2_000_000, batch: Int = 32, learningRate: Float = 2e-3, warmupSteps: Int = 100, seed: UInt64 = 0
     ) {
         self.name = name
         self.model = model
@@ -64,7 +64,7 @@ public enum BaseLadder {
 
     public static func spec(
         _ name: String, corpus: CorpusConfig = CorpusConfig(), tokensPerParameter: Double = 4,
-        minTokens: Int = 1_000_000, seed: UInt64 = 0
+        minTokens: Int = 2_000_000, seed: UInt64 = 0
     ) -> BaseSpec? {
         guard let s = sizes.first(where: { $0.name == name }) else { return nil }
         return BaseSpec(

@@ -270,6 +270,16 @@ struct TrainingState {
 
     /// One policy-gradient update on the kept groups.
     mutating func update(_ groups: [RolloutGroup], lr: Float, stats: inout StepStats) throws {
+        let loss = try lossAndGradient(groups, stats: &stats)
+        let s = optimizer.step(policy, learningRate: lr)
+        guard s.gradNorm.isFinite else { throw Divergence(reason: "non-finite gradient norm") }
+        stats.loss = loss
+        stats.gradNorm = s.gradNorm
+    }
+
+    /// The method's surrogate loss on the kept groups; leaves its gradient in the policy's
+    /// parameter gradients. Charges the training, teacher and reference passes.
+    mutating func lossAndGradient(_ groups: [RolloutGroup], stats: inout StepStats) throws -> Double {
         let obj = method.objective
         let V = policy.config.vocab
         let rollouts = groups.flatMap { g in g.rollouts.map { (g.problem, $0) } }
@@ -317,7 +327,6 @@ struct TrainingState {
         let newLogProbs = try policy.logProbs(targets: batch.targets)
         var weights = [Float](repeating: 0, count: rows * T)
         var loss = 0.0
-        var extra: [(n: Int, scale: Double, teacher: Int, j: Int)] = []  // positions with dense logit terms
         for (i, r) in rollouts.enumerated() {
             let start = r.0.promptTokens.count - 1
             let a = agg(r.1.completion.count)
@@ -336,61 +345,48 @@ struct TrainingState {
                     w -= obj.klCoef * a * (1 - exp(lr))
                 }
                 weights[n] = Float(w)
-                if obj.entropyCoef > 0 || !teacherLogProbs.isEmpty {
-                    extra.append((n, a, teacherLogProbs.isEmpty ? -1 : i, j))
-                }
             }
         }
         guard loss.isFinite else { throw Divergence(reason: "non-finite loss at update (\(loss))") }
         try policy.setWeightedNLLGradient(targets: batch.targets, weights: weights)
-        // Entropy diagnostics for every completion token; dense terms where configured.
+        // Per-token distributions: entropy for the diagnostics, and the dense logit terms
+        // (entropy bonus, distillation toward the teacher) where configured.
         let z = policy.logits, lse = policy.logSumExp, g = policy.logitGradient
-        var p = [Double](repeating: 0, count: V)
+        var p = [Double](repeating: 0, count: V), lp = [Double](repeating: 0, count: V)
         for (i, r) in rollouts.enumerated() {
             let start = r.0.promptTokens.count - 1
+            let a = agg(r.1.completion.count)
             for j in 0..<r.1.completion.count {
                 let n = i * T + start + j
                 var h = 0.0
                 for v in 0..<V {
-                    let lp = Double(z[n * V + v] - lse[n])
-                    p[v] = exp(lp)
-                    h -= p[v] * lp
+                    lp[v] = Double(z[n * V + v] - lse[n])
+                    p[v] = exp(lp[v])
+                    h -= p[v] * lp[v]
                 }
                 stats.entropySum += h
                 stats.tokens += 1
-            }
-        }
-        for e in extra {
-            let n = e.n
-            var h = 0.0, kl = 0.0
-            var lp = [Double](repeating: 0, count: V)
-            for v in 0..<V {
-                lp[v] = Double(z[n * V + v] - lse[n])
-                p[v] = exp(lp[v])
-                h -= p[v] * lp[v]
-            }
-            if obj.entropyCoef > 0 {
-                // ℓ = −η·a·H; dℓ/dz_v = η·a·p_v (log p_v + H)
-                for v in 0..<V { g[n * V + v] += Float(obj.entropyCoef * e.scale * p[v] * (lp[v] + h)) }
-                loss -= obj.entropyCoef * e.scale * h
-            }
-            if e.teacher >= 0 {
-                let q = teacherLogProbs[e.teacher]
-                for v in 0..<V { kl += p[v] * (lp[v] - Double(q[e.j * V + v])) }
-                // ℓ = α·a·KL(p ‖ q); dℓ/dz_v = α·a·p_v (log p_v − log q_v − KL)
-                for v in 0..<V {
-                    g[n * V + v] += Float(obj.distillCoef * e.scale * p[v] * (lp[v] - Double(q[e.j * V + v]) - kl))
+                if obj.entropyCoef > 0 {
+                    // ℓ = −η·a·H; dℓ/dz_v = η·a·p_v (log p_v + H)
+                    for v in 0..<V { g[n * V + v] += Float(obj.entropyCoef * a * p[v] * (lp[v] + h)) }
+                    loss -= obj.entropyCoef * a * h
                 }
-                loss += obj.distillCoef * e.scale * kl
+                if !teacherLogProbs.isEmpty {
+                    let q = teacherLogProbs[i]
+                    var kl = 0.0
+                    for v in 0..<V { kl += p[v] * (lp[v] - Double(q[j * V + v])) }
+                    // ℓ = α·a·KL(p ‖ q); dℓ/dz_v = α·a·p_v (log p_v − log q_v − KL)
+                    for v in 0..<V {
+                        g[n * V + v] += Float(obj.distillCoef * a * p[v] * (lp[v] - Double(q[j * V + v]) - kl))
+                    }
+                    loss += obj.distillCoef * a * kl
+                }
             }
         }
         guard loss.isFinite, abs(loss) < 1e6 else { throw Divergence(reason: "loss diverged (\(loss))") }
         policy.zeroGradients()
         policy.backward()
-        let s = optimizer.step(policy, learningRate: lr)
-        guard s.gradNorm.isFinite else { throw Divergence(reason: "non-finite gradient norm") }
-        stats.loss = loss
-        stats.gradNorm = s.gradNorm
+        return loss
     }
 
     // MARK: evaluation

@@ -35,7 +35,7 @@ struct Pretrain: ParsableCommand {
     var tokensPerParam: Double = 4
 
     @Option(help: "Minimum pretraining tokens.")
-    var minTokens: Int = 1_000_000
+    var minTokens: Int = 2_000_000
 
     @Option(help: "Held-out problems per family and difficulty.")
     var evalProblems: Int = 16
