@@ -163,7 +163,8 @@ struct TrainingState {
         }
         flush(step - 1)
         return CellResult(
-            config: config, baseKey: baseRecord.key, status: failure == nil ? "done" : "failed", failure: failure,
+            config: config, baseKey: baseRecord.key, baseName: baseRecord.spec.name,
+            baseParameters: baseRecord.nonEmbeddingParameters, status: failure == nil ? "done" : "failed", failure: failure,
             steps: step, curve: curve, windows: windows, compute: ledger, wallSeconds: Date().timeIntervalSince(started))
     }
 

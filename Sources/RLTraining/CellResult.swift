@@ -43,6 +43,9 @@ public struct CellResult: Codable, Sendable {
     public var schema: Int = CellResult.schemaVersion
     public var config: CellConfig
     public var baseKey: String
+    /// The base's ladder name and its non-embedding parameter count (the law's N).
+    public var baseName: String
+    public var baseParameters: Int
     /// "done" or "failed".
     public var status: String
     public var failure: String?
