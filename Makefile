@@ -27,4 +27,4 @@ bench: build
 
 run: build
 	$(RLSCALE) run grids/quick.toml
-	$(RLSCALE) fit results/quick
+	$(RLSCALE) fit results/quick --out analysis/quick

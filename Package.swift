@@ -11,6 +11,8 @@
 //   Evaluation        held-out sets, pass@k estimators, pass-rate buckets, evaluator
 //   BasePolicies      base ladder, pretraining, the base cache
 //   RLTraining        RL methods, compute ledger, curriculum, the grid cell runner
+//   Grid              grid files, expansion and constraints, result store, local and Slurm executors
+//   Laws              GSL fits of scaling laws, frontiers, bootstrap, allocation tables, plots
 //   rlscale           the command-line tool
 import PackageDescription
 
@@ -43,14 +45,18 @@ let package = Package(
         .target(
             name: "RLTraining", dependencies: ["Tasks", "PolicyModel", "Evaluation", "BasePolicies", "RLCommon"],
             swiftSettings: [.unsafeFlags(["-enable-testing"])]),
+        .target(name: "Laws", dependencies: ["CGSL", "RLCommon"]),
+        .target(name: "Grid", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "PolicyModel", "Tasks", "RLCommon"]),
         .executableTarget(
             name: "rlscale",
             dependencies: [
-                "PolicyModel", "RLCommon", "Tasks", "Evaluation", "BasePolicies", "RLTraining",
+                "PolicyModel", "RLCommon", "Tasks", "Evaluation", "BasePolicies", "RLTraining", "Grid", "Laws",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon"]),
         .testTarget(name: "RLTrainingTests", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "Tasks", "PolicyModel", "RLCommon"]),
+        .testTarget(name: "LawsTests", dependencies: ["Laws", "RLCommon"]),
+        .testTarget(name: "GridTests", dependencies: ["Grid", "RLTraining", "BasePolicies", "RLCommon"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Evaluation", "BasePolicies", "PolicyModel", "RLCommon"]),
     ]
 )

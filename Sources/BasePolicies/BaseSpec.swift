@@ -22,7 +22,7 @@ public struct BaseSpec: Codable, Hashable, Sendable {
     public var seed: UInt64
 
     public init(
-        name: String, model: ModelConfig, corpus: CorpusConfig = CorpusConfig(), tokensPerParameter: Double = 4,
+        name: String, model: ModelConfig, corpus: CorpusConfig = CorpusConfig(), tokensPerParameter: Double = 8,
         minTokens: Int = 2_000_000, batch: Int = 32, learningRate: Float = 2e-3, warmupSteps: Int = 100, seed: UInt64 = 0
     ) {
         self.name = name
@@ -63,7 +63,7 @@ public enum BaseLadder {
     ]
 
     public static func spec(
-        _ name: String, corpus: CorpusConfig = CorpusConfig(), tokensPerParameter: Double = 4,
+        _ name: String, corpus: CorpusConfig = CorpusConfig(), tokensPerParameter: Double = 8,
         minTokens: Int = 2_000_000, seed: UInt64 = 0
     ) -> BaseSpec? {
         guard let s = sizes.first(where: { $0.name == name }) else { return nil }

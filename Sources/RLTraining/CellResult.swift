@@ -55,3 +55,13 @@ public struct CellResult: Codable, Sendable {
     public var compute: ComputeLedger
     public var wallSeconds: Double
 }
+
+extension CellResult {
+    /// The document of a cell that could not run to completion (for example its worker
+    /// crashed on every attempt): no curve, the reason in `failure`.
+    public static func failed(config: CellConfig, baseKey: String, baseName: String, baseParameters: Int, reason: String) -> CellResult {
+        CellResult(
+            config: config, baseKey: baseKey, baseName: baseName, baseParameters: baseParameters, status: "failed",
+            failure: reason, steps: 0, curve: [], windows: [], compute: ComputeLedger(), wallSeconds: 0)
+    }
+}

@@ -32,7 +32,7 @@ struct Pretrain: ParsableCommand {
     var tasks: String = TaskMixture.uniform.description
 
     @Option(help: "Pretraining tokens per non-embedding parameter.")
-    var tokensPerParam: Double = 4
+    var tokensPerParam: Double = 8
 
     @Option(help: "Minimum pretraining tokens.")
     var minTokens: Int = 2_000_000

@@ -19,7 +19,7 @@ struct Train: ParsableCommand {
             """)
 
     @Option(help: "Base ladder size (\(BaseLadder.sizes.map(\.name).joined(separator: ", "))).") var base: String = "s"
-    @Option(help: "Base pretraining tokens per non-embedding parameter.") var baseTokensPerParam: Double = 4
+    @Option(help: "Base pretraining tokens per non-embedding parameter.") var baseTokensPerParam: Double = 8
     @Option(help: "Base minimum pretraining tokens.") var baseMinTokens: Int = 2_000_000
     @Option(help: "Results directory (bases are cached in RESULTS/bases).") var results: String = "results"
 

@@ -1,0 +1,150 @@
+import BasePolicies
+import Evaluation
+import Foundation
+import PolicyModel
+import RLTraining
+
+/// Runs a grid (or one shard of it) on this node: bases first, then one worker process
+/// per cell; finished cells are skipped, so a killed run resumes where it stopped.
+public struct GridRunner {
+    public var grid: Grid
+    public var gridFile: String
+    public var store: ResultStore
+    public var executor: LocalExecutor
+    public var shard: (index: Int, count: Int)
+    public var log: (String) -> Void
+    /// Build every base of the grid and run no cell (the first job of a Slurm submission).
+    public var basesOnly = false
+
+    public init(grid: Grid, gridFile: String, store: ResultStore, executor: LocalExecutor, shard: (Int, Int) = (0, 1), log: @escaping (String) -> Void) {
+        self.grid = grid
+        self.gridFile = gridFile
+        self.store = store
+        self.executor = executor
+        self.shard = shard
+        self.log = log
+    }
+
+    public struct Summary: Sendable {
+        public var done = 0, failed = 0, skipped = 0, total = 0
+        public var interrupted = false
+    }
+
+    public enum RunError: Error, CustomStringConvertible {
+        case locked(String)
+        case io(String)
+        public var description: String {
+            switch self {
+            case .locked(let s): s
+            case .io(let s): s
+            }
+        }
+    }
+
+    public func run() throws(RunError) -> Summary {
+        do {
+            try store.createDirectories()
+            try store.writeManifest(grid, gridFile: gridFile)
+        } catch {
+            throw .io("cannot prepare \(store.gridDir): \(error)")
+        }
+        let lockPath = "\(store.gridDir)/.lock-shard-\(shard.index)-of-\(shard.count)"
+        guard let lock = FileLock(path: lockPath, wait: false) else {
+            throw .locked("another runner is working shard \(shard.index)/\(shard.count) of grid '\(grid.name)' (\(lockPath))")
+        }
+        defer { _ = lock }
+        let cells = basesOnly ? [] : grid.shard(shard.index, of: shard.count)
+        var summary = Summary(total: cells.count)
+        let common = ["worker", "--results", store.root, "--grid", grid.name]
+
+        // Bases this shard needs that are not cached yet.
+        let needed = basesOnly ? Set(grid.bases.map(\.name)) : Set(cells.map(\.base))
+        let baseJobs = grid.bases.filter { needed.contains($0.name) && !store.bases.contains($0) }.map { b in
+            LocalExecutor.Job(
+                id: "base-\(b.name)", arguments: common + ["--base", b.name], log: store.logPath("base-\(b.name)-\(b.key)"),
+                flops: 0)
+        }
+        if !baseJobs.isEmpty {
+            log("pretraining \(baseJobs.count) base(s): \(baseJobs.map(\.id).joined(separator: ", "))")
+            let (outcomes, interrupted) = executor.run(baseJobs, isDone: { j in
+                grid.bases.first { "base-\($0.name)" == j.id }.map(store.bases.contains) ?? false
+            }) { job, o in log(o.ok ? "\(job.id) ready" : "\(job.id) failed: \(o.reason)") }
+            if interrupted {
+                summary.interrupted = true
+                return summary
+            }
+            if let bad = outcomes.first(where: { !$0.ok }) {
+                throw .io("base \(bad.id) could not be built: \(bad.reason)")
+            }
+        }
+
+        // Cells.
+        let todo = cells.filter { !store.hasCell($0.id) }
+        summary.skipped = cells.count - todo.count
+        if summary.skipped > 0 { log("\(summary.skipped) of \(cells.count) cells already finished; skipping them") }
+        let totalFlops = todo.reduce(0.0) { $0 + $1.config.budgetFLOPs }
+        var doneFlops = 0.0
+        let start = Date()
+        let jobs = todo.map { c in
+            LocalExecutor.Job(id: c.id, arguments: common + ["--cell", c.id], log: store.logPath(c.id), flops: c.config.budgetFLOPs)
+        }
+        let byID = Dictionary(uniqueKeysWithValues: todo.map { ($0.id, $0) })
+        let (_, interrupted) = executor.run(jobs, isDone: { store.hasCell($0.id) }) { job, o in
+            doneFlops += job.flops
+            if o.ok {
+                let failedInside = (try? store.readCell(job.id))?.status == "failed"
+                if failedInside { summary.failed += 1 } else { summary.done += 1 }
+            } else if let cell = byID[job.id], let base = grid.base(named: cell.base) {
+                summary.failed += 1
+                let doc = CellResult.failed(
+                    config: cell.config, baseKey: base.key, baseName: base.name,
+                    baseParameters: base.model.nonEmbeddingParameterCount, reason: o.reason)
+                try? store.writeCell(doc, id: job.id)
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            let eta = doneFlops > 0 ? elapsed * (totalFlops - doneFlops) / doneFlops : 0
+            log(String(
+                format: "cells %d/%d done, %d failed | %.3g of %.3g FLOPs | ", summary.done + summary.skipped, summary.total,
+                summary.failed, doneFlops, totalFlops)
+                + "\(byID[job.id]?.config.method ?? "") \(job.id) | ETA \(formatDuration(eta))")
+        }
+        summary.interrupted = interrupted
+        if interrupted { log("interrupted: finished cells are saved; rerun the same command to resume") }
+        return summary
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite, s >= 0 else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
+}
+
+/// What a worker process does: build one base, or run one cell and write its document.
+public enum Worker {
+    public static func runBase(_ name: String, store: ResultStore) throws {
+        let m = try store.readManifest()
+        guard let spec = m.grid.base(named: name) else { throw GridRunner.RunError.io("base '\(name)' is not in the manifest") }
+        try obtainBase(spec, grid: m.grid, store: store)
+    }
+
+    @discardableResult
+    static func obtainBase(_ spec: BaseSpec, grid: Grid, store: ResultStore) throws -> (Transformer, BaseRecord) {
+        // One builder per base across processes and shards.
+        let lock = FileLock(path: "\(store.bases.directory)/\(spec.name)-\(spec.key).lock", wait: true)
+        defer { _ = lock }
+        return try store.bases.obtain(
+            spec, evalSet: EvalSetSpec(problemsPerLevel: grid.baseEvalProblems), evalOptions: EvalOptions(samples: grid.baseEvalSamples)
+        ) { print($0) }
+    }
+
+    public static func runCell(_ id: String, store: ResultStore) throws {
+        let m = try store.readManifest()
+        guard let cell = m.grid.cells.first(where: { $0.id == id }), let spec = m.grid.base(named: cell.base) else {
+            throw GridRunner.RunError.io("cell '\(id)' is not in the manifest")
+        }
+        let (base, record) = try obtainBase(spec, grid: m.grid, store: store)
+        let result = try CellRunner(config: cell.config, base: base, baseRecord: record) { print($0) }.run()
+        try store.writeCell(result, id: id)
+    }
+}

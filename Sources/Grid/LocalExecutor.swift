@@ -1,0 +1,123 @@
+import Foundation
+import RLTraining
+
+/// Set by the SIGINT/SIGTERM handler; the scheduler loop stops launching and shuts down.
+nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
+
+/// Runs one worker process per job: `rlscale worker` with single-threaded BLAS.
+public struct LocalExecutor: Sendable {
+    public var jobs: Int
+    /// Attempts per cell before it is recorded as failed.
+    public var maxAttempts: Int
+    /// The rlscale binary the workers run.
+    public var executable: String
+
+    public init(jobs: Int, maxAttempts: Int = 3, executable: String = LocalExecutor.currentExecutable()) {
+        self.jobs = max(1, jobs)
+        self.maxAttempts = maxAttempts
+        self.executable = executable
+    }
+
+    /// Path of the running binary.
+    public static func currentExecutable() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        if n > 0 { return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        return CommandLine.arguments.first ?? "rlscale"
+    }
+
+    /// One unit of work for a worker.
+    public struct Job: Sendable {
+        public var id: String
+        public var arguments: [String]
+        public var log: String
+        /// Compute it represents (for progress and the ETA).
+        public var flops: Double
+    }
+
+    public struct Outcome: Sendable {
+        public var id: String
+        public var ok: Bool
+        public var attempts: Int
+        public var reason: String
+    }
+
+    /// Runs `jobs` with at most `self.jobs` workers at a time, retrying failures, and calls
+    /// `finished` after each job ends for good. Returns early (with the interrupted flag
+    /// set) when SIGINT or SIGTERM arrives; running workers are then terminated.
+    public func run(
+        _ queue: [Job], isDone: (Job) -> Bool, finished: (Job, Outcome) -> Void
+    ) -> (outcomes: [Outcome], interrupted: Bool) {
+        installSignalHandlers()
+        var pending = queue[...]
+        var running: [pid_t: (Job, Int)] = [:]
+        var retry: [(Job, Int)] = []
+        var outcomes: [Outcome] = []
+        while !pending.isEmpty || !running.isEmpty || !retry.isEmpty {
+            while running.count < jobs && interruptRequested == 0 {
+                let next: (Job, Int)
+                if let r = retry.first { retry.removeFirst(); next = r } else if let j = pending.popFirst() { next = (j, 1) } else { break }
+                guard let pid = spawn(next.0) else {
+                    let o = Outcome(id: next.0.id, ok: false, attempts: next.1, reason: "cannot start worker \(executable)")
+                    outcomes.append(o)
+                    finished(next.0, o)
+                    continue
+                }
+                running[pid] = next
+            }
+            if interruptRequested != 0 {
+                for pid in running.keys { kill(pid, SIGTERM) }
+                for pid in running.keys { var st: Int32 = 0; waitpid(pid, &st, 0) }
+                return (outcomes, true)
+            }
+            if running.isEmpty { continue }
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, 0)
+            if pid < 0 { continue }  // EINTR: loop to check the interrupt flag
+            guard let (job, attempt) = running.removeValue(forKey: pid) else { continue }
+            let exited = (status & 0x7f) == 0
+            let code = (status >> 8) & 0xff
+            let ok = exited && code == 0 && isDone(job)
+            if ok {
+                let o = Outcome(id: job.id, ok: true, attempts: attempt, reason: "")
+                outcomes.append(o)
+                finished(job, o)
+            } else if attempt < maxAttempts && interruptRequested == 0 {
+                retry.append((job, attempt + 1))
+            } else {
+                let why = exited ? "worker exited with status \(code)" : "worker killed by signal \(status & 0x7f)"
+                let o = Outcome(id: job.id, ok: false, attempts: attempt, reason: "\(why) on \(attempt) attempt(s); see \(job.log)")
+                outcomes.append(o)
+                finished(job, o)
+            }
+        }
+        return (outcomes, interruptRequested != 0)
+    }
+
+    func spawn(_ job: Job) -> pid_t? {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, job.log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + job.arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        return rc == 0 ? pid : nil
+    }
+
+    /// SIGINT and SIGTERM set the flag and, without SA_RESTART, interrupt `waitpid`.
+    func installSignalHandlers() {
+        var sa = sigaction()
+        sa.__sigaction_handler.sa_handler = { _ in interruptRequested = 1 }
+        sigemptyset(&sa.sa_mask)
+        sa.sa_flags = 0
+        sigaction(SIGINT, &sa, nil)
+        sigaction(SIGTERM, &sa, nil)
+    }
+}

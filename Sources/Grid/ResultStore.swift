@@ -1,0 +1,101 @@
+import BasePolicies
+import Foundation
+import RLCommon
+import RLTraining
+
+/// The on-disk layout of results, readable by other tools:
+///
+///     RESULTS/bases/<size>-<key>.safetensors   base policies, shared by every grid
+///     RESULTS/bases/<size>-<key>.json          their pretraining and evaluation records
+///     RESULTS/<grid>/manifest.json             resolved grid, harness version, machine
+///     RESULTS/<grid>/cells/<cell-id>.json      one document per finished (or failed) cell
+///     RESULTS/<grid>/logs/<cell-id>.log        each worker's output
+///
+/// Every file is written atomically (temporary file, fsync, rename).
+public struct ResultStore: Sendable {
+    public var root: String
+    public var grid: String
+
+    public init(root: String, grid: String) {
+        self.root = root
+        self.grid = grid
+    }
+
+    public var gridDir: String { "\(root)/\(grid)" }
+    public var cellsDir: String { "\(gridDir)/cells" }
+    public var logsDir: String { "\(gridDir)/logs" }
+    public var manifestPath: String { "\(gridDir)/manifest.json" }
+    public var bases: BaseCache { BaseCache(directory: "\(root)/bases") }
+    public func cellPath(_ id: String) -> String { "\(cellsDir)/\(id).json" }
+    public func logPath(_ id: String) -> String { "\(logsDir)/\(id).log" }
+
+    public func createDirectories() throws {
+        for d in [cellsDir, logsDir, bases.directory] {
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+    }
+
+    public func hasCell(_ id: String) -> Bool { FileManager.default.fileExists(atPath: cellPath(id)) }
+
+    public func readCell(_ id: String) throws -> CellResult {
+        try JSONDecoder().decode(CellResult.self, from: Data(contentsOf: URL(fileURLWithPath: cellPath(id))))
+    }
+
+    public func writeCell(_ r: CellResult, id: String) throws {
+        try AtomicFile.write(try Self.encoder.encode(r), to: cellPath(id))
+    }
+
+    static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+
+    /// What a manifest records.
+    public struct Manifest: Codable, Sendable {
+        public var grid: Grid
+        public var gridFile: String
+        public var harnessVersion: String
+        public var machine: [String: String]
+    }
+
+    public static let harnessVersion = "rlscale 0.1 (cell schema \(CellResult.schemaVersion), base schema \(BaseSpec.schemaVersion))"
+
+    public func writeManifest(_ grid: Grid, gridFile: String) throws {
+        var uts = utsname()
+        uname(&uts)
+        func str<T>(_ t: T) -> String { withUnsafeBytes(of: t) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
+        let machine = [
+            "hostname": str(uts.nodename), "system": str(uts.sysname) + " " + str(uts.release), "arch": str(uts.machine),
+            "cores": String(ProcessInfo.processInfo.activeProcessorCount),
+        ]
+        let m = Manifest(grid: grid, gridFile: gridFile, harnessVersion: Self.harnessVersion, machine: machine)
+        try AtomicFile.write(try Self.encoder.encode(m), to: manifestPath)
+    }
+
+    public func readManifest() throws -> Manifest {
+        try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+    }
+}
+
+/// An exclusive advisory lock on a file (flock), held until released or the process ends.
+public final class FileLock {
+    let fd: Int32
+    public let path: String
+
+    /// Takes the lock, or returns nil when another process holds it (`wait: false`).
+    public init?(path: String, wait: Bool) {
+        self.path = path
+        fd = open(path, O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { return nil }
+        if flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
+            close(fd)
+            return nil
+        }
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}

@@ -1,0 +1,321 @@
+import Foundation
+
+/// Knobs of a grid analysis.
+public struct AnalysisOptions: Sendable {
+    /// Bootstrap over cells (resamples, seed, level).
+    public var bootstrap: BootstrapOptions
+    /// Number of log-spaced budgets for envelopes, allocations and bands.
+    public var budgets: Int
+    /// ScaleRL fit window: points below this fraction of the arm's (or frontier's) largest
+    /// compute are dropped from score-vs-compute fits (0 keeps every point with C > 0).
+    public var fitWindowFraction: Double
+    /// Huber δ of the Chinchilla fit.
+    public var huberDelta: Double
+    /// Upper bound on the ScaleRL asymptote A (1 for pass rates; nil = unbounded).
+    public var asymptoteMax: Double?
+
+    /// Defaults: 200 resamples, 24 budgets, no window, δ = 1e-3, A ≤ 1.
+    public init(bootstrap: BootstrapOptions = BootstrapOptions(), budgets: Int = 24, fitWindowFraction: Double = 0,
+                huberDelta: Double = 1e-3, asymptoteMax: Double? = 1) {
+        self.bootstrap = bootstrap
+        self.budgets = budgets
+        self.fitWindowFraction = fitWindowFraction
+        self.huberDelta = huberDelta
+        self.asymptoteMax = asymptoteMax
+    }
+}
+
+/// One law of one (method, task mixture) group.
+public struct LawResult: Sendable {
+    /// What is modelled: "score_frontier", "error_frontier", "score[n=8]", "n_star",
+    /// "N_star", "Bp_star", "steps_star", "error".
+    public var quantity: String
+    /// The fit, its bootstrap intervals and holdout error.
+    public var estimate: LawEstimate
+    /// Parameters derived from the fit (Chinchilla: G, N_opt_exponent, D_opt_exponent, k),
+    /// with bootstrap intervals.
+    public var derived: [(name: String, value: Double, interval: Interval)]
+    /// The data it was fitted to (x = compute or budget; Chinchilla: x = N, x2 = rollouts).
+    public var data: LawData
+    /// Predictions at the group's budgets with pointwise bootstrap intervals (single-input
+    /// laws of compute only; empty otherwise).
+    public var band: [(budget: Double, value: Double, interval: Interval)]
+}
+
+/// One row of the allocation table.
+public struct AllocationRow: Sendable {
+    /// Budget C in FLOPs.
+    public var budget: Double
+    /// Rollouts the budget buys at N*: C / F_roll(N*), F_roll = median charged FLOPs per
+    /// rollout of the group's cells at N*.
+    public var rollouts: Double
+    /// Argmax arm values of the N, n and Bp envelopes at C.
+    public var parameters: Double
+    public var rolloutsPerProblem: Double
+    public var problemsPerBatch: Double
+    /// RL steps M* = C / (Bp*·n*·F_roll(N*)).
+    public var steps: Double
+    /// The frontier law (ScaleRL form fitted to the empirical frontier) at C, with its
+    /// bootstrap interval.
+    public var score: Double
+    public var interval: Interval
+}
+
+/// Everything fitted for one (method, task mixture) group.
+public struct GroupResult: Sendable {
+    public var method: String
+    public var taskMix: String
+    public var cells: [Cell]
+    /// Empirical frontier points.
+    public var frontier: [FrontierPoint]
+    /// Mean step-0 score of the group's cells (R0 of the frontier law).
+    public var initialScore: Double
+    /// Arm laws per dimension, arms sorted by value.
+    public var arms: [ArmDimension: [ArmLaw]]
+    /// Envelope of each dimension's arms at `budgets`.
+    public var envelopes: [ArmDimension: [EnvelopePoint]]
+    public var budgets: [Double]
+    public var laws: [LawResult]
+    public var allocation: [AllocationRow]
+
+    /// The law for `quantity` in `form`, if fitted.
+    public func law(_ quantity: String, _ form: LawForm) -> LawResult? {
+        laws.first { $0.quantity == quantity && $0.estimate.fit.form == form }
+    }
+}
+
+/// A whole grid's analysis: what `rlscale fit` writes.
+public struct LawsReport: Sendable {
+    /// Grid name (manifest or folder).
+    public var grid: String
+    /// The score used ("avg@4 of all").
+    public var score: String
+    public var groups: [GroupResult]
+    /// Cells left out and why.
+    public var skipped: [(id: String, reason: String)]
+}
+
+/// The grid analysis: frontiers, arm fits, envelopes, allocation laws, Chinchilla, all with
+/// bootstrap intervals over cells and top-decade holdout errors.
+public enum GridAnalysis {
+    /// Analyses every (method, task mixture) group of `store`'s cells.
+    public static func run(_ store: CellStore, score: ScoreSelector, options: AnalysisOptions = AnalysisOptions()) -> LawsReport {
+        var groups: [String: [Cell]] = [:]
+        for c in store.cells { groups[c.method + "\u{1}" + c.taskMix, default: []].append(c) }
+        let results = groups.keys.sorted().compactMap { key -> GroupResult? in
+            guard let cells = groups[key], let first = cells.first else { return nil }
+            return analyse(method: first.method, taskMix: first.taskMix, cells: cells.sorted { $0.id < $1.id }, options: options)
+        }
+        return LawsReport(grid: store.grid, score: score.description, groups: results, skipped: store.skipped)
+    }
+
+    /// Analyses one group.
+    public static func analyse(method: String, taskMix: String, cells: [Cell], options: AnalysisOptions) -> GroupResult {
+        let positive = cells.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 }
+        let budgets = Frontier.logGrid(from: positive.min() ?? 0, to: positive.max() ?? 0, count: options.budgets)
+        let full = Core(cells: cells, budgets: budgets, options: options, warm: nil)
+        // Bootstrap: resample cells, rebuild everything, read each slot's vector.
+        let layout = full.slots.map { s in (key: s.key, width: s.vectorWidth(budgets: budgets.count)) }
+        let boot = Bootstrap.percentile(units: cells.count, options: options.bootstrap) { draw in
+            let core = Core(cells: draw.map { cells[$0] }, budgets: budgets, options: options, warm: full.fits)
+            var v: [Double] = []
+            for (key, width) in layout {
+                if let s = core.slots.first(where: { $0.key == key }), let f = core.fits[key], f.isOK {
+                    v += s.vector(f, budgets: budgets)
+                } else {
+                    v += [Double](repeating: .nan, count: width)
+                }
+            }
+            return v
+        }
+        var laws: [LawResult] = []
+        var offset = 0
+        for s in full.slots {
+            let fit = full.fits[s.key] ?? .failure(s.form, "not fitted", nPoints: s.data.count, options: s.options)
+            let width = s.vectorWidth(budgets: budgets.count)
+            let iv = boot.intervals.count >= offset + width ? Array(boot.intervals[offset..<offset + width])
+                : [Interval](repeating: .unknown, count: width)
+            let fin = boot.finite.count >= offset + width ? Array(boot.finite[offset..<offset + width]) : []
+            offset += width
+            let p = s.form.parameterNames.count
+            var intervals = Array(iv.prefix(p))
+            for name in fit.fixed {
+                if let i = s.form.parameterNames.firstIndex(of: name) { intervals[i] = Interval(low: fit.values[i], high: fit.values[i]) }
+            }
+            var notes: [String] = []
+            if fit.isOK, options.bootstrap.resamples > 0 {
+                let fitted = fin.prefix(p).min() ?? 0
+                if fitted < options.bootstrap.resamples { notes.append("bootstrap: \(fitted)/\(options.bootstrap.resamples) resamples fitted") }
+            }
+            var holdout = Double.nan
+            if fit.isOK {
+                switch Holdout.relativeError(s.form, s.data, options: s.options, key: s.holdoutKey) {
+                case .success(let e): holdout = e
+                case .failure(let f): notes.append("holdout: " + f.reason)
+                }
+            }
+            let est = LawEstimate(fit: fit, intervals: intervals, holdoutRelError: holdout, notes: notes)
+            let dv = fit.isOK ? s.derived(fit) : [Double](repeating: .nan, count: s.derivedNames.count)
+            let derived = s.derivedNames.indices.map { i in (name: s.derivedNames[i], value: dv[i], interval: iv[p + i]) }
+            var band: [(budget: Double, value: Double, interval: Interval)] = []
+            if s.band {
+                band = budgets.indices.map { i in
+                    (budget: budgets[i], value: fit.isOK ? fit.predict(budgets[i]) : .nan, interval: iv[p + s.derivedNames.count + i])
+                }
+            }
+            laws.append(LawResult(quantity: s.quantity, estimate: est, derived: derived, data: s.data, band: band))
+        }
+        // Allocation table.
+        let frontierBand = laws.first { $0.quantity == "score_frontier" }?.band ?? []
+        var allocation: [AllocationRow] = []
+        for (i, c) in budgets.enumerated() {
+            let nStar = full.envelopes[.rollouts]?[i].armValue ?? .nan
+            let bigN = full.envelopes[.parameters]?[i].armValue ?? .nan
+            let bp = full.envelopes[.batch]?[i].armValue ?? .nan
+            let fpr = Core.flopsPerRollout(cells, parameters: bigN)
+            let rollouts = c / fpr
+            let band = i < frontierBand.count ? frontierBand[i] : (budget: c, value: Double.nan, interval: Interval.unknown)
+            allocation.append(AllocationRow(
+                budget: c, rollouts: rollouts, parameters: bigN, rolloutsPerProblem: nStar, problemsPerBatch: bp,
+                steps: rollouts / (bp * nStar), score: band.value, interval: band.interval))
+        }
+        return GroupResult(
+            method: method, taskMix: taskMix, cells: cells, frontier: full.frontier, initialScore: full.r0, arms: full.arms,
+            envelopes: full.envelopes, budgets: budgets, laws: laws, allocation: allocation)
+    }
+}
+
+/// A law to fit within a group: its quantity, form, data and options.
+struct Slot {
+    var quantity: String
+    var form: LawForm
+    var data: LawData
+    var options: FitOptions
+    var holdoutKey: [Double]?
+    /// A reason not to fit at all (e.g. a single model size for Chinchilla).
+    var preset: String?
+    var derivedNames: [String] = []
+    var derived: (LawFit) -> [Double] = { _ in [] }
+    /// Whether to record predictions at the budgets (laws of compute).
+    var band: Bool
+
+    var key: String { quantity + "|" + form.rawValue }
+    func vectorWidth(budgets: Int) -> Int { form.parameterNames.count + derivedNames.count + (band ? budgets : 0) }
+    func vector(_ f: LawFit, budgets: [Double]) -> [Double] {
+        f.values + derived(f) + (band ? budgets.map { f.predict($0) } : [])
+    }
+}
+
+/// Everything computed from one set of cells (the data, or one bootstrap resample).
+struct Core {
+    var frontier: [FrontierPoint] = []
+    var r0: Double = .nan
+    var arms: [ArmDimension: [ArmLaw]] = [:]
+    var envelopes: [ArmDimension: [EnvelopePoint]] = [:]
+    var slots: [Slot] = []
+    var fits: [String: LawFit] = [:]
+
+    /// Median charged FLOPs per rollout of the cells at N (all cells when none is at N).
+    static func flopsPerRollout(_ cells: [Cell], parameters: Double) -> Double {
+        var v = cells.filter { $0.parameters == parameters }.map(\.flopsPerRollout).filter { $0.isFinite && $0 > 0 }
+        if v.isEmpty { v = cells.map(\.flopsPerRollout).filter { $0.isFinite && $0 > 0 } }
+        return v.isEmpty ? .nan : quantile(sorted: v.sorted(), 0.5)
+    }
+
+    init(cells: [Cell], budgets: [Double], options: AnalysisOptions, warm: [String: LawFit]?) {
+        let quick = warm != nil
+        func opts(_ key: String, _ base: FitOptions) -> FitOptions {
+            var o = base
+            o.quick = quick
+            o.warmStart = warm?[key].flatMap { $0.isOK ? $0.values : nil }
+            return o
+        }
+        func fitSlot(_ s: Slot) {
+            slots.append(s)
+            if let p = s.preset {
+                fits[s.key] = .failure(s.form, p, nPoints: s.data.count, options: s.options)
+            } else {
+                var o = opts(s.key, s.options)
+                if !quick { o.warmStart = nil }
+                fits[s.key] = Laws.fit(s.form, s.data, options: o)
+            }
+        }
+        let initial = cells.compactMap(\.initialScore)
+        r0 = initial.isEmpty ? .nan : initial.reduce(0, +) / Double(initial.count)
+        frontier = Frontier.empirical(cells.flatMap { c in c.curve.map { (compute: $0.compute, score: $0.score, cellID: c.id) } })
+
+        // Frontier laws.
+        // The frontier law is fitted to f(C) sampled at every distinct positive compute of the
+        // group's curve points (a flat frontier then reads as flat data).
+        let fx = Array(Set(cells.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 })).sorted()
+        let fy = fx.map { Frontier.value(frontier, at: $0) }
+        let window = options.fitWindowFraction * (fx.max() ?? 0)
+        let r0Known = r0.isFinite ? r0 : nil
+        fitSlot(Slot(quantity: "score_frontier", form: .scaleRL, data: LawData(x: fx, y: fy),
+                     options: FitOptions(r0: r0Known, asymptoteMax: options.asymptoteMax, minX: window), band: true))
+        fitSlot(Slot(quantity: "error_frontier", form: .powerOffset, data: LawData(x: fx, y: fy.map { 1 - $0 }),
+                     options: FitOptions(), band: true))
+
+        // Arms per dimension.
+        for dim in ArmDimension.allCases {
+            var byValue: [Double: [Cell]] = [:]
+            for c in cells { byValue[dim.value(of: c), default: []].append(c) }
+            var armLaws: [ArmLaw] = []
+            for v in byValue.keys.sorted() {
+                let armCells = byValue[v] ?? []
+                let pts = armCells.flatMap(\.curve).filter { $0.compute > 0 }
+                let x = pts.map(\.compute), y = pts.map(\.score)
+                let init0 = armCells.compactMap(\.initialScore)
+                let armR0 = init0.isEmpty ? r0Known : init0.reduce(0, +) / Double(init0.count)
+                let slot = Slot(quantity: "score[\(dim.rawValue)=\(fmt(v))]", form: .scaleRL, data: LawData(x: x, y: y),
+                                options: FitOptions(r0: armR0, asymptoteMax: options.asymptoteMax,
+                                                    minX: options.fitWindowFraction * (x.max() ?? 0)),
+                                band: true)
+                fitSlot(slot)
+                armLaws.append(ArmLaw(value: v, fit: fits[slot.key] ?? .failure(.scaleRL, "not fitted", nPoints: 0, options: FitOptions()),
+                                      maxCompute: x.max() ?? 0))
+            }
+            arms[dim] = armLaws
+            envelopes[dim] = Frontier.envelope(armLaws, budgets: budgets)
+        }
+
+        // Allocation laws from the envelopes' argmax series.
+        func series(_ dim: ArmDimension) -> LawData {
+            let pts = (envelopes[dim] ?? []).filter { $0.arm != nil }
+            return LawData(x: pts.map(\.budget), y: pts.map(\.armValue))
+        }
+        let nSeries = series(.rollouts), bigNSeries = series(.parameters), bpSeries = series(.batch)
+        fitSlot(Slot(quantity: "n_star", form: .log2Sigmoid, data: nSeries, options: FitOptions(), band: true))
+        fitSlot(Slot(quantity: "n_star", form: .powerLaw, data: nSeries, options: FitOptions(), band: true))
+        fitSlot(Slot(quantity: "N_star", form: .powerLaw, data: bigNSeries, options: FitOptions(), band: true))
+        fitSlot(Slot(quantity: "Bp_star", form: .powerLaw, data: bpSeries, options: FitOptions(), band: true))
+        var sx: [Double] = [], sy: [Double] = []
+        let envN = envelopes[.rollouts] ?? [], envBig = envelopes[.parameters] ?? [], envBp = envelopes[.batch] ?? []
+        for i in budgets.indices where i < envN.count && i < envBig.count && i < envBp.count {
+            let steps = budgets[i] / (envN[i].armValue * envBp[i].armValue * Core.flopsPerRollout(cells, parameters: envBig[i].armValue))
+            if steps.isFinite, steps > 0 { sx.append(budgets[i]); sy.append(steps) }
+        }
+        fitSlot(Slot(quantity: "steps_star", form: .powerLaw, data: LawData(x: sx, y: sy), options: FitOptions(), band: true))
+
+        // Chinchilla on the error 1 − score over (N, rollouts).
+        var cn: [Double] = [], cd: [Double] = [], cl: [Double] = [], kk: [Double] = []
+        for c in cells {
+            for p in c.curve where p.compute > 0 && p.rollouts > 0 && p.score < 1 {
+                cn.append(c.parameters); cd.append(p.rollouts); cl.append(1 - p.score)
+                kk.append(p.compute / (c.parameters * p.rollouts))
+            }
+        }
+        let k = kk.isEmpty ? Double.nan : quantile(sorted: kk.sorted(), 0.5)
+        let distinctN = Set(cn).count
+        fitSlot(Slot(
+            quantity: "error", form: .chinchilla, data: LawData(x: cn, x2: cd, y: cl),
+            options: FitOptions(huberDelta: options.huberDelta), holdoutKey: zip(cn, cd).map { $0 * $1 },
+            preset: distinctN < 2 ? "needs at least 2 distinct N (have \(distinctN))" : nil,
+            derivedNames: ["G", "N_opt_exponent", "D_opt_exponent", "k"],
+            derived: { f in
+                let (a, al, b, be) = (f.value("A"), f.value("alpha"), f.value("B"), f.value("beta"))
+                return [pow(al * a / (be * b), 1 / (al + be)), be / (al + be), al / (al + be), k]
+            },
+            band: false))
+    }
+}

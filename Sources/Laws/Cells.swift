@@ -1,0 +1,191 @@
+import Foundation
+
+/// Which score to read from a cell's evaluations: a metric (`avg@k`, `best@k`, `worst@k`
+/// or `greedy`) of one group (`all`, a pass bucket such as `easy`/`hard`, or a difficulty
+/// such as `d3`), averaged over the task families weighted by their problem counts.
+public struct ScoreSelector: Sendable, Hashable, CustomStringConvertible {
+    /// "avg", "best", "worst" or "greedy".
+    public var kind: String
+    /// k for avg/best/worst (ignored for greedy).
+    public var k: Int
+    /// Evaluation group name.
+    public var group: String
+
+    /// Parses a metric such as "avg@4" or "greedy".
+    public init(metric: String = "avg@4", group: String = "all") throws(LawError) {
+        let m = metric.trimmingCharacters(in: .whitespaces).lowercased()
+        if m == "greedy" {
+            kind = "greedy"; k = 1
+        } else {
+            let parts = m.split(separator: "@")
+            guard parts.count == 2, ["avg", "best", "worst"].contains(String(parts[0])), let kk = Int(parts[1]), kk >= 1 else {
+                throw .parse("metric '\(metric)': expected avg@k, best@k, worst@k or greedy")
+            }
+            kind = String(parts[0]); k = kk
+        }
+        guard !group.isEmpty else { throw .parse("group: empty") }
+        self.group = group
+    }
+
+    /// "avg@4 of all".
+    public var description: String { (kind == "greedy" ? "greedy" : "\(kind)@\(k)") + " of " + group }
+}
+
+/// One point of a cell's learning curve.
+public struct CurvePoint: Sendable, Hashable {
+    /// Compute charged so far (FLOPs, `compute.total`).
+    public var compute: Double
+    /// Rollouts sampled so far.
+    public var rollouts: Double
+    /// The selected score.
+    public var score: Double
+    /// Creates a point.
+    public init(compute: Double, rollouts: Double, score: Double) {
+        self.compute = compute; self.rollouts = rollouts; self.score = score
+    }
+}
+
+/// What the law fitter needs of one finished cell.
+public struct Cell: Sendable, Hashable {
+    /// The file-name stem of its document.
+    public var id: String
+    public var method: String
+    /// Canonical task mixture, e.g. "mul:1,sort:1" (components sorted by family).
+    public var taskMix: String
+    /// Non-embedding parameters of the base (N).
+    public var parameters: Double
+    /// Rollouts per problem (n).
+    public var rolloutsPerProblem: Int
+    /// Problems per batch (Bp).
+    public var problemsPerBatch: Int
+    public var seed: UInt64
+    /// The learning curve, step 0 (compute 0) first.
+    public var curve: [CurvePoint]
+    /// Charged FLOPs per sampled rollout over the whole run (`compute.total / compute.rollouts`):
+    /// the all-in cost of one rollout, training passes included.
+    public var flopsPerRollout: Double
+
+    /// Creates a cell (tests and synthetic grids build cells directly).
+    public init(id: String, method: String, taskMix: String, parameters: Double, rolloutsPerProblem: Int,
+                problemsPerBatch: Int, seed: UInt64 = 0, curve: [CurvePoint], flopsPerRollout: Double) {
+        self.id = id; self.method = method; self.taskMix = taskMix; self.parameters = parameters
+        self.rolloutsPerProblem = rolloutsPerProblem; self.problemsPerBatch = problemsPerBatch; self.seed = seed
+        self.curve = curve; self.flopsPerRollout = flopsPerRollout
+    }
+
+    /// The score before any RL (the step-0 point), if the curve has one.
+    public var initialScore: Double? { curve.first(where: { $0.compute == 0 })?.score }
+}
+
+/// The subset of rlscale's cell document (`CellResult`, JSON) that the fitter reads.
+struct CellDocument: Decodable {
+    struct Ledger: Decodable {
+        var sampling: Double, training: Double, teacher: Double, reference: Double
+        var rollouts: Int
+        var total: Double { sampling + training + teacher + reference }
+    }
+    struct Component: Decodable { var family: String; var weight: Double }
+    struct Mixture: Decodable { var components: [Component] }
+    struct Config: Decodable {
+        var method: String
+        var rolloutsPerProblem: Int
+        var problemsPerBatch: Int
+        var tasks: Mixture
+        var seed: UInt64?
+    }
+    struct Group: Decodable {
+        var family: String, group: String, problems: Int, greedy: Double
+        var avg: [String: Double], best: [String: Double], worst: [String: Double]
+    }
+    struct Point: Decodable { var step: Int; var compute: Ledger; var groups: [Group] }
+    var status: String
+    var config: Config
+    var baseParameters: Int
+    var curve: [Point]
+    var compute: Ledger
+}
+
+/// The cells of one result store.
+public struct CellStore: Sendable {
+    /// Grid name: `manifest.json`'s "grid" (or "name") field, else the folder name.
+    public var grid: String
+    /// Finished cells, sorted by id.
+    public var cells: [Cell]
+    /// Cells left out and why (failed, unreadable, no usable score).
+    public var skipped: [(id: String, reason: String)]
+
+    /// Creates a store from cells (synthetic analyses and tests).
+    public init(grid: String, cells: [Cell], skipped: [(id: String, reason: String)] = []) {
+        self.grid = grid; self.cells = cells; self.skipped = skipped
+    }
+
+    /// Reads every `RESULTS/cells/*.json` with status "done", scoring each evaluation point
+    /// with `score`. Points whose score or compute is not finite are dropped; a cell with
+    /// no usable point is skipped with its reason.
+    public static func load(results: String, score: ScoreSelector) throws(LawError) -> CellStore {
+        let fm = FileManager.default
+        let dir = (results as NSString).appendingPathComponent("cells")
+        let names: [String]
+        do { names = try fm.contentsOfDirectory(atPath: dir) } catch {
+            throw .io("cannot list \(dir): \(error.localizedDescription)")
+        }
+        var grid = URL(fileURLWithPath: results).standardizedFileURL.lastPathComponent
+        let manifest = (results as NSString).appendingPathComponent("manifest.json")
+        if let d = fm.contents(atPath: manifest),
+           let obj = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+            if let g = obj["grid"] as? String, !g.isEmpty { grid = g } else if let g = obj["name"] as? String, !g.isEmpty { grid = g }
+        }
+        var cells: [Cell] = [], skipped: [(id: String, reason: String)] = []
+        for name in names.sorted() where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            let id = String(name.dropLast(5))
+            let path = (dir as NSString).appendingPathComponent(name)
+            guard let data = fm.contents(atPath: path) else { skipped.append((id, "unreadable")); continue }
+            switch parse(data, id: id, score: score) {
+            case .success(let c): cells.append(c)
+            case .failure(let f): skipped.append((id, f.status))
+            }
+        }
+        return CellStore(grid: grid, cells: cells, skipped: skipped)
+    }
+
+    /// Decodes one cell document.
+    static func parse(_ data: Data, id: String, score: ScoreSelector) -> Result<Cell, LawFitFailure> {
+        let doc: CellDocument
+        do { doc = try JSONDecoder().decode(CellDocument.self, from: data) } catch {
+            return .failure(LawFitFailure("not a cell document: \(error)"))
+        }
+        guard doc.status == "done" else { return .failure(LawFitFailure("status \(doc.status)")) }
+        var curve: [CurvePoint] = []
+        for p in doc.curve {
+            let s = value(of: p.groups, score)
+            let c = p.compute.total
+            if s.isFinite, c.isFinite, c >= 0 { curve.append(CurvePoint(compute: c, rollouts: Double(p.compute.rollouts), score: s)) }
+        }
+        guard !curve.isEmpty else { return .failure(LawFitFailure("no evaluation point has \(score)")) }
+        curve.sort { $0.compute < $1.compute }
+        let mix = doc.config.tasks.components.sorted { $0.family < $1.family }
+            .map { "\($0.family):\(fmt($0.weight))" }.joined(separator: ",")
+        let fpr = doc.compute.rollouts > 0 ? doc.compute.total / Double(doc.compute.rollouts) : .nan
+        return .success(Cell(
+            id: id, method: doc.config.method, taskMix: mix, parameters: Double(doc.baseParameters),
+            rolloutsPerProblem: doc.config.rolloutsPerProblem, problemsPerBatch: doc.config.problemsPerBatch,
+            seed: doc.config.seed ?? 0, curve: curve, flopsPerRollout: fpr))
+    }
+
+    /// The selected metric of the selected group, averaged over families by problem count.
+    static func value(of groups: [CellDocument.Group], _ s: ScoreSelector) -> Double {
+        var num = 0.0, den = 0.0
+        for g in groups where g.group == s.group && g.problems > 0 {
+            let v: Double?
+            switch s.kind {
+            case "greedy": v = g.greedy
+            case "avg": v = g.avg["\(s.k)"]
+            case "best": v = g.best["\(s.k)"]
+            default: v = g.worst["\(s.k)"]
+            }
+            guard let v, v.isFinite else { continue }
+            num += Double(g.problems) * v; den += Double(g.problems)
+        }
+        return den > 0 ? num / den : .nan
+    }
+}

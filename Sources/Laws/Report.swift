@@ -1,0 +1,267 @@
+import Foundation
+import RLCommon
+
+extension LawsReport {
+    /// `laws.csv`, long format, one row per (group, law, parameter):
+    ///
+    /// - `grid`, `method`, `task_mix`: the grid and the group (task_mix is the canonical
+    ///   mixture, e.g. "mul:1,sort:1", quoted in the file because it holds commas).
+    /// - `quantity`: what is modelled (`score_frontier`, `error_frontier`, `score[n=8]`,
+    ///   `score[N=25472]`, `score[Bp=8]`, `n_star`, `N_star`, `Bp_star`, `steps_star`, `error`).
+    /// - `form`: `scalerl`, `power_offset`, `chinchilla`, `log2_sigmoid` or `power_law`.
+    /// - `parameter`, `value`: a parameter of the form (or a derived one: Chinchilla's `G`,
+    ///   `N_opt_exponent`, `D_opt_exponent`, `k`); empty value when there is no fit.
+    /// - `ci_low`, `ci_high`: 95% bootstrap percentile interval over resampled cells (equal to
+    ///   the value for fixed parameters such as R0; empty when not estimable).
+    /// - `n_points`: points fitted; `r2`, `rmse`: goodness of fit in the form's fit space
+    ///   (y, ln L, log2 y or ln y); `holdout_rel_error`: mean relative error on the top compute
+    ///   decade when refitted without it.
+    /// - `status`: "ok", "ok (notes)" or why there is no fit (too few points, flat, non-finite
+    ///   input, did not converge, …).
+    public func lawsTable() -> CSVTable {
+        var t = CSVTable(header: ["grid", "method", "task_mix", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
+                                  "n_points", "r2", "rmse", "holdout_rel_error", "status"])
+        for g in groups {
+            for law in g.laws {
+                let e = law.estimate, f = e.fit
+                let common = [String(f.nPoints), csvNumber(f.r2), csvNumber(f.rmse), csvNumber(e.holdoutRelError), e.status]
+                for (i, name) in f.form.parameterNames.enumerated() {
+                    let iv = i < e.intervals.count ? e.intervals[i] : .unknown
+                    t.rows.append([grid, g.method, g.taskMix, law.quantity, f.form.rawValue, name, csvNumber(f.values[i]),
+                                   csvNumber(iv.low), csvNumber(iv.high)] + common)
+                }
+                for d in law.derived {
+                    t.rows.append([grid, g.method, g.taskMix, law.quantity, f.form.rawValue, d.name, csvNumber(d.value),
+                                   csvNumber(d.interval.low), csvNumber(d.interval.high)] + common)
+                }
+            }
+        }
+        return t
+    }
+
+    /// `allocation.csv`, one row per group and budget: `budget_flops`, `budget_rollouts`
+    /// (C / F_roll(N*)), `N_opt`, `n_opt`, `Bp_opt` (argmax arms of the N, n and Bp envelopes),
+    /// `steps_opt` (M* = C / (Bp*·n*·F_roll(N*))), `predicted_score` (frontier law at C) and its
+    /// bootstrap interval.
+    public func allocationTable() -> CSVTable {
+        var t = CSVTable(header: ["method", "task_mix", "budget_flops", "budget_rollouts", "N_opt", "n_opt", "Bp_opt", "steps_opt",
+                                  "predicted_score", "predicted_score_ci_low", "predicted_score_ci_high"])
+        for g in groups {
+            for a in g.allocation {
+                t.rows.append([g.method, g.taskMix, csvNumber(a.budget), csvNumber(a.rollouts), csvNumber(a.parameters),
+                               csvNumber(a.rolloutsPerProblem), csvNumber(a.problemsPerBatch), csvNumber(a.steps),
+                               csvNumber(a.score), csvNumber(a.interval.low), csvNumber(a.interval.high)])
+            }
+        }
+        return t
+    }
+
+    /// `frontier.csv`: the empirical frontier points (method, task_mix, compute_flops, score, cell_id).
+    public func frontierTable() -> CSVTable {
+        var t = CSVTable(header: ["method", "task_mix", "compute_flops", "score", "cell_id"])
+        for g in groups {
+            for p in g.frontier { t.rows.append([g.method, g.taskMix, csvNumber(p.compute), csvNumber(p.score), p.cellID]) }
+        }
+        return t
+    }
+
+    /// Writes laws.csv, allocation.csv, frontier.csv, the SVG plots (and PNG copies when
+    /// `rsvg-convert` or `convert` is on PATH) and report.md into `dir` (created if needed).
+    /// Returns the paths written.
+    @discardableResult
+    public func write(to dir: String) throws(LawError) -> [String] {
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw .io("cannot create \(dir): \(error.localizedDescription)")
+        }
+        var written: [String] = []
+        func put(_ name: String, _ text: String) throws(LawError) {
+            let path = (dir as NSString).appendingPathComponent(name)
+            do { try AtomicFile.write(Data(text.utf8), to: path) } catch { throw .io(error.description) }
+            written.append(path)
+        }
+        try put("laws.csv", lawsTable().render())
+        try put("allocation.csv", allocationTable().render())
+        try put("frontier.csv", frontierTable().render())
+        let plots = ReportPlots.all(self)
+        for (name, plot) in plots { try put(name, plot.render()) }
+        let png = PNGConverter.find()
+        var pngs: Set<String> = []
+        if let png {
+            for (name, _) in plots {
+                let svg = (dir as NSString).appendingPathComponent(name)
+                let out = String(svg.dropLast(4)) + ".png"
+                if png.convert(svg, to: out) { written.append(out); pngs.insert(name) }
+            }
+        }
+        try put("report.md", markdown(plots: plots.map(\.0), pngs: pngs))
+        return written
+    }
+
+    /// report.md: the grid, one section per group with its plots and one line of reading per law.
+    func markdown(plots: [String], pngs: Set<String>) -> String {
+        var s = "# Scaling laws: \(grid)\n\nScore: \(score). Cells: \(groups.reduce(0) { $0 + $1.cells.count }) analysed"
+        s += skipped.isEmpty ? ".\n" : ", \(skipped.count) skipped (" + skipped.prefix(5).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
+            + (skipped.count > 5 ? "; …" : "") + ").\n"
+        s += "\nTables: [laws.csv](laws.csv), [allocation.csv](allocation.csv), [frontier.csv](frontier.csv).\n"
+        func img(_ name: String) -> String {
+            "![\(name)](\(name))" + (pngs.contains(name) ? " ([png](\(name.dropLast(4)).png))" : "")
+        }
+        for g in groups {
+            let slug = ReportPlots.slug(g.method + "-" + g.taskMix)
+            s += "\n## \(g.method) on \(g.taskMix)\n\n\(g.cells.count) cells, \(g.frontier.count) frontier points, R0 = \(fmt3(g.initialScore)).\n\n"
+            for l in g.laws {
+                s += "- " + reading(l) + "\n"
+            }
+            s += "\n"
+            for p in plots where p.contains(slug) { s += img(p) + "\n\n" }
+        }
+        let methodPlots = plots.filter { $0.hasPrefix("methods-") }
+        if !methodPlots.isEmpty {
+            s += "## Method comparison\n\n"
+            for p in methodPlots { s += img(p) + "\n\n" }
+        }
+        return s
+    }
+
+    /// One line of reading for a law.
+    func reading(_ l: LawResult) -> String {
+        let f = l.estimate.fit
+        let head = "`\(l.quantity)` (\(f.form.rawValue)): "
+        guard f.isOK else { return head + "no fit — \(f.status)." }
+        func p(_ n: String) -> String {
+            let i = f.form.parameterNames.firstIndex(of: n) ?? 0
+            let iv = i < l.estimate.intervals.count ? l.estimate.intervals[i] : .unknown
+            return fmt3(f.value(n)) + (iv.low.isFinite ? " [\(fmt3(iv.low)), \(fmt3(iv.high))]" : "")
+        }
+        let ho = l.estimate.holdoutRelError.isFinite ? String(format: "; top-decade holdout error %.1f%%", 100 * l.estimate.holdoutRelError) : ""
+        switch f.form {
+        case .scaleRL:
+            return head + "rises from R0 = \(fmt3(f.value("R0"))) toward A = \(p("A")), half-way at C_mid = \(p("C_mid")) FLOPs, steepness B = \(p("B"))\(ho)."
+        case .powerOffset:
+            return head + "falls as x^-\(p("alpha")) toward E = \(p("E"))\(ho)."
+        case .chinchilla:
+            let d = Dictionary(uniqueKeysWithValues: l.derived.map { ($0.name, $0.value) })
+            return head + "error = \(p("E")) + \(p("A"))/N^\(p("alpha")) + \(p("B"))/D^\(p("beta")) (D in rollouts); N_opt ∝ C^\(fmt3(d["N_opt_exponent"] ?? .nan)), D_opt ∝ C^\(fmt3(d["D_opt_exponent"] ?? .nan))\(ho)."
+        case .log2Sigmoid:
+            return head + "log2 of the optimum moves from \(p("lo")) to \(p("hi")), midpoint at C = \(fmt3(exp(f.value("x0")))) FLOPs\(ho)."
+        case .powerLaw:
+            return head + "grows as C^\(p("b")) (a = \(p("a")))\(ho)."
+        }
+    }
+}
+
+func fmt3(_ x: Double) -> String {
+    guard x.isFinite else { return "n/a" }
+    return abs(x) >= 1e4 || (abs(x) < 1e-2 && x != 0) ? String(format: "%.3g", x) : String(format: "%.3f", x)
+}
+
+/// Converts SVG to PNG with whichever of `rsvg-convert` or ImageMagick's `convert` is on PATH.
+struct PNGConverter {
+    var tool: String
+    var isRSVG: Bool
+
+    static func find() -> PNGConverter? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for name in ["rsvg-convert", "convert"] {
+            for d in path.split(separator: ":") {
+                let p = String(d) + "/" + name
+                if FileManager.default.isExecutableFile(atPath: p) { return PNGConverter(tool: p, isRSVG: name == "rsvg-convert") }
+            }
+        }
+        return nil
+    }
+
+    /// Runs the converter; false (silently) when it fails.
+    func convert(_ svg: String, to png: String) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = isRSVG ? ["-o", png, svg] : [svg, png]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0 && FileManager.default.fileExists(atPath: png)
+    }
+}
+
+/// The report's plots.
+enum ReportPlots {
+    static func slug(_ s: String) -> String {
+        String(s.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+
+    static func curve(_ f: LawFit, _ xs: [Double]) -> [(x: Double, y: Double)] {
+        guard f.isOK, let lo = xs.filter({ $0 > 0 }).min(), let hi = xs.max(), hi > 0 else { return [] }
+        return Frontier.logGrid(from: lo, to: hi, count: 60).map { (x: $0, y: f.predict($0)) }
+    }
+
+    static func all(_ r: LawsReport) -> [(String, SVGPlot)] {
+        var out: [(String, SVGPlot)] = []
+        for g in r.groups {
+            let slug = slug(g.method + "-" + g.taskMix)
+            let title = "\(g.method), \(g.taskMix)"
+            // Learning curves per arm with their fits.
+            for dim in ArmDimension.allCases {
+                let arms = g.arms[dim] ?? []
+                guard arms.count >= 2 || (dim == .rollouts && !arms.isEmpty) else { continue }
+                var plot = SVGPlot(title: "Learning curves by \(dim.rawValue): \(title)", xLabel: "RL compute C (FLOPs)",
+                                   yLabel: "score (\(r.score))", xLog: true, yLog: false)
+                for (i, a) in arms.enumerated() {
+                    let cells = g.cells.filter { dim.value(of: $0) == a.value }
+                    let pts = cells.flatMap(\.curve).filter { $0.compute > 0 }.map { (x: $0.compute, y: $0.score) }
+                    plot.series.append(.init(name: "\(dim.rawValue)=\(fmt(a.value)) data", points: pts, style: .markers, color: i))
+                    if a.fit.isOK {
+                        plot.series.append(.init(name: "\(dim.rawValue)=\(fmt(a.value)) fit", points: curve(a.fit, pts.map(\.x)), style: .line, color: i))
+                    }
+                }
+                out.append(("curves-\(dim.rawValue)-\(slug).svg", plot))
+            }
+            // Frontier with its law and the envelopes.
+            var fp = SVGPlot(title: "Compute frontier: \(title)", xLabel: "RL compute C (FLOPs)", yLabel: "best score (\(r.score))",
+                             xLog: true, yLog: false)
+            let fpts = g.frontier.filter { $0.compute > 0 }.map { (x: $0.compute, y: $0.score) }
+            fp.series.append(.init(name: "empirical frontier", points: fpts, style: .step, color: 7))
+            if let law = g.law("score_frontier", .scaleRL), law.estimate.fit.isOK {
+                fp.series.append(.init(name: "frontier law (95% CI)", points: law.band.map { (x: $0.budget, y: $0.value) },
+                                       band: law.band.map { (x: $0.budget, low: $0.interval.low, high: $0.interval.high) },
+                                       style: .line, color: 0))
+            }
+            for (i, dim) in ArmDimension.allCases.enumerated() where (g.arms[dim]?.count ?? 0) >= 2 {
+                let env = (g.envelopes[dim] ?? []).filter { $0.arm != nil }.map { (x: $0.budget, y: $0.score) }
+                fp.series.append(.init(name: "envelope of \(dim.rawValue) arms", points: env, style: .dashed, color: i + 1))
+            }
+            out.append(("frontier-\(slug).svg", fp))
+            // n*(C) and N*(C) with their laws and bands.
+            for (q, label, form) in [("n_star", "n* (rollouts per problem)", LawForm.log2Sigmoid), ("N_star", "N* (non-embedding parameters)", .powerLaw)] {
+                var plot = SVGPlot(title: "\(q.replacingOccurrences(of: "_star", with: "*"))(C): \(title)", xLabel: "budget C (FLOPs)",
+                                   yLabel: label, xLog: true, yLog: true)
+                guard let law = g.law(q, form) else { continue }
+                plot.series.append(.init(name: "envelope argmax", points: zip(law.data.x, law.data.y).map { (x: $0, y: $1) },
+                                         style: .markers, color: 1))
+                var forms = [law]
+                if q == "n_star", let pl = g.law(q, .powerLaw) { forms.append(pl) }
+                for (i, l) in forms.enumerated() where l.estimate.fit.isOK {
+                    plot.series.append(.init(name: "\(l.estimate.fit.form.rawValue) (95% CI)", points: l.band.map { (x: $0.budget, y: $0.value) },
+                                             band: l.band.map { (x: $0.budget, low: $0.interval.low, high: $0.interval.high) },
+                                             style: i == 0 ? .line : .dashed, color: i == 0 ? 0 : 2))
+                }
+                out.append(("\(q)-\(slug).svg", plot))
+            }
+        }
+        // Method comparison per task mixture.
+        let mixes = Array(Set(r.groups.map(\.taskMix))).sorted()
+        for mix in mixes {
+            let gs = r.groups.filter { $0.taskMix == mix }
+            var plot = SVGPlot(title: "Methods on \(mix)", xLabel: "RL compute C (FLOPs)", yLabel: "best score (\(r.score))", xLog: true, yLog: false)
+            for (i, g) in gs.enumerated() {
+                plot.series.append(.init(name: "\(g.method) frontier", points: g.frontier.filter { $0.compute > 0 }.map { (x: $0.compute, y: $0.score) },
+                                         style: .markers, color: i))
+                if let law = g.law("score_frontier", .scaleRL), law.estimate.fit.isOK {
+                    plot.series.append(.init(name: "\(g.method) law", points: law.band.map { (x: $0.budget, y: $0.value) }, style: .line, color: i))
+                }
+            }
+            out.append(("methods-\(slug(mix)).svg", plot))
+        }
+        return out
+    }
+}

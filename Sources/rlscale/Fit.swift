@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import Laws
+
+/// `rlscale fit RESULTS [--out analysis/<grid>]`: fits every law of a result store.
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fit scaling laws to a grid's cells: frontiers, arm fits, allocation laws, Chinchilla, with bootstrap CIs.",
+        discussion: "Reads RESULTS/cells/*.json (status \"done\" only) and writes laws.csv, allocation.csv, frontier.csv, SVG plots and report.md.")
+
+    @Argument(help: "Result store folder (holds cells/ and optionally manifest.json).")
+    var results: String
+
+    @Option(help: "Output folder (default analysis/<grid>).")
+    var out: String?
+
+    @Option(help: "Score metric: avg@k, best@k, worst@k or greedy.")
+    var metric: String = "avg@4"
+
+    @Option(help: "Evaluation group: all, easy, hard, medium, solved, unsolved, d1, d2, ...")
+    var group: String = "all"
+
+    @Option(help: "Bootstrap resamples over cells (0 = none).")
+    var bootstrap: Int = 200
+
+    @Option(help: "Bootstrap seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Number of log-spaced budgets in the allocation table.")
+    var budgets: Int = 24
+
+    @Option(help: "Drop curve points below this fraction of the largest compute from score fits.")
+    var fitWindow: Double = 0
+
+    @Option(help: "Huber delta of the Chinchilla fit.")
+    var huberDelta: Double = 1e-3
+
+    func run() throws {
+        let selector = try ScoreSelector(metric: metric, group: group)
+        let store = try CellStore.load(results: results, score: selector)
+        guard !store.cells.isEmpty else {
+            throw ValidationError("no finished cells in \(results)/cells (\(store.skipped.count) skipped)")
+        }
+        let options = AnalysisOptions(
+            bootstrap: BootstrapOptions(resamples: max(0, bootstrap), seed: seed), budgets: max(2, budgets),
+            fitWindowFraction: fitWindow, huberDelta: huberDelta)
+        let report = GridAnalysis.run(store, score: selector, options: options)
+        let dir = out ?? "analysis/\(store.grid)"
+        let files = try report.write(to: dir)
+        for s in store.skipped { print("skipped \(s.id): \(s.reason)") }
+        print("\(store.cells.count) cells, \(report.groups.count) group(s); wrote \(files.count) files to \(dir)")
+    }
+}
+
+/// `rlscale fit-csv FILE --form FORM --x COLS --y COL`: fits any CSV with the same engine.
+struct FitCSV: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fit-csv",
+        abstract: "Fit one law form to columns of a CSV file and print its parameters with bootstrap CIs.")
+
+    @Argument(help: "CSV file with a header row and numeric columns.")
+    var file: String
+
+    @Option(help: "scalerl, power_offset, chinchilla, log2_sigmoid or power_law.")
+    var form: String
+
+    @Option(help: "Input column(s), comma-separated (chinchilla: N,D).")
+    var x: String
+
+    @Option(help: "Output column.")
+    var y: String
+
+    @Option(help: "Weight column (power_law).")
+    var weights: String?
+
+    @Option(help: "Huber delta (chinchilla).")
+    var huberDelta: Double = 1e-3
+
+    @Option(help: "Fixed R0 (scalerl; default: mean y at x = 0, else fitted).")
+    var r0: Double?
+
+    @Option(help: "Bootstrap resamples over rows (0 = none).")
+    var bootstrap: Int = 200
+
+    @Option(help: "Bootstrap seed.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let table = try CSVTable.read(path: file)
+        let request = CSVFit.Request(
+            form: try CSVFit.form(named: form), x: x.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+            y: y, weights: weights, huberDelta: huberDelta, r0: r0,
+            bootstrap: BootstrapOptions(resamples: max(0, bootstrap), seed: seed))
+        let estimate = try CSVFit.run(table, request)
+        print(json ? CSVFit.json(estimate) : CSVFit.text(estimate), terminator: json ? "\n" : "")
+    }
+}

@@ -1,0 +1,179 @@
+import ArgumentParser
+import BasePolicies
+import Foundation
+import Grid
+import PolicyModel
+import RLTraining
+
+/// Loads a grid file, turning its errors into a validation message that names file, line and key.
+func loadGrid(_ path: String) throws -> Grid {
+    do { return try GridFile.load(path) } catch { throw ValidationError(error.description) }
+}
+
+func parseShard(_ s: String) throws -> (Int, Int) {
+    let parts = s.split(separator: "/")
+    guard parts.count == 2, let i = Int(parts[0]), let k = Int(parts[1]), k >= 1, i >= 0, i < k else {
+        throw ValidationError("--shard: '\(s)' must be I/K with 0 <= I < K")
+    }
+    return (i, k)
+}
+
+/// Left-justifies `s` in `width` columns.
+func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+
+func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a grid on this node: bases first, then one worker process per cell, resumably.",
+        discussion: """
+            Each cell runs in its own worker process with single-threaded BLAS, --jobs at a
+            time. A cell's identity is a hash of its resolved configuration, its base and
+            the result schema, and its document is written atomically when it finishes, so
+            rerunning the same command skips finished cells: a killed or interrupted run
+            (Ctrl-C) resumes where it stopped. Crashed workers are retried; a cell that fails
+            for good is recorded with its reason and the grid goes on. --shard I/K runs every
+            K-th cell starting at I (how Slurm array tasks split a grid); a lock stops two
+            runners from working the same shard.
+            """)
+
+    @Argument(help: "Grid file, e.g. grids/quick.toml.") var grid: String
+    @Option(help: "Worker processes at a time (default: the core count).") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Run shard I of K (0-based), e.g. 0/4.") var shard: String = "0/1"
+    @Option(help: "Results root (the grid's store is RESULTS/<grid name>).") var results: String = "results"
+    @Flag(help: "Only pretrain the grid's bases.") var basesOnly = false
+
+    func run() throws {
+        let g = try loadGrid(grid)
+        let (i, k) = try parseShard(shard)
+        let store = ResultStore(root: results, grid: g.name)
+        var runner = GridRunner(grid: g, gridFile: grid, store: store, executor: LocalExecutor(jobs: jobs), shard: (i, k), log: stderrLine)
+        runner.basesOnly = basesOnly
+        let s = try runner.run()
+        stderrLine("grid \(g.name): \(s.done + s.skipped) of \(s.total) cells done (\(s.skipped) from earlier runs), \(s.failed) failed")
+        if s.interrupted { throw ExitCode(130) }
+    }
+}
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a grid's expanded cells, bases, total FLOPs and an estimated wall time.",
+        discussion: """
+            The estimate comes from a short calibration of training and sampling throughput
+            for each base size on this machine (single-threaded, as workers run), applied to
+            each cell's budget (a quarter sampling, three quarters training) plus each base's
+            pretraining, divided over --jobs workers.
+            """)
+
+    @Argument(help: "Grid file.") var grid: String
+    @Option(help: "Workers the estimate assumes.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Print one JSON object.") var json = false
+
+    struct Output: Codable {
+        var grid: String
+        var cells: Int
+        var bases: [String]
+        var totalFlops: Double
+        var cellFlops: Double
+        var baseFlops: Double
+        var estimatedSeconds: Double
+        var jobs: Int
+        var cellList: [GridCell]
+        enum CodingKeys: String, CodingKey {
+            case grid, cells, bases, jobs
+            case totalFlops = "total_flops", cellFlops = "cell_flops", baseFlops = "base_flops"
+            case estimatedSeconds = "estimated_seconds", cellList = "cell_list"
+        }
+    }
+
+    func run() throws {
+        let g = try loadGrid(grid)
+        setBLASThreads(1)
+        var rate: [String: (train: Double, sample: Double)] = [:]
+        for b in g.bases {
+            let r = try EngineBenchmark.measure(EngineBenchmark.Case(name: b.name, config: b.model, batch: 32), peak: 1, minSeconds: 0.2)
+            rate[b.name] = (r.trainGflops * 1e9, r.sampleGflops * 1e9)
+        }
+        var seconds = 0.0, cellFlops = 0.0, baseFlops = 0.0
+        for c in g.cells {
+            cellFlops += c.config.budgetFLOPs
+            if let r = rate[c.base] { seconds += c.config.budgetFLOPs * (0.25 / r.sample + 0.75 / r.train) }
+        }
+        for b in g.bases {
+            // Pretraining: ~2.5 processed positions per completion token (prompts and padding).
+            let f = 2.5 * Double(b.tokenBudget) * FLOPs.trainSequence(b.model, length: 48) / 48
+            baseFlops += f
+            if let r = rate[b.name] { seconds += f / r.train }
+        }
+        let est = seconds / Double(max(1, jobs))
+        if json {
+            let out = Output(
+                grid: g.name, cells: g.cells.count, bases: g.bases.map(\.name), totalFlops: cellFlops + baseFlops,
+                cellFlops: cellFlops, baseFlops: baseFlops, estimatedSeconds: est, jobs: jobs, cellList: g.cells)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(out), as: UTF8.self))
+            return
+        }
+        print("grid \(g.name): \(g.description)")
+        print("bases: \(g.bases.map { "\($0.name) (\($0.model.nonEmbeddingParameterCount) params, \($0.tokenBudget) tokens)" }.joined(separator: ", "))")
+        print("cell       base  method            n   Bp      budget       lr  lag  curriculum    tasks")
+        for c in g.cells {
+            let k = c.config
+            print(String(c.id.prefix(8)) + "  " + pad(c.base, 4) + "  " + pad(k.method, 16)
+                + String(format: " %3d %4d %11.3g %8.2g %4d  ", k.rolloutsPerProblem, k.problemsPerBatch, k.budgetFLOPs, Double(k.learningRate), k.policyLag)
+                + pad(k.curriculum.description, 12) + "  " + k.tasks.description)
+        }
+        print(String(format: "%d cells, %d bases, %.3g FLOPs in all (cells %.3g, bases %.3g); about %.0f s on %d worker(s)",
+                     g.cells.count, g.bases.count, cellFlops + baseFlops, cellFlops, baseFlops, est, jobs))
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show done, failed and pending cells per method of a grid's result store.")
+
+    @Argument(help: "The grid's result folder, e.g. results/quick.") var results: String
+
+    func run() throws {
+        let dir = URL(fileURLWithPath: results)
+        let store = ResultStore(root: dir.deletingLastPathComponent().path, grid: dir.lastPathComponent)
+        let m: ResultStore.Manifest
+        do { m = try store.readManifest() } catch { throw ValidationError("\(store.manifestPath): \(error)") }
+        var rows: [String: (done: Int, failed: Int, pending: Int)] = [:]
+        for c in m.grid.cells {
+            var r = rows[c.config.method] ?? (0, 0, 0)
+            if store.hasCell(c.id) {
+                if (try? store.readCell(c.id))?.status == "failed" { r.failed += 1 } else { r.done += 1 }
+            } else {
+                r.pending += 1
+            }
+            rows[c.config.method] = r
+        }
+        print("method              done  failed  pending")
+        for (k, r) in rows.sorted(by: { $0.key < $1.key }) {
+            print(pad(k, 18) + String(format: " %5d %7d %8d", r.done, r.failed, r.pending))
+        }
+        let t = rows.values.reduce((0, 0, 0)) { ($0.0 + $1.done, $0.1 + $1.failed, $0.2 + $1.pending) }
+        print(pad("all", 18) + String(format: " %5d %7d %8d", t.0, t.1, t.2))
+    }
+}
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Internal: run one cell or build one base of a grid (used by run).",
+        shouldDisplay: false)
+
+    @Option var results: String
+    @Option var grid: String
+    @Option var cell: String?
+    @Option var base: String?
+
+    func run() throws {
+        setBLASThreads(1)
+        let store = ResultStore(root: results, grid: grid)
+        if let base { try Worker.runBase(base, store: store) } else if let cell { try Worker.runCell(cell, store: store) } else {
+            throw ValidationError("give --cell or --base")
+        }
+    }
+}

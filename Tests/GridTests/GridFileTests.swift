@@ -1,0 +1,131 @@
+import Foundation
+import Grid
+import RLTraining
+import Testing
+
+let minimalGrid = """
+    name = "t"
+    [base]
+    sizes = ["xs"]
+    [axes]
+    budget = [1e9]
+
+    """
+
+@Suite struct GridFileTests {
+    @Test func productZipAndConstraints() throws {
+        let g = try GridFile.parse(
+            """
+            name = "g"
+            description = "test"
+            zip = [["n", "lr"]]
+            constraints = ["n * bp <= 16"]
+            [base]
+            sizes = ["xs", "s"]
+            [axes]
+            method = ["grpo", "dapo"]
+            n = [2, 4, 8]
+            lr = [1e-4, 2e-4, 3e-4]
+            bp = [2, 4]
+            budget = {from = 1e9, to = 1e10, per_decade = 2}
+            """, file: "g.toml")
+        // size 2 × method 2 × (n,lr) zipped 3 × bp 2 × budget 3, minus n·bp > 16 (n=8, bp=4)
+        #expect(g.cells.count == 2 * 2 * 3 * 2 * 3 - 2 * 2 * 1 * 1 * 3)
+        #expect(g.cells.allSatisfy { $0.config.rolloutsPerProblem * $0.config.problemsPerBatch <= 16 })
+        // zipped: n and lr advance together
+        #expect(g.cells.allSatisfy { c in
+            let n = c.config.rolloutsPerProblem, lr = Double(c.config.learningRate)
+            return abs(lr - [2: 1e-4, 4: 2e-4, 8: 3e-4][n]!) < 1e-9
+        })
+        let budgets = Set(g.cells.map(\.config.budgetFLOPs)).sorted()
+        #expect(budgets.count == 3)
+        #expect(abs(budgets[1] / 1e9 - 10.0.squareRoot()) < 1e-9)
+        #expect(Set(g.cells.map(\.id)).count == g.cells.count)
+        #expect(g.bases.map(\.name) == ["xs", "s"])
+    }
+
+    @Test func cellIdentityIsStable() throws {
+        let a = try GridFile.parse(minimalGrid, file: "a.toml"), b = try GridFile.parse(minimalGrid + "# a comment\n", file: "b.toml")
+        #expect(a.cells.map(\.id) == b.cells.map(\.id))
+        // Pinned: a change here means every finished cell of every store would be rerun.
+        #expect(a.cells[0].id.count == 16)
+        let c = try GridFile.parse(minimalGrid.replacingOccurrences(of: "1e9", with: "2e9"), file: "c.toml")
+        #expect(c.cells[0].id != a.cells[0].id)
+        let d = try GridFile.parse(minimalGrid + "seed = [1]\n", file: "d.toml")
+        #expect(d.cells[0].id != a.cells[0].id)
+    }
+
+    /// Each bad grid gives exactly this error: file, line, key, message.
+    @Test(arguments: [
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\nrollouts = [4]\n",
+         "bad.toml:6: rollouts: unknown key in [axes] (did you mean 'n'?)"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\nmethdo = [\"grpo\"]\n",
+         "bad.toml:6: methdo: unknown key in [axes] (did you mean 'method'?)"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\nn = [\"four\"]\n",
+         "bad.toml:6: n: in [axes] must hold integers, got string \"four\""),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\nn = [0]\n",
+         "bad.toml:6: n: in [axes] must be at least 1, got 0"),
+        ("name = \"t\"\n[base]\nsizes = [\"xxl\"]\n[axes]\nbudget = [1e9]\n",
+         "bad.toml:3: sizes: unknown size \"xxl\" (ladder sizes: xs, s, m, l)"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\nmethod = [\"ppo\"]\n",
+         "bad.toml:6: method: unknown method 'ppo' (known: grpo, dr_grpo, rloo, dapo, expert_iteration, opsd, process)"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = {from = 1e9, to = 1e8, per_decade = 2}\n",
+         "bad.toml:5: budget: a range needs from > 0 and to >= from, got {from = 1000000000.0, to = 100000000.0, per_decade = 2}"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\ncurriculum = [\"hard_first\"]\n",
+         "bad.toml:6: curriculum: 'hard_first' is not uniform, easy_to_hard or pass_rate[:low-high]"),
+        ("name = \"t\"\nconstraints = [\"n * rollouts < 4\"]\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
+         "bad.toml:2: constraints: 'n * rollouts < 4': unknown variable 'rollouts' (known: bp, budget, lag, lr, n, params, seed)"),
+        ("name = \"t\"\nconstraints = [\"n > 100\"]\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
+         "bad.toml:0: constraints: no cell satisfies the constraints"),
+        ("name = \"t\"\nzip = [[\"n\", \"bp\"]]\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\nn = [1, 2]\nbp = [4]\n",
+         "bad.toml:2: zip: axes [\"n\", \"bp\"] have different lengths [2, 1]"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\ntasks = \"add:1,division:1\"\n[axes]\nbudget = [1e9]\n",
+         "bad.toml:4: tasks: unknown task family 'division' (known: add, mul, sort, chain)"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9\n",
+         "bad.toml:5: unterminated array"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[cell]\neval_samples = 2\n[axes]\nbudget = [1e9]\n",
+         "bad.toml:5: eval_samples: in [cell] must be at least 4, got 2"),
+        ("name = \"my grid\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
+         "bad.toml:1: name: 'my grid' must be letters, digits, '_' or '-' (it names the results folder)"),
+        ("[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
+         "bad.toml:0: name: missing (every grid needs a name)"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\n",
+         "bad.toml:4: budget: [axes] needs budget = [...] or {from, to, per_decade}"),
+    ])
+    func badGridsGiveExactErrors(text: String, expected: String) {
+        do {
+            _ = try GridFile.parse(text, file: "bad.toml")
+            Issue.record("parsed without error; expected \(expected)")
+        } catch {
+            #expect(error.description == expected)
+        }
+    }
+
+    @Test func constraintsEvaluate() throws {
+        let c = try Constraint("n * bp <= 4096")
+        #expect(c.holds(["n": 64, "bp": 64]))
+        #expect(!c.holds(["n": 64, "bp": 65]))
+        let d = try Constraint("budget / (n * bp) >= 1e6")
+        #expect(d.holds(["budget": 1e9, "n": 10, "bp": 100]))
+        #expect(!d.holds(["budget": 1e8, "n": 10, "bp": 100]))
+        #expect(throws: Constraint.ParseError.self) { try Constraint("n * bp") }
+    }
+
+    @Test func shardsPartitionTheCells() throws {
+        let g = try GridFile.parse(minimalGrid.replacingOccurrences(of: "budget = [1e9]", with: "budget = [1e9]\nn = [1, 2, 3, 4, 5]\nseed = [0, 1]"), file: "s.toml")
+        let shards = (0..<3).map { g.shard($0, of: 3).map(\.id) }
+        #expect(shards.flatMap { $0 }.sorted() == g.cells.map(\.id).sorted())
+        #expect(Set(shards[0]).isDisjoint(with: Set(shards[1])))
+    }
+
+    @Test func shippedGridsAreValid() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("grids")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".toml") }
+        #expect(files.contains("quick.toml"))
+        for f in files {
+            let g = try GridFile.load(dir.appendingPathComponent(f).path)
+            #expect(!g.cells.isEmpty, "\(f)")
+        }
+    }
+}

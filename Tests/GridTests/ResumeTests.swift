@@ -1,0 +1,127 @@
+import Foundation
+import Grid
+import Testing
+
+/// Helpers that drive the real `rlscale` binary, as users and Slurm do.
+enum CLI {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static var binary: String { packageRoot.appendingPathComponent(".build/release/rlscale").path }
+
+    /// Starts `rlscale args…`.
+    static func start(_ args: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = h
+        p.standardError = h
+        try p.run()
+        return p
+    }
+
+    static func run(_ args: [String], log: String) throws -> Int32 {
+        let p = try start(args, log: log)
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    /// A cell document without its wall-clock fields, as canonical JSON.
+    static func canonicalCell(_ path: String) throws -> String {
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+        func strip(_ x: Any) -> Any {
+            if let d = x as? [String: Any] {
+                var out: [String: Any] = [:]
+                for (k, v) in d where k != "wallSeconds" { out[k] = strip(v) }
+                return out
+            }
+            if let a = x as? [Any] { return a.map(strip) }
+            return x
+        }
+        let data = try JSONSerialization.data(withJSONObject: strip(obj), options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func cellDocuments(_ dir: String) throws -> [String: String] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".json") }
+        var out: [String: String] = [:]
+        for f in files { out[f] = try canonicalCell(dir + "/" + f) }
+        return out
+    }
+
+    static func tempDir(_ label: String) -> String {
+        let d = NSTemporaryDirectory() + "rlscale-\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+/// A grid small enough for the test suite: a tiny base and six short cells.
+let tinyGrid = """
+    name = "tiny"
+    [base]
+    sizes = ["xs"]
+    min_tokens = 30000
+    tokens_per_param = 0
+    eval_problems = 2
+    eval_samples = 8
+    [cell]
+    eval_points = 4
+    eval_samples = 4
+    eval_problems = 1
+    [axes]
+    method = ["grpo", "rloo", "dapo"]
+    n = [2, 4]
+    bp = [2]
+    budget = [5e9]
+    tasks = ["sort:1"]
+    lr = [1e-4]
+
+    """
+
+@Suite(.serialized) struct ResumeTests {
+    @Test func aSIGKILLedRunResumesToIdenticalCellDocuments() throws {
+        let dir = CLI.tempDir("resume")
+        let gridFile = dir + "/tiny.toml"
+        try tinyGrid.write(toFile: gridFile, atomically: true, encoding: .utf8)
+        // Reference: one uninterrupted run.
+        let a = dir + "/a"
+        #expect(try CLI.run(["run", gridFile, "--results", a, "--jobs", "1"], log: dir + "/a.log") == 0)
+        let reference = try CLI.cellDocuments(a + "/tiny/cells")
+        #expect(reference.count == 6)
+        // Interrupted: kill the runner and its workers with SIGKILL once two cells are done.
+        let b = dir + "/b"
+        let p = try CLI.start(["run", gridFile, "--results", b, "--jobs", "1"], log: dir + "/b1.log")
+        let cells = b + "/tiny/cells"
+        var waited = 0
+        while waited < 600 {
+            let n = (try? FileManager.default.contentsOfDirectory(atPath: cells).filter { $0.hasSuffix(".json") }.count) ?? 0
+            if n >= 2 { break }
+            usleep(100_000)
+            waited += 1
+        }
+        // Freeze the runner, SIGKILL its workers mid-cell, then the runner itself.
+        let pid = p.processIdentifier
+        kill(pid, SIGSTOP)
+        let pk = Process()
+        pk.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+        pk.arguments = ["-KILL", "-P", String(pid)]
+        try pk.run()
+        pk.waitUntilExit()
+        kill(pid, SIGKILL)
+        p.waitUntilExit()
+        let partial = try CLI.cellDocuments(cells)
+        #expect(partial.count >= 2 && partial.count < 6, "killed after \(partial.count) cells")
+        // Resume: only the missing cells run, and every document matches the reference.
+        #expect(try CLI.run(["run", gridFile, "--results", b, "--jobs", "2"], log: dir + "/b2.log") == 0)
+        let resumed = try CLI.cellDocuments(cells)
+        #expect(resumed.keys.sorted() == reference.keys.sorted())
+        for (k, v) in reference { #expect(resumed[k] == v, "cell \(k) differs after resume") }
+        let log = try String(contentsOfFile: dir + "/b2.log", encoding: .utf8)
+        #expect(log.contains("\(partial.count) of 6 cells already finished"))
+        // A finished store reruns nothing.
+        #expect(try CLI.run(["run", gridFile, "--results", b], log: dir + "/b3.log") == 0)
+        #expect(try String(contentsOfFile: dir + "/b3.log", encoding: .utf8).contains("6 of 6 cells already finished"))
+    }
+}
