@@ -1,6 +1,7 @@
 # The two commands of the README, each doing its own set-up:
 #   make run    the main job on the default grid (grids/quick.toml), ending in laws CSVs
-#   make test   the test suite (swift test -c release)
+#   make test   the test suite (swift test -c release), after starting a single-node
+#               Slurm on localhost (.ci/slurm-up.sh) for the Slurm array test
 # `make deps` installs the system packages when they are missing (Debian/Ubuntu).
 
 SWIFT ?= swift
@@ -19,7 +20,10 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
+# The suite drives the rlscale binary itself (resume and Slurm tests), so build it first.
 test: deps
+	.ci/slurm-up.sh
+	$(SWIFT) build -c release
 	$(SWIFT) test -c release
 
 bench: build

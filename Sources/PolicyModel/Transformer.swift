@@ -163,7 +163,8 @@ public final class Transformer {
         let c = config, C = c.dModel, F = c.hidden, NH = c.heads, N = B * T, L = c.layers
         let P = params.base
         a.tokens.withUnsafeBufferPointer { tok in
-            Kernels.encoderForward(a.encoded.base, tok.baseAddress!, P + layout.wte, P + layout.wpe, B: B, T: T, C: C)
+            guard let t = tok.baseAddress else { return }  // non-empty: B, T > 0 was checked
+            Kernels.encoderForward(a.encoded.base, t, P + layout.wte, P + layout.wpe, B: B, T: T, C: C)
         }
         var residual = UnsafePointer(a.encoded.base)
         for l in 0..<L {
@@ -298,7 +299,8 @@ public final class Transformer {
                 a.ln1Mean.base + l * N, a.ln1Rstd.base + l * N, N: N, C: C)
         }
         a.tokens.withUnsafeBufferPointer { tok in
-            Kernels.encoderBackward(G + layout.wte, G + layout.wpe, dres, tok.baseAddress!, B: B, T: T, C: C)
+            guard let t = tok.baseAddress else { return }
+            Kernels.encoderBackward(G + layout.wte, G + layout.wpe, dres, t, B: B, T: T, C: C)
         }
     }
 }

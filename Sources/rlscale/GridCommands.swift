@@ -177,3 +177,38 @@ struct WorkerCommand: ParsableCommand {
         }
     }
 }
+
+struct Slurm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a grid as a Slurm job array: a base-pretraining job, then one array task per shard.",
+        discussion: """
+            Writes RESULTS/<grid>/slurm/bases.sbatch and cells.sbatch and submits them; the
+            array depends on the base job (--dependency=afterok). Array task i runs
+            `rlscale run GRID --shard i/K`, so tasks are resumable exactly like local runs.
+            --dry-run prints the scripts without submitting.
+            """)
+
+    @Argument(help: "Grid file.") var grid: String
+    @Option(help: "Slurm partition (default: the cluster's default).") var partition: String?
+    @Option(help: "Time limit per job, Slurm syntax.") var time: String = "04:00:00"
+    @Option(help: "CPUs per task (workers per shard).") var cpusPerTask: Int = 1
+    @Option(help: "At most this many array tasks at once.") var arrayParallelism: Int?
+    @Option(help: "Array tasks K (default: one per cell).") var shards: Int?
+    @Option(help: "Results root.") var results: String = "results"
+    @Flag(help: "Print the scripts instead of submitting.") var dryRun = false
+    @Flag(help: "Wait until the array has finished (sbatch --wait).") var wait = false
+
+    func run() throws {
+        let g = try loadGrid(grid)
+        let ex = SlurmExecutor(
+            partition: partition, time: time, cpusPerTask: cpusPerTask, arrayParallelism: arrayParallelism,
+            shards: shards ?? g.cells.count)
+        let s = ex.scripts(grid: g, gridFile: grid, results: results, binary: LocalExecutor.currentExecutable())
+        if dryRun {
+            print("# \(s.directory)/bases.sbatch\n\(s.base)\n# \(s.directory)/cells.sbatch\n\(s.array)")
+            return
+        }
+        let ids = try ex.submit(s, wait: wait)
+        print("submitted base job \(ids.base) and array job \(ids.array) (\(ex.shards) tasks, after base job)")
+    }
+}

@@ -10,7 +10,7 @@ struct RLScale: ParsableCommand {
             rlscale trains small transformer policies on CPU, post-trains them with RL
             methods over a grid of allocations, and fits scaling laws to the results.
             """,
-        subcommands: [Plan.self, Run.self, Status.self, Fit.self, FitCSV.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self])
+        subcommands: [Plan.self, Run.self, Status.self, Slurm.self, Fit.self, FitCSV.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self])
 }
 
 struct Bench: ParsableCommand {
