@@ -57,44 +57,51 @@ public struct GridRunner {
         var summary = Summary(total: cells.count)
         let common = ["worker", "--results", store.root, "--grid", grid.name]
 
-        // Bases this shard needs that are not cached yet.
+        // One queue: the bases this shard needs that are not cached yet (largest first,
+        // as it takes longest), then the unfinished cells, each waiting only for its own
+        // base, so cells of a small base run while a larger one still pretrains.
         let needed = basesOnly ? Set(grid.bases.map(\.name)) : Set(cells.map(\.base))
-        let baseJobs = grid.bases.filter { needed.contains($0.name) && !store.bases.contains($0) }.map { b in
+        let toBuild = grid.bases.filter { needed.contains($0.name) && !store.bases.contains($0) }
+            .sorted { $0.model.nonEmbeddingParameterCount > $1.model.nonEmbeddingParameterCount }
+        let baseJobs = toBuild.map { b in
             LocalExecutor.Job(
                 id: "base-\(b.name)", arguments: common + ["--base", b.name], log: store.logPath("base-\(b.name)-\(b.key)"),
                 flops: 0)
         }
-        if !baseJobs.isEmpty {
-            log("pretraining \(baseJobs.count) base(s): \(baseJobs.map(\.id).joined(separator: ", "))")
-            let (outcomes, interrupted) = executor.run(baseJobs, isDone: { j in
-                grid.bases.first { "base-\($0.name)" == j.id }.map(store.bases.contains) ?? false
-            }) { job, o in log(o.ok ? "\(job.id) ready" : "\(job.id) failed: \(o.reason)") }
-            if interrupted {
-                summary.interrupted = true
-                return summary
-            }
-            if let bad = outcomes.first(where: { !$0.ok }) {
-                throw .io("base \(bad.id) could not be built: \(bad.reason)")
-            }
-        }
-
-        // Cells.
+        if !baseJobs.isEmpty { log("pretraining \(baseJobs.count) base(s): \(baseJobs.map(\.id).joined(separator: ", "))") }
         let todo = cells.filter { !store.hasCell($0.id) }
         summary.skipped = cells.count - todo.count
         if summary.skipped > 0 { log("\(summary.skipped) of \(cells.count) cells already finished; skipping them") }
+        let building = Set(toBuild.map(\.name))
+        let cellJobs = todo.map { c in
+            LocalExecutor.Job(
+                id: c.id, arguments: common + ["--cell", c.id], log: store.logPath(c.id), flops: c.config.budgetFLOPs,
+                after: building.contains(c.base) ? "base-\(c.base)" : nil)
+        }
         let totalFlops = todo.reduce(0.0) { $0 + $1.config.budgetFLOPs }
         var doneFlops = 0.0
+        var failedBases: [String] = []
         let start = Date()
-        let jobs = todo.map { c in
-            LocalExecutor.Job(id: c.id, arguments: common + ["--cell", c.id], log: store.logPath(c.id), flops: c.config.budgetFLOPs)
-        }
         let byID = Dictionary(uniqueKeysWithValues: todo.map { ($0.id, $0) })
-        let (_, interrupted) = executor.run(jobs, isDone: { store.hasCell($0.id) }) { job, o in
+        let isDone = { (j: LocalExecutor.Job) -> Bool in
+            if let b = toBuild.first(where: { "base-\($0.name)" == j.id }) { return store.bases.contains(b) }
+            return store.hasCell(j.id)
+        }
+        let (_, interrupted) = executor.run(baseJobs + cellJobs, isDone: isDone) { job, o in
+            guard let cell = byID[job.id] else {  // a base
+                if o.ok { log("\(job.id) ready") } else {
+                    log("\(job.id) failed: \(o.reason)")
+                    failedBases.append(job.id)
+                }
+                return
+            }
             doneFlops += job.flops
             if o.ok {
                 let failedInside = (try? store.readCell(job.id))?.status == "failed"
                 if failedInside { summary.failed += 1 } else { summary.done += 1 }
-            } else if let cell = byID[job.id], let base = grid.base(named: cell.base) {
+            } else if o.attempts == 0 {
+                summary.failed += 1  // its base failed: left pending for the next run
+            } else if let base = grid.base(named: cell.base) {
                 summary.failed += 1
                 let doc = CellResult.failed(
                     config: cell.config, baseKey: base.key, baseName: base.name,
@@ -106,7 +113,10 @@ public struct GridRunner {
             log(String(
                 format: "cells %d/%d done, %d failed | %.3g of %.3g FLOPs | ", summary.done + summary.skipped, summary.total,
                 summary.failed, doneFlops, totalFlops)
-                + "\(byID[job.id]?.config.method ?? "") \(job.id) | ETA \(formatDuration(eta))")
+                + "\(cell.config.method) \(job.id) | ETA \(formatDuration(eta))")
+        }
+        if !failedBases.isEmpty && !interrupted {
+            throw .io("base(s) \(failedBases.joined(separator: ", ")) could not be built; their cells stay pending (see \(store.logsDir))")
         }
         summary.interrupted = interrupted
         if interrupted { log("interrupted: finished cells are saved; rerun the same command to resume") }

@@ -33,6 +33,8 @@ public struct LocalExecutor: Sendable {
         public var log: String
         /// Compute it represents (for progress and the ETA).
         public var flops: Double
+        /// Id of a job that must succeed first (a cell waits for its base), or nil.
+        public var after: String? = nil
     }
 
     public struct Outcome: Sendable {
@@ -42,28 +44,45 @@ public struct LocalExecutor: Sendable {
         public var reason: String
     }
 
-    /// Runs `jobs` with at most `self.jobs` workers at a time, retrying failures, and calls
-    /// `finished` after each job ends for good. Returns early (with the interrupted flag
-    /// set) when SIGINT or SIGTERM arrives; running workers are then terminated.
+    /// Runs `queue` with at most `jobs` workers at a time, in queue order except that a
+    /// job waits until the job it runs `after` has succeeded (so cells start as soon as
+    /// their own base is ready); failures are retried, and a job whose prerequisite failed
+    /// fails with that reason. Calls `finished` after each job ends for good. Returns early
+    /// (with the interrupted flag set) when SIGINT or SIGTERM arrives; running workers are
+    /// then terminated.
     public func run(
         _ queue: [Job], isDone: (Job) -> Bool, finished: (Job, Outcome) -> Void
     ) -> (outcomes: [Outcome], interrupted: Bool) {
         installSignalHandlers()
-        var pending = queue[...]
+        var pending = queue
         var running: [pid_t: (Job, Int)] = [:]
         var retry: [(Job, Int)] = []
         var outcomes: [Outcome] = []
+        var succeeded = Set<String>(), failed: [String: String] = [:]
+        func finish(_ job: Job, _ o: Outcome) {
+            outcomes.append(o)
+            if o.ok { succeeded.insert(job.id) } else { failed[job.id] = o.reason }
+            finished(job, o)
+        }
+        /// The next launchable job: a retry first, else the first pending job that is not
+        /// waiting on an unfinished prerequisite.
+        func next() -> (Job, Int)? {
+            if !retry.isEmpty { return retry.removeFirst() }
+            guard let i = pending.firstIndex(where: { $0.after.map { succeeded.contains($0) || failed[$0] != nil } ?? true })
+            else { return nil }
+            return (pending.remove(at: i), 1)
+        }
         while !pending.isEmpty || !running.isEmpty || !retry.isEmpty {
-            while running.count < jobs && interruptRequested == 0 {
-                let next: (Job, Int)
-                if let r = retry.first { retry.removeFirst(); next = r } else if let j = pending.popFirst() { next = (j, 1) } else { break }
-                guard let pid = spawn(next.0) else {
-                    let o = Outcome(id: next.0.id, ok: false, attempts: next.1, reason: "cannot start worker \(executable)")
-                    outcomes.append(o)
-                    finished(next.0, o)
+            while running.count < jobs && interruptRequested == 0, let (job, attempt) = next() {
+                if let dep = job.after, let why = failed[dep] {
+                    finish(job, Outcome(id: job.id, ok: false, attempts: 0, reason: "\(dep) failed: \(why)"))
                     continue
                 }
-                running[pid] = next
+                guard let pid = spawn(job) else {
+                    finish(job, Outcome(id: job.id, ok: false, attempts: attempt, reason: "cannot start worker \(executable)"))
+                    continue
+                }
+                running[pid] = (job, attempt)
             }
             if interruptRequested != 0 {
                 for pid in running.keys { kill(pid, SIGTERM) }
@@ -77,18 +96,13 @@ public struct LocalExecutor: Sendable {
             guard let (job, attempt) = running.removeValue(forKey: pid) else { continue }
             let exited = (status & 0x7f) == 0
             let code = (status >> 8) & 0xff
-            let ok = exited && code == 0 && isDone(job)
-            if ok {
-                let o = Outcome(id: job.id, ok: true, attempts: attempt, reason: "")
-                outcomes.append(o)
-                finished(job, o)
+            if exited && code == 0 && isDone(job) {
+                finish(job, Outcome(id: job.id, ok: true, attempts: attempt, reason: ""))
             } else if attempt < maxAttempts && interruptRequested == 0 {
                 retry.append((job, attempt + 1))
             } else {
                 let why = exited ? "worker exited with status \(code)" : "worker killed by signal \(status & 0x7f)"
-                let o = Outcome(id: job.id, ok: false, attempts: attempt, reason: "\(why) on \(attempt) attempt(s); see \(job.log)")
-                outcomes.append(o)
-                finished(job, o)
+                finish(job, Outcome(id: job.id, ok: false, attempts: attempt, reason: "\(why) on \(attempt) attempt(s); see \(job.log)"))
             }
         }
         return (outcomes, interruptRequested != 0)

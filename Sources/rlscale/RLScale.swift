@@ -9,6 +9,12 @@ struct RLScale: ParsableCommand {
         discussion: """
             rlscale trains small transformer policies on CPU, post-trains them with RL
             methods over a grid of allocations, and fits scaling laws to the results.
+
+            A study:  rlscale plan grids/quick.toml
+                      rlscale run grids/quick.toml            (or: rlscale slurm grids/quick.toml)
+                      rlscale status results/quick
+                      rlscale fit results/quick --out analysis/quick
+            One cell by hand: rlscale train --base s --method grpo --budget 1e12
             """,
         subcommands: [Plan.self, Run.self, Status.self, Slurm.self, Fit.self, FitCSV.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self])
 }
