@@ -61,11 +61,8 @@ public struct CellConfig: Codable, Hashable, Sendable {
 
     /// The method object this config names, with its knobs applied.
     public func makeMethod() -> (any RLMethod)? {
-        switch method {
-        case "grpo": GRPO(klCoef: klCoef, entropyCoef: entropyCoef)
-        case "opsd": OPSD(rewardWeight: distillRewardWeight, teacherLag: teacherLag)
-        default: Methods.make(method)
-        }
+        Methods.make(
+            method, klCoef: klCoef, entropyCoef: entropyCoef, distillRewardWeight: distillRewardWeight, teacherLag: teacherLag)
     }
 
     /// Why this config cannot run, or nil.

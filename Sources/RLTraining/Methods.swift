@@ -216,14 +216,17 @@ public struct ProcessReward: RLMethod {
 public enum Methods {
     public static let names = ["grpo", "dr_grpo", "rloo", "dapo", "expert_iteration", "opsd", "process"]
 
-    public static func make(_ name: String, klCoef: Double = 0, entropyCoef: Double = 0) -> (any RLMethod)? {
+    /// The method called `name` with its knobs (each applies only to the method that has it).
+    public static func make(
+        _ name: String, klCoef: Double = 0, entropyCoef: Double = 0, distillRewardWeight: Double = 0, teacherLag: Int = 0
+    ) -> (any RLMethod)? {
         switch name {
         case "grpo": GRPO(klCoef: klCoef, entropyCoef: entropyCoef)
         case "dr_grpo": DrGRPO()
         case "rloo": RLOO()
         case "dapo": DAPO()
         case "expert_iteration": ExpertIteration()
-        case "opsd": OPSD()
+        case "opsd": OPSD(rewardWeight: distillRewardWeight, teacherLag: teacherLag)
         case "process": ProcessReward()
         default: nil
         }
