@@ -61,6 +61,13 @@ struct LocalSolution {
     var message: String
 }
 
+/// Copies the first `x.count` entries of a (possibly strided) GSL vector into `x`.
+private func copyVector(_ v: UnsafePointer<gsl_vector>, into x: inout [Double]) {
+    guard let d = v.pointee.data else { return }
+    let s = v.pointee.stride
+    for i in 0..<min(x.count, v.pointee.size) { x[i] = d[i * s] }
+}
+
 private final class LSQBox {
     let problem: LeastSquaresProblem
     var x: [Double]
@@ -73,11 +80,7 @@ private final class LSQBox {
         j = [Double](repeating: 0, count: p.n * p.p)
     }
 
-    func load(_ v: UnsafePointer<gsl_vector>) {
-        let s = v.pointee.stride
-        let d = v.pointee.data!
-        for i in 0..<problem.p { x[i] = d[i * s] }
-    }
+    func load(_ v: UnsafePointer<gsl_vector>) { copyVector(v, into: &x) }
 }
 
 private let lsqF: @convention(c) (UnsafePointer<gsl_vector>?, UnsafeMutableRawPointer?, UnsafeMutablePointer<gsl_vector>?) -> Int32 = { xv, params, fv in
@@ -175,11 +178,7 @@ private final class ObjBox {
         x = [Double](repeating: 0, count: o.p)
         g = [Double](repeating: 0, count: o.p)
     }
-    func load(_ v: UnsafePointer<gsl_vector>) {
-        let s = v.pointee.stride
-        let d = v.pointee.data!
-        for i in 0..<objective.p { x[i] = d[i * s] }
-    }
+    func load(_ v: UnsafePointer<gsl_vector>) { copyVector(v, into: &x) }
     func value(withGradient: Bool) -> Double {
         x.withUnsafeBufferPointer { xs in
             if withGradient {

@@ -80,15 +80,31 @@ let tinyGrid = """
 
     """
 
+/// One uninterrupted local run of `tinyGrid`, shared by the resume and Slurm suites as
+/// the reference their cell documents must match (computed once per test process).
+enum TinyGridReference {
+    struct Run: Sendable {
+        var gridFile: String
+        var documents: [String: String]
+    }
+    struct Failed: Error { var log: String }
+
+    static let shared: Result<Run, any Error> = Result {
+        let dir = CLI.tempDir("reference")
+        let gridFile = dir + "/tiny.toml"
+        try tinyGrid.write(toFile: gridFile, atomically: true, encoding: .utf8)
+        guard try CLI.run(["run", gridFile, "--results", dir, "--jobs", "2"], log: dir + "/run.log") == 0 else {
+            throw Failed(log: (try? String(contentsOfFile: dir + "/run.log", encoding: .utf8)) ?? "")
+        }
+        return Run(gridFile: gridFile, documents: try CLI.cellDocuments(dir + "/tiny/cells"))
+    }
+}
+
 @Suite(.serialized) struct ResumeTests {
     @Test func aSIGKILLedRunResumesToIdenticalCellDocuments() throws {
         let dir = CLI.tempDir("resume")
-        let gridFile = dir + "/tiny.toml"
-        try tinyGrid.write(toFile: gridFile, atomically: true, encoding: .utf8)
-        // Reference: one uninterrupted run.
-        let a = dir + "/a"
-        #expect(try CLI.run(["run", gridFile, "--results", a, "--jobs", "1"], log: dir + "/a.log") == 0)
-        let reference = try CLI.cellDocuments(a + "/tiny/cells")
+        let ref = try TinyGridReference.shared.get()
+        let gridFile = ref.gridFile, reference = ref.documents
         #expect(reference.count == 6)
         // Interrupted: kill the runner and its workers with SIGKILL once two cells are done.
         let b = dir + "/b"

@@ -6,11 +6,8 @@ import Testing
 @Suite(.serialized) struct SlurmTests {
     @Test func aSlurmArrayProducesTheSameCellDocumentsAsALocalRun() throws {
         let dir = CLI.tempDir("slurm")
-        let gridFile = dir + "/tiny.toml"
-        try tinyGrid.write(toFile: gridFile, atomically: true, encoding: .utf8)
-        let local = dir + "/local"
-        #expect(try CLI.run(["run", gridFile, "--results", local, "--jobs", "2"], log: dir + "/local.log") == 0)
-        let reference = try CLI.cellDocuments(local + "/tiny/cells")
+        let ref = try TinyGridReference.shared.get()
+        let gridFile = ref.gridFile, reference = ref.documents
         #expect(reference.count == 6)
 
         let viaSlurm = dir + "/slurm"
