@@ -20,6 +20,8 @@ public struct BaseRecord: Codable, Sendable {
     /// (step, mean loss over the preceding window).
     public var lossCurve: [[Double]]
     public var evaluation: BaseEvaluation?
+    /// The OpenBLAS core the base was trained with (`BLASCore.current`).
+    public var blasCore: String?
 
     public init(
         spec: BaseSpec, steps: Int = 0, tokens: Int = 0, trainFLOPs: Double = 0, wallSeconds: Double = 0,
@@ -35,6 +37,7 @@ public struct BaseRecord: Codable, Sendable {
         self.wallSeconds = wallSeconds
         self.lossCurve = lossCurve
         self.evaluation = evaluation
+        blasCore = BLASCore.current
     }
 }
 

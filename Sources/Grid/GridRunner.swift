@@ -132,8 +132,17 @@ func formatDuration(_ s: Double) -> String {
 
 /// What a worker process does: build one base, or run one cell and write its document.
 public enum Worker {
+    /// Refuses to work under another OpenBLAS core than the one the grid pins.
+    static func checkCore(_ m: ResultStore.Manifest) throws {
+        if let pinned = m.blasCore, pinned.lowercased() != BLASCore.current.lowercased() {
+            throw GridRunner.RunError.io(
+                "grid '\(m.grid.name)' is pinned to OpenBLAS core \(pinned) but this worker loaded \(BLASCore.current)")
+        }
+    }
+
     public static func runBase(_ name: String, store: ResultStore) throws {
         let m = try store.readManifest()
+        try checkCore(m)
         guard let spec = m.grid.base(named: name) else { throw GridRunner.RunError.io("base '\(name)' is not in the manifest") }
         try obtainBase(spec, grid: m.grid, store: store)
     }
@@ -150,6 +159,7 @@ public enum Worker {
 
     public static func runCell(_ id: String, store: ResultStore) throws {
         let m = try store.readManifest()
+        try checkCore(m)
         guard let cell = m.grid.cells.first(where: { $0.id == id }), let spec = m.grid.base(named: cell.base) else {
             throw GridRunner.RunError.io("cell '\(id)' is not in the manifest")
         }

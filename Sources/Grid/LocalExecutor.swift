@@ -1,4 +1,5 @@
 import Foundation
+import PolicyModel
 import RLTraining
 
 /// Set by the SIGINT/SIGTERM handler; the scheduler loop stops launching and shuts down.
@@ -118,6 +119,7 @@ public struct LocalExecutor: Sendable {
         defer { argv.forEach { free($0) } }
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_NUM_THREADS"] = "1"
+        env["OPENBLAS_CORETYPE"] = BLASCore.current  // the grid's pinned core (see GridRunner)
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
         var pid: pid_t = 0

@@ -1,5 +1,6 @@
 import BasePolicies
 import Foundation
+import PolicyModel
 import RLCommon
 import RLTraining
 
@@ -57,6 +58,15 @@ public struct ResultStore: Sendable {
         public var gridFile: String
         public var harnessVersion: String
         public var machine: [String: String]
+        /// The OpenBLAS core every base and cell of the grid runs (pinned by the first run
+        /// or submission; nil in manifests written before pinning existed).
+        public var blasCore: String?
+    }
+
+    /// The OpenBLAS core the grid's existing manifest pins, or nil when there is none yet.
+    public func pinnedBLASCore() -> String? {
+        guard FileManager.default.fileExists(atPath: manifestPath) else { return nil }
+        return (try? readManifest())?.blasCore
     }
 
     public static let harnessVersion = "rlscale 0.1 (cell schema \(CellResult.schemaVersion), base schema \(BaseSpec.schemaVersion))"
@@ -67,9 +77,11 @@ public struct ResultStore: Sendable {
         func str<T>(_ t: T) -> String { withUnsafeBytes(of: t) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
         let machine = [
             "hostname": str(uts.nodename), "system": str(uts.sysname) + " " + str(uts.release), "arch": str(uts.machine),
-            "cores": String(ProcessInfo.processInfo.activeProcessorCount),
+            "cores": String(ProcessInfo.processInfo.activeProcessorCount), "cpu": BLASCore.cpuModel(),
+            "openblas": BLASCore.configuration,
         ]
-        let m = Manifest(grid: grid, gridFile: gridFile, harnessVersion: Self.harnessVersion, machine: machine)
+        let m = Manifest(
+            grid: grid, gridFile: gridFile, harnessVersion: Self.harnessVersion, machine: machine, blasCore: BLASCore.current)
         try AtomicFile.write(try Self.encoder.encode(m), to: manifestPath)
     }
 

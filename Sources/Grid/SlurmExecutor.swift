@@ -1,4 +1,5 @@
 import Foundation
+import PolicyModel
 
 /// Runs a grid as a Slurm job array: a first job pretrains the bases, then an array whose
 /// task i runs shard i of K with `rlscale run --shard i/K` and starts only after the base
@@ -41,7 +42,9 @@ public struct SlurmExecutor: Sendable {
     static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     /// The two batch scripts, with absolute paths so that jobs may start in any directory.
-    public func scripts(grid: Grid, gridFile: String, results: String, binary: String) -> Scripts {
+    /// Every job runs OpenBLAS core `core` (the grid's pinned one), and refuses to start on
+    /// a node whose CPU cannot run it.
+    public func scripts(grid: Grid, gridFile: String, results: String, binary: String, core: String = BLASCore.current) -> Scripts {
         let abs = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.path }
         let store = ResultStore(root: abs(results), grid: grid.name)
         let dir = store.gridDir + "/slurm"
@@ -54,7 +57,7 @@ public struct SlurmExecutor: Sendable {
             #SBATCH --output=\(dir)/logs/bases_%j.txt
             # Pretrain (or find in the cache) every base of grid '\(grid.name)'.
             set -euo pipefail
-            export OPENBLAS_NUM_THREADS=1
+            export OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=\(core)
             exec \(run) --bases-only --jobs "${SLURM_CPUS_PER_TASK:-1}"
 
             """
@@ -65,7 +68,7 @@ public struct SlurmExecutor: Sendable {
             #SBATCH --output=\(dir)/logs/cells_%A_%a.txt
             # Task i of K runs shard i/K of grid '\(grid.name)' (\(grid.cells.count) cells): every K-th cell from i.
             set -euo pipefail
-            export OPENBLAS_NUM_THREADS=1
+            export OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=\(core)
             exec \(run) --shard "${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT:-\(shards)}" --jobs "${SLURM_CPUS_PER_TASK:-1}"
 
             """

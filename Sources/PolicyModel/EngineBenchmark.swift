@@ -18,6 +18,10 @@ public enum EngineBenchmark {
 
     public struct Result: Codable, Sendable {
         public var name: String
+        public var dModel: Int
+        public var layers: Int
+        public var heads: Int
+        public var vocab: Int
         public var params: Int
         public var nonEmbeddingParams: Int
         public var batch: Int
@@ -30,7 +34,8 @@ public enum EngineBenchmark {
         public var sampleMfu: Double
 
         enum CodingKeys: String, CodingKey {
-            case name, params, batch, context
+            case name, params, batch, context, layers, heads, vocab
+            case dModel = "d_model"
             case nonEmbeddingParams = "non_embedding_params"
             case trainTokensPerS = "train_tokens_per_s", sampleTokensPerS = "sample_tokens_per_s"
             case trainGflops = "train_gflops", sampleGflops = "sample_gflops"
@@ -41,30 +46,39 @@ public enum EngineBenchmark {
     public struct Report: Codable, Sendable {
         public var sgemmPeakGflops: Double
         public var threads: Int
+        /// The OpenBLAS core the figures were measured with, and the CPU.
+        public var blasCore: String
+        public var cpuModel: String
         public var configs: [Result]
         public init(sgemmPeakGflops: Double, threads: Int, configs: [Result]) {
             self.sgemmPeakGflops = sgemmPeakGflops
             self.threads = threads
             self.configs = configs
+            blasCore = BLASCore.current
+            cpuModel = BLASCore.cpuModel()
         }
         enum CodingKeys: String, CodingKey {
             case sgemmPeakGflops = "sgemm_peak_gflops", threads, configs
+            case blasCore = "blas_core", cpuModel = "cpu_model"
         }
     }
 
-    /// The default ladder: three sizes, the largest d_model 256, 4 layers, context 64,
-    /// batch 64 sequences.
-    public static let defaultCases: [Case] = [
+    /// The base ladder's shapes as cells use them (`xs`, `s`, `m`, `l`: vocabulary 23),
+    /// then three wider engine configs (`tiny`, `small`, `large`: vocabulary 48, the largest
+    /// d_model 256 with 4 layers); all at context 64 and batch 64 sequences.
+    public static let defaultCases: [Case] = ladderCases + [
         Case(name: "tiny", config: ModelConfig(vocab: 48, context: 64, dModel: 64, layers: 2, heads: 2), batch: 64),
         Case(name: "small", config: ModelConfig(vocab: 48, context: 64, dModel: 128, layers: 4, heads: 4), batch: 64),
         Case(name: "large", config: ModelConfig(vocab: 48, context: 64, dModel: 256, layers: 4, heads: 4), batch: 64),
     ]
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    /// One case per size of the base ladder (`BaseLadder` in BasePolicies, mirrored here:
+    /// the engine sits below the task layer), vocabulary 23, context 64, batch 64.
+    public static let ladderCases: [Case] = [("xs", 16, 2, 2), ("s", 32, 2, 2), ("m", 64, 2, 2), ("l", 96, 3, 3)].map {
+        Case(name: $0.0, config: ModelConfig(vocab: 23, context: 64, dModel: $0.1, layers: $0.2, heads: $0.3), batch: 64)
     }
+
+    static func now() -> Double { monotonicSeconds() }
 
     /// Best achieved GFLOP/s of square `cblas_sgemm` products (sizes 256–1024) at the
     /// current BLAS thread count.
@@ -136,7 +150,8 @@ public enum EngineBenchmark {
         } while t1 - t0 < minSeconds
         let sampleSeconds = t1 - t0
         return Result(
-            name: c.name, params: cfg.parameterCount, nonEmbeddingParams: cfg.nonEmbeddingParameterCount,
+            name: c.name, dModel: cfg.dModel, layers: cfg.layers, heads: cfg.heads, vocab: cfg.vocab,
+            params: cfg.parameterCount, nonEmbeddingParams: cfg.nonEmbeddingParameterCount,
             batch: B, context: T,
             trainTokensPerS: trainTokens / trainSeconds, sampleTokensPerS: Double(processed) / sampleSeconds,
             trainGflops: trainFlops / trainSeconds / 1e9, sampleGflops: sampleFlops / sampleSeconds / 1e9,

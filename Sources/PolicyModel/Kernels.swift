@@ -171,17 +171,8 @@ enum Kernels {
                 sgemm(transB: true, T, T, hs, alpha: scale, q, lda: C3, k, ldb: C3, beta: 0, a, ldc: T)
                 for t in 0..<T {
                     let row = a + t * T
-                    var mx = -Float.infinity
-                    for s in 0...t where row[s] > mx { mx = row[s] }
-                    var sum: Float = 0
-                    for s in 0...t {
-                        let e = expf(row[s] - mx)
-                        row[s] = e
-                        sum += e
-                    }
-                    let inv = 1 / sum
-                    for s in 0...t { row[s] *= inv }
-                    for s in (t + 1)..<T { row[s] = 0 }
+                    VectorMath.softmax(row, count: t + 1)
+                    (row + t + 1).update(repeating: 0, count: T - t - 1)
                 }
                 sgemm(T, hs, T, a, lda: T, v, ldb: C3, beta: 0, out + b * T * C + h * hs, ldc: C)
             }
@@ -211,10 +202,9 @@ enum Kernels {
                 // softmax backward, row by row: dS = A ⊙ (dA − Σ A·dA)
                 for t in 0..<T {
                     let ar = a + t * T, dr = scratch + t * T
-                    var dot: Float = 0
-                    for s in 0...t { dot += ar[s] * dr[s] }
+                    let dot = VectorMath.dot(ar, dr, count: t + 1)
                     for s in 0...t { dr[s] = ar[s] * (dr[s] - dot) }
-                    for s in (t + 1)..<T { dr[s] = 0 }
+                    (dr + t + 1).update(repeating: 0, count: T - t - 1)
                 }
                 // dq = scale · dS · k ; dk = scale · dSᵀ · q
                 sgemm(T, hs, T, alpha: scale, scratch, lda: T, k, ldb: C3, beta: 0, dq, ldc: C3)
@@ -225,44 +215,28 @@ enum Kernels {
 
     // MARK: GELU (tanh approximation, as GPT-2)
 
-    static let geluScale: Float = (2 / Float.pi).squareRoot()
-
-    static func geluForward(_ out: FMut, _ inp: FPtr, N: Int) {
-        let s = geluScale
-        for i in 0..<N {
-            let x = inp[i]
-            out[i] = 0.5 * x * (1 + tanhf(s * (x + 0.044715 * x * x * x)))
-        }
+    /// out = gelu(inp); `gate` (or nil) receives σ(2u) for `geluBackward`.
+    @inline(__always)
+    static func geluForward(_ out: FMut, gate: FMut?, _ inp: FPtr, N: Int) {
+        VectorMath.gelu(out, gate: gate, inp, count: N)
     }
 
-    /// dinp = gelu'(inp) · dout (written, not accumulated; dinp may alias dout).
-    static func geluBackward(_ dinp: FMut, _ inp: FPtr, _ dout: FPtr, N: Int) {
-        let s = geluScale
-        for i in 0..<N {
-            let x = inp[i]
-            let u = s * (x + 0.044715 * x * x * x)
-            let th = tanhf(u)
-            let sech2 = 1 - th * th
-            let grad = 0.5 * (1 + th) + 0.5 * x * sech2 * s * (1 + 3 * 0.044715 * x * x)
-            dinp[i] = grad * dout[i]
-        }
+    /// dinp = gelu'(inp) · dout from the forward pass's gate (written, not accumulated;
+    /// dinp may alias dout).
+    @inline(__always)
+    static func geluBackward(_ dinp: FMut, _ inp: FPtr, gate: FPtr, _ dout: FPtr, N: Int) {
+        VectorMath.geluBackward(dinp, inp, gate: gate, dout, count: N)
     }
 
     // MARK: output head
 
-    /// logits[N, V] = inp[N, C] · wteᵀ; also writes the per-row log-sum-exp.
-    static func headForward(_ logits: FMut, _ lse: FMut, _ inp: FPtr, _ wte: FPtr, N: Int, C: Int, V: Int) {
+    /// logits[N, V] = inp[N, C] · wteᵀ; also writes the per-row log-sum-exp (`scratch`
+    /// holds V floats).
+    static func headForward(
+        _ logits: FMut, _ lse: FMut, _ inp: FPtr, _ wte: FPtr, scratch: FMut, N: Int, C: Int, V: Int
+    ) {
         sgemm(transB: true, N, V, C, inp, lda: C, wte, ldb: C, beta: 0, logits, ldc: V)
-        for n in 0..<N { lse[n] = logSumExp(logits + n * V, V) }
-    }
-
-    @inline(__always)
-    static func logSumExp(_ x: FPtr, _ n: Int) -> Float {
-        var mx = -Float.infinity
-        for i in 0..<n where x[i] > mx { mx = x[i] }
-        var sum: Float = 0
-        for i in 0..<n { sum += expf(x[i] - mx) }
-        return mx + logf(sum)
+        for n in 0..<N { lse[n] = VectorMath.logSumExp(logits + n * V, count: V, scratch: scratch) }
     }
 
     /// dinp (=) dlogits · wte ; dwte += dlogitsᵀ · inp

@@ -44,7 +44,7 @@ public struct SampleResult: Sendable {
 /// KV cache and single-position activations for batched decoding.
 final class DecodeState {
     let rows: Int
-    let kCache, vCache, x, h, mean, rstd, qkv, atty, fch, logits, lse, scores: FloatBuffer
+    let kCache, vCache, x, h, mean, rstd, qkv, atty, fch, logits, lse, scores, probs: FloatBuffer
 
     init(_ c: ModelConfig, rows: Int) {
         self.rows = rows
@@ -55,6 +55,7 @@ final class DecodeState {
         mean = FloatBuffer(rows); rstd = FloatBuffer(rows)
         qkv = FloatBuffer(rows * 3 * C); atty = FloatBuffer(rows * C); fch = FloatBuffer(rows * c.hidden)
         logits = FloatBuffer(rows * c.vocab); lse = FloatBuffer(rows); scores = FloatBuffer(c.context)
+        probs = FloatBuffer(c.vocab)
     }
 }
 
@@ -91,7 +92,6 @@ extension Transformer {
         var input = prompts.map { $0[0] }   // next token fed for each row
         var processed = 0
         var flops = 0.0
-        var probs = [Double](repeating: 0, count: V)
         var order = Array(0..<V)
 
         for t in 0..<Tc where !active.isEmpty {
@@ -115,23 +115,15 @@ extension Transformer {
                     let vc = d.vCache.base + ((l * d.rows + r) * Tc) * C
                     (kc + t * C).update(from: q + C, count: C)
                     (vc + t * C).update(from: q + 2 * C, count: C)
+                    // Single-query attention over the t + 1 cached keys, head by head.
+                    let s = d.scores.base
                     for head in 0..<NH {
-                        let s = d.scores.base
-                        cblas_sgemv(
-                            CblasRowMajor, CblasNoTrans, Int32(t + 1), Int32(hs), scale,
-                            kc + head * hs, Int32(C), q + head * hs, 1, 0, s, 1)
-                        var mx = -Float.infinity
-                        for j in 0...t where s[j] > mx { mx = s[j] }
-                        var sum: Float = 0
-                        for j in 0...t {
-                            s[j] = expf(s[j] - mx)
-                            sum += s[j]
-                        }
-                        let inv = 1 / sum
-                        for j in 0...t { s[j] *= inv }
-                        cblas_sgemv(
-                            CblasRowMajor, CblasTrans, Int32(t + 1), Int32(hs), 1,
-                            vc + head * hs, Int32(C), s, 1, 0, d.atty.base + a * C + head * hs, 1)
+                        let qh = q + head * hs, kh = kc + head * hs, vh = vc + head * hs
+                        for j in 0...t { s[j] = scale * VectorMath.dot(qh, kh + j * C, count: hs) }
+                        VectorMath.softmax(s, count: t + 1)
+                        let out = d.atty.base + a * C + head * hs
+                        out.update(repeating: 0, count: hs)
+                        for j in 0...t { VectorMath.axpy(s[j], vh + j * C, out, count: hs) }
                     }
                 }
                 Kernels.linearForward(d.x.base, d.atty.base, P + o.projw, P + o.projb, N: A, IN: C, OUT: C, accumulate: true)
@@ -139,13 +131,14 @@ extension Transformer {
                     c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + o.ln2w, o.ln2b.map { P + $0 },
                     N: A, C: C, eps: c.normEpsilon)
                 Kernels.linearForward(d.fch.base, d.h.base, P + o.fcw, P + o.fcb, N: A, IN: C, OUT: F, accumulate: false)
-                Kernels.geluForward(d.fch.base, d.fch.base, N: A * F)
+                Kernels.geluForward(d.fch.base, gate: nil, d.fch.base, N: A * F)
                 Kernels.linearForward(d.x.base, d.fch.base, P + o.fcprojw, P + o.fcprojb, N: A, IN: F, OUT: C, accumulate: true)
             }
             Kernels.normForward(
                 c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + layout.lnfw, layout.lnfb.map { P + $0 },
                 N: A, C: C, eps: c.normEpsilon)
-            Kernels.headForward(d.logits.base, d.lse.base, d.h.base, P + layout.wte, N: A, C: C, V: V)
+            Kernels.headForward(
+                d.logits.base, d.lse.base, d.h.base, P + layout.wte, scratch: d.probs.base, N: A, C: C, V: V)
 
             var still: [Int] = []
             still.reserveCapacity(A)
@@ -157,7 +150,7 @@ extension Transformer {
                     continue
                 }
                 let (tok, lp) = Self.draw(
-                    logits: d.logits.base + a * V, V: V, options: options, probs: &probs, order: &order, rng: &rng)
+                    logits: d.logits.base + a * V, V: V, options: options, probs: d.probs.base, order: &order, rng: &rng)
                 completions[r].tokens.append(tok)
                 completions[r].logProbs.append(lp)
                 if tok == options.eos {
@@ -173,9 +166,9 @@ extension Transformer {
     }
 
     /// Draws one token from a row of logits; returns it with its log-probability under
-    /// the distribution actually sampled from.
+    /// the distribution actually sampled from. `probs` is scratch for V floats.
     static func draw(
-        logits z: FPtr, V: Int, options: SamplingOptions, probs: inout [Double], order: inout [Int],
+        logits z: FPtr, V: Int, options: SamplingOptions, probs: FMut, order: inout [Int],
         rng: inout SeededRNG
     ) -> (Int32, Float) {
         if options.temperature <= 0 {
@@ -183,24 +176,20 @@ extension Transformer {
             for v in 1..<V where z[v] > z[best] { best = v }
             return (Int32(best), 0)
         }
-        let invT = 1 / Double(options.temperature)
-        var mx = -Double.infinity
-        for v in 0..<V { mx = max(mx, Double(z[v])) }
-        var total = 0.0
-        for v in 0..<V {
-            probs[v] = exp((Double(z[v]) - mx) * invT)
-            total += probs[v]
-        }
-        var kept = V
+        // probs[v] = exp((z[v] − max z) / temperature), unnormalised.
+        let invT = 1 / options.temperature
+        probs.update(from: z, count: V)
+        if invT != 1 { VectorMath.scale(probs, count: V, by: invT) }
+        let total = Double(VectorMath.exp(probs, probs, count: V, shift: VectorMath.max(probs, count: V)))
         var mass = total
         if options.topP < 1 {
             for v in 0..<V { order[v] = v }
             order.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
             let target = Double(options.topP) * total
             var cum = 0.0
-            kept = 0
+            var kept = 0
             while kept < V {
-                cum += probs[order[kept]]
+                cum += Double(probs[order[kept]])
                 kept += 1
                 if cum >= target { break }
             }
@@ -211,13 +200,13 @@ extension Transformer {
         var acc = 0.0
         var chosen = -1
         for v in 0..<V where probs[v] > 0 {
-            acc += probs[v]
+            acc += Double(probs[v])
             chosen = v
             if u < acc { break }
         }
         // Non-finite logits (a diverged model) leave nothing to draw: emit token 0 with a
         // NaN log-probability, which the trainer reports as divergence.
         guard chosen >= 0, mass.isFinite else { return (0, .nan) }
-        return (Int32(chosen), Float(log(probs[chosen] / mass)))
+        return (Int32(chosen), Float(log(Double(probs[chosen]) / mass)))
     }
 }

@@ -34,34 +34,41 @@ struct ParameterLayout {
     }
 }
 
-/// Activations saved by the forward pass for one batch shape, plus the backward pass's
-/// scratch. Allocated once and reused while B·T fits.
+/// Activations saved by the forward pass, plus the backward pass's scratch, laid out once
+/// for the largest batch shape seen so far: a forward pass over B·T ≤ `rows` positions
+/// (and B·T² ≤ `attentionRows`) runs inside these buffers, packed from their start, so
+/// the RL loop's changing batch shapes neither reallocate nor zero-fill.
 final class Activations {
-    let B: Int, T: Int
+    /// Capacity in positions (B·T) and in attention rows × keys (B·T²).
+    let rows: Int, attentionRows: Int, maxT: Int
     let encoded, ln1, ln1Mean, ln1Rstd, qkv, att, atty, res2, ln2, ln2Mean, ln2Rstd: FloatBuffer
-    let fch, fchGelu, res3, lnf, lnfMean, lnfRstd, logits, lse, dlogits: FloatBuffer
-    let dres, dbuf, dqkv, dfch, scratch: FloatBuffer
+    let fch, fchGelu, fchGate, res3, lnf, lnfMean, lnfRstd, logits, lse, dlogits: FloatBuffer
+    let dres, dbuf, dqkv, dfch, scratch, rowScratch: FloatBuffer
     var tokens: [Int32]
 
-    init(_ c: ModelConfig, B: Int, T: Int) {
-        self.B = B
-        self.T = T
-        let N = B * T, C = c.dModel, L = c.layers, F = c.hidden
+    init(_ c: ModelConfig, rows N: Int, attentionRows: Int, maxT: Int) {
+        rows = N
+        self.attentionRows = attentionRows
+        self.maxT = maxT
+        let C = c.dModel, L = c.layers, F = c.hidden
         encoded = FloatBuffer(N * C)
         ln1 = FloatBuffer(L * N * C); ln1Mean = FloatBuffer(L * N); ln1Rstd = FloatBuffer(L * N)
         qkv = FloatBuffer(L * N * 3 * C)
-        att = FloatBuffer(L * B * c.heads * T * T)
+        att = FloatBuffer(L * c.heads * attentionRows)
         atty = FloatBuffer(L * N * C)
         res2 = FloatBuffer(L * N * C)
         ln2 = FloatBuffer(L * N * C); ln2Mean = FloatBuffer(L * N); ln2Rstd = FloatBuffer(L * N)
-        fch = FloatBuffer(L * N * F); fchGelu = FloatBuffer(L * N * F)
+        fch = FloatBuffer(L * N * F); fchGelu = FloatBuffer(L * N * F); fchGate = FloatBuffer(L * N * F)
         res3 = FloatBuffer(L * N * C)
         lnf = FloatBuffer(N * C); lnfMean = FloatBuffer(N); lnfRstd = FloatBuffer(N)
         logits = FloatBuffer(N * c.vocab); lse = FloatBuffer(N); dlogits = FloatBuffer(N * c.vocab)
         dres = FloatBuffer(N * C); dbuf = FloatBuffer(N * C)
-        dqkv = FloatBuffer(N * 3 * C); dfch = FloatBuffer(N * F); scratch = FloatBuffer(T * T)
+        dqkv = FloatBuffer(N * 3 * C); dfch = FloatBuffer(N * F); scratch = FloatBuffer(maxT * maxT)
+        rowScratch = FloatBuffer(c.vocab)
         tokens = Array(repeating: 0, count: N)
     }
+
+    func fits(B: Int, T: Int) -> Bool { B * T <= rows && B * T * T <= attentionRows && T <= maxT }
 }
 
 /// A GPT-style decoder-only transformer with hand-written forward and backward passes.
@@ -133,9 +140,12 @@ public final class Transformer {
         params.base.update(from: other.params.base, count: params.count)
     }
 
+    /// The activation buffers, grown (never shrunk) to fit a B × T batch.
     func activations(B: Int, T: Int) -> Activations {
-        if let a = acts, a.B == B, a.T == T { return a }
-        let a = Activations(config, B: B, T: T)
+        if let a = acts, a.fits(B: B, T: T) { return a }
+        let a = Activations(
+            config, rows: Swift.max(B * T, acts?.rows ?? 0), attentionRows: Swift.max(B * T * T, acts?.attentionRows ?? 0),
+            maxT: Swift.max(T, acts?.maxT ?? 0))
         acts = a
         return a
     }
@@ -157,12 +167,12 @@ public final class Transformer {
         guard T <= config.context else { throw .sequenceTooLong(length: T, context: config.context) }
         try validate(tokens)
         let a = activations(B: B, T: T)
-        a.tokens = tokens
+        a.tokens.withUnsafeMutableBufferPointer { $0.baseAddress?.update(from: tokens, count: B * T) }
         batch = B
         length = T
         let c = config, C = c.dModel, F = c.hidden, NH = c.heads, N = B * T, L = c.layers
         let P = params.base
-        a.tokens.withUnsafeBufferPointer { tok in
+        tokens.withUnsafeBufferPointer { tok in
             guard let t = tok.baseAddress else { return }  // non-empty: B, T > 0 was checked
             Kernels.encoderForward(a.encoded.base, t, P + layout.wte, P + layout.wpe, B: B, T: T, C: C)
         }
@@ -173,6 +183,7 @@ public final class Transformer {
             let att = a.att.base + l * B * NH * T * T, atty = a.atty.base + l * N * C
             let res2 = a.res2.base + l * N * C, ln2 = a.ln2.base + l * N * C
             let fch = a.fch.base + l * N * F, fchGelu = a.fchGelu.base + l * N * F
+            let fchGate = a.fchGate.base + l * N * F
             let res3 = a.res3.base + l * N * C
             Kernels.normForward(
                 c.norm, ln1, a.ln1Mean.base + l * N, a.ln1Rstd.base + l * N, residual,
@@ -185,7 +196,7 @@ public final class Transformer {
                 c.norm, ln2, a.ln2Mean.base + l * N, a.ln2Rstd.base + l * N, res2,
                 P + o.ln2w, o.ln2b.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
             Kernels.linearForward(fch, ln2, P + o.fcw, P + o.fcb, N: N, IN: C, OUT: F, accumulate: false)
-            Kernels.geluForward(fchGelu, fch, N: N * F)
+            Kernels.geluForward(fchGelu, gate: fchGate, fch, N: N * F)
             res3.update(from: res2, count: N * C)
             Kernels.linearForward(res3, fchGelu, P + o.fcprojw, P + o.fcprojb, N: N, IN: F, OUT: C, accumulate: true)
             residual = UnsafePointer(res3)
@@ -193,7 +204,8 @@ public final class Transformer {
         Kernels.normForward(
             c.norm, a.lnf.base, a.lnfMean.base, a.lnfRstd.base, residual,
             P + layout.lnfw, layout.lnfb.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
-        Kernels.headForward(a.logits.base, a.lse.base, a.lnf.base, P + layout.wte, N: N, C: C, V: c.vocab)
+        Kernels.headForward(
+            a.logits.base, a.lse.base, a.lnf.base, P + layout.wte, scratch: a.rowScratch.base, N: N, C: C, V: c.vocab)
     }
 
     /// Logits of the last forward pass, `[batch, length, vocab]`.
@@ -240,14 +252,15 @@ public final class Transformer {
         guard targets.count == N, weights.count == N, let a = acts else {
             throw .shapeMismatch("\(targets.count) targets and \(weights.count) weights for \(N) positions")
         }
-        a.dlogits.zero()
+        a.dlogits.base.update(repeating: 0, count: N * V)
         var loss = 0.0
         for n in 0..<N where targets[n] >= 0 && weights[n] != 0 {
             let tgt = Int(targets[n])
             guard tgt < V else { throw .tokenOutOfRange(token: targets[n], vocab: V) }
             let z = a.logits.base + n * V, d = a.dlogits.base + n * V
             let lse = a.lse.base[n], w = weights[n]
-            for v in 0..<V { d[v] = w * expf(z[v] - lse) }
+            VectorMath.exp(d, z, count: V, shift: lse)
+            VectorMath.scale(d, count: V, by: w)
             d[tgt] -= w
             loss -= Double(w) * Double(z[tgt] - lse)
         }
@@ -266,7 +279,7 @@ public final class Transformer {
         let dres = a.dres.base, dbuf = a.dbuf.base
         let lastResidual = L > 0 ? a.res3.base + (L - 1) * N * C : a.encoded.base
         Kernels.headBackward(dbuf, G + layout.wte, a.dlogits.base, a.lnf.base, P + layout.wte, N: N, C: C, V: c.vocab)
-        a.dres.zero()
+        dres.update(repeating: 0, count: N * C)
         Kernels.normBackward(
             c.norm, dres, G + layout.lnfw, layout.lnfb.map { G + $0 }, dbuf, lastResidual,
             P + layout.lnfw, a.lnfMean.base, a.lnfRstd.base, N: N, C: C)
@@ -277,11 +290,12 @@ public final class Transformer {
             let att = a.att.base + l * B * NH * T * T, atty = a.atty.base + l * N * C
             let res2 = a.res2.base + l * N * C, ln2 = a.ln2.base + l * N * C
             let fch = a.fch.base + l * N * F, fchGelu = a.fchGelu.base + l * N * F
+            let fchGate = a.fchGate.base + l * N * F
             // MLP branch: res3 = res2 + c_proj(gelu(c_fc(ln2(res2))))
             Kernels.linearBackward(
                 a.dfch.base, G + o.fcprojw, G + o.fcprojb, dres, fchGelu, P + o.fcprojw,
                 N: N, IN: F, OUT: C, accumulateInput: false)
-            Kernels.geluBackward(a.dfch.base, fch, a.dfch.base, N: N * F)
+            Kernels.geluBackward(a.dfch.base, fch, gate: fchGate, a.dfch.base, N: N * F)
             Kernels.linearBackward(
                 dbuf, G + o.fcw, G + o.fcb, a.dfch.base, ln2, P + o.fcw, N: N, IN: C, OUT: F, accumulateInput: false)
             Kernels.normBackward(

@@ -80,12 +80,17 @@ struct TrainingState {
     let optimizer: AdamW
     var history: [[Float]] = []  // parameter snapshots, newest last
     var ledger = ComputeLedger()
+    var wallTime = WallTime()
     var rng: SeededRNG
     var curriculum: CurriculumState
     let evalSet: EvalSet
     let evalIndices: [Int]
     let baseBuckets: [Int: PassBucket]
     let started = Date()
+    let startedMonotonic = monotonicSeconds()
+    /// Parameter snapshots kept: one more than the oldest lag any model reads (policy
+    /// lag, teacher lag); with no lag nothing reads them and none is copied.
+    let snapshotsKept: Int
 
     init(config: CellConfig, method: any RLMethod, base: Transformer, baseRecord: BaseRecord, baseEval: BaseEvaluation) throws {
         self.config = config
@@ -121,7 +126,8 @@ struct TrainingState {
         evalSet = set
         evalIndices = indices
         baseBuckets = Metrics.buckets(from: baseEval.outcomes)
-        history = [Array(policy.parameters)]
+        snapshotsKept = max(config.policyLag, (method as? OPSD)?.teacherLag ?? 0) + 1
+        if snapshotsKept > 1 { history = [Array(policy.parameters)] }
     }
 
     // MARK: the loop
@@ -143,7 +149,9 @@ struct TrainingState {
         var failure: String?
         while true {
             while nextEval < thresholds.count && ledger.total >= thresholds[nextEval] {
+                let t0 = monotonicSeconds()
                 curve.append(try evaluate(step: step))
+                wallTime.evaluation += monotonicSeconds() - t0
                 nextEval += 1
             }
             if ledger.total >= config.budgetFLOPs || nextEval >= thresholds.count { break }
@@ -162,10 +170,13 @@ struct TrainingState {
                         ledger.total, config.budgetFLOPs))
         }
         flush(step - 1)
+        let total = monotonicSeconds() - startedMonotonic
+        wallTime.other = max(0, total - wallTime.sampling - wallTime.training - wallTime.evaluation)
         return CellResult(
             config: config, baseKey: baseRecord.key, baseName: baseRecord.spec.name,
             baseParameters: baseRecord.nonEmbeddingParameters, status: failure == nil ? "done" : "failed", failure: failure,
-            steps: step, curve: curve, windows: windows, compute: ledger, wallSeconds: Date().timeIntervalSince(started))
+            steps: step, curve: curve, windows: windows, compute: ledger, wallSeconds: total, wallTime: wallTime,
+            blasCore: BLASCore.current)
     }
 
     struct Divergence: Error { var reason: String }
@@ -209,7 +220,9 @@ struct TrainingState {
         let n = config.rolloutsPerProblem
         let prompts = problems.flatMap { p in Array(repeating: p.promptTokens, count: n) }
         let opts = SamplingOptions(temperature: 1, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
+        let t0 = monotonicSeconds()
         let r = try sampler.sample(prompts: prompts, options: opts, rng: &rng)
+        wallTime.sampling += monotonicSeconds() - t0
         ledger.sampling += r.forwardFLOPs
         ledger.rollouts += prompts.count
         var groups: [RolloutGroup] = []
@@ -262,10 +275,15 @@ struct TrainingState {
                 kept.append(g)
             }
         }
-        if !kept.isEmpty { try update(kept, lr: lr, stats: &stats) }
-        history.append(Array(policy.parameters))
-        let keep = max(config.policyLag, (method as? OPSD)?.teacherLag ?? 0) + 1
-        if history.count > keep { history.removeFirst(history.count - keep) }
+        if !kept.isEmpty {
+            let t0 = monotonicSeconds()
+            try update(kept, lr: lr, stats: &stats)
+            wallTime.training += monotonicSeconds() - t0
+        }
+        if snapshotsKept > 1 {
+            history.append(Array(policy.parameters))
+            if history.count > snapshotsKept { history.removeFirst(history.count - snapshotsKept) }
+        }
         return stats
     }
 
@@ -353,6 +371,8 @@ struct TrainingState {
         // Per-token distributions: entropy for the diagnostics, and the dense logit terms
         // (entropy bonus, distillation toward the teacher) where configured.
         let z = policy.logits, lse = policy.logSumExp, g = policy.logitGradient
+        guard let zBase = z.baseAddress else { return loss }
+        var pf = [Float](repeating: 0, count: V)
         var p = [Double](repeating: 0, count: V), lp = [Double](repeating: 0, count: V)
         for (i, r) in rollouts.enumerated() {
             let start = r.0.promptTokens.count - 1
@@ -360,9 +380,10 @@ struct TrainingState {
             for j in 0..<r.1.completion.count {
                 let n = i * T + start + j
                 var h = 0.0
+                VectorMath.exp(&pf, zBase + n * V, count: V, shift: lse[n])
                 for v in 0..<V {
                     lp[v] = Double(z[n * V + v] - lse[n])
-                    p[v] = exp(lp[v])
+                    p[v] = Double(pf[v])
                     h -= p[v] * lp[v]
                 }
                 stats.entropySum += h
@@ -423,11 +444,15 @@ struct TrainingState {
         let bz = base.logits, blse = base.logSumExp
         ledger.evaluation += r.forwardFLOPs + 2 * Double(batch.rows) * FLOPs.forwardSequence(policy.config, length: batch.length)
         var kl = 0.0, h = 0.0, count = 0
+        var p = [Float](repeating: 0, count: V)
         for n in 0..<(batch.rows * batch.length) where batch.targets[n] >= 0 {
+            pz.withUnsafeBufferPointer { row in
+                if let b = row.baseAddress { VectorMath.exp(&p, b + n * V, count: V, shift: plse[n]) }
+            }
             for v in 0..<V {
                 let lp = Double(pz[n * V + v] - plse[n]), lq = Double(bz[n * V + v] - blse[n])
-                kl += exp(lp) * (lp - lq)
-                h -= exp(lp) * lp
+                kl += Double(p[v]) * (lp - lq)
+                h -= Double(p[v]) * lp
             }
             count += 1
         }

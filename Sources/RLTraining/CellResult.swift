@@ -54,6 +54,21 @@ public struct CellResult: Codable, Sendable {
     public var windows: [StepWindow]
     public var compute: ComputeLedger
     public var wallSeconds: Double
+    /// Where the wall time went (not charged, like all wall-clock fields).
+    public var wallTime: WallTime? = nil
+    /// The OpenBLAS core the cell ran on (`BLASCore.current`): results are bitwise
+    /// reproducible for one core.
+    public var blasCore: String? = nil
+}
+
+/// A cell's wall time by phase, in seconds; `other` is the rest (problem generation,
+/// verification, advantages, bookkeeping).
+public struct WallTime: Codable, Sendable, Equatable {
+    public var sampling = 0.0
+    public var training = 0.0
+    public var evaluation = 0.0
+    public var other = 0.0
+    public init() {}
 }
 
 extension CellResult {

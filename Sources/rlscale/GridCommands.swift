@@ -21,7 +21,28 @@ func parseShard(_ s: String) throws -> (Int, Int) {
 /// Left-justifies `s` in `width` columns.
 func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
 
+/// Options read from the command line before the subcommand is parsed (main.swift).
+enum LaunchOptions {
+    /// `--blas-core NAME`, if given.
+    nonisolated(unsafe) static var blasCore: String?
+}
+
 func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// Makes this process run the OpenBLAS core the grid's manifest pins (re-executing if
+/// needed), so every cell of a grid is computed by the same kernels; a grid with no
+/// manifest yet is pinned to the current core when its manifest is written.
+func pinBLASCore(_ store: ResultStore, grid: String) throws {
+    guard let pinned = store.pinnedBLASCore() else { return }
+    if let requested = LaunchOptions.blasCore, requested.lowercased() != pinned.lowercased() {
+        throw ValidationError(
+            "--blas-core \(requested): grid '\(grid)' is pinned to OpenBLAS core \(pinned) by \(store.manifestPath); "
+                + "its cells would mix results from two kernels (use another --results folder to start afresh)")
+    }
+    do { try BLASCore.run(pinned) } catch {
+        throw ValidationError("grid '\(grid)' is pinned to OpenBLAS core \(pinned) by \(store.manifestPath): \(error)")
+    }
+}
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,6 +68,7 @@ struct Run: ParsableCommand {
         let g = try loadGrid(grid)
         let (i, k) = try parseShard(shard)
         let store = ResultStore(root: results, grid: g.name)
+        try pinBLASCore(store, grid: g.name)
         var runner = GridRunner(grid: g, gridFile: grid, store: store, executor: LocalExecutor(jobs: jobs), shard: (i, k), log: stderrLine)
         runner.basesOnly = basesOnly
         let s = try runner.run()
@@ -200,6 +222,16 @@ struct Slurm: ParsableCommand {
 
     func run() throws {
         let g = try loadGrid(grid)
+        let store = ResultStore(root: results, grid: g.name)
+        try pinBLASCore(store, grid: g.name)
+        if !dryRun {
+            do {
+                try store.createDirectories()
+                try store.writeManifest(g, gridFile: grid)  // pins the core before any task starts
+            } catch {
+                throw ValidationError("cannot write \(store.manifestPath): \(error.localizedDescription)")
+            }
+        }
         let ex = SlurmExecutor(
             partition: partition, time: time, cpusPerTask: cpusPerTask, arrayParallelism: arrayParallelism,
             shards: shards ?? g.cells.count)

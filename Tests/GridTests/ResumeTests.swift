@@ -33,7 +33,7 @@ enum CLI {
         func strip(_ x: Any) -> Any {
             if let d = x as? [String: Any] {
                 var out: [String: Any] = [:]
-                for (k, v) in d where k != "wallSeconds" { out[k] = strip(v) }
+                for (k, v) in d where k != "wallSeconds" && k != "wallTime" { out[k] = strip(v) }
                 return out
             }
             if let a = x as? [Any] { return a.map(strip) }
