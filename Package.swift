@@ -16,7 +16,30 @@
 //   rlscale           the command-line tool
 import PackageDescription
 
-let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+import Foundation
+
+/// The engine's element-wise kernels (exp, GELU, softmax on 8-wide SIMD vectors) run
+/// about a third faster when the compiler may use AVX2 and FMA registers. They are used
+/// when the machine that builds has them (every x86-64 server CPU since 2013), unless
+/// RLSCALE_PORTABLE_BUILD=1 asks for a binary that runs on any x86-64. Lanes are computed
+/// with the same IEEE operations either way (Swift does not contract a·b + c into an
+/// FMA), so results do not depend on it.
+let hostHasAVX2: Bool = {
+    #if arch(x86_64)
+    guard Context.environment["RLSCALE_PORTABLE_BUILD"] != "1",
+        let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+        let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return false }
+    let set = Set(flags.split(separator: " "))
+    return set.contains("avx2") && set.contains("fma")
+    #else
+    return false
+    #endif
+}()
+
+let optimised: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked"] + (hostHasAVX2 ? ["-target-cpu", "haswell"] : []), .when(configuration: .release))
+]
 
 let package = Package(
     name: "rlscale",

@@ -230,13 +230,19 @@ enum Kernels {
 
     // MARK: output head
 
-    /// logits[N, V] = inp[N, C] · wteᵀ; also writes the per-row log-sum-exp (`scratch`
-    /// holds V floats).
+    /// logits[N, V] = inp[N, C] · wteᵀ; also writes each row's log-sum-exp and its
+    /// softmax probabilities `probs[N, V]` (which the loss and its gradient reuse).
     static func headForward(
-        _ logits: FMut, _ lse: FMut, _ inp: FPtr, _ wte: FPtr, scratch: FMut, N: Int, C: Int, V: Int
+        _ logits: FMut, _ lse: FMut, _ probs: FMut, _ inp: FPtr, _ wte: FPtr, N: Int, C: Int, V: Int
     ) {
         sgemm(transB: true, N, V, C, inp, lda: C, wte, ldb: C, beta: 0, logits, ldc: V)
-        for n in 0..<N { lse[n] = VectorMath.logSumExp(logits + n * V, count: V, scratch: scratch) }
+        for n in 0..<N {
+            let z = logits + n * V, p = probs + n * V
+            let mx = VectorMath.max(z, count: V)
+            let sum = VectorMath.exp(p, z, count: V, shift: mx)
+            lse[n] = mx + logf(sum)
+            VectorMath.scale(p, count: V, by: 1 / sum)
+        }
     }
 
     /// dinp (=) dlogits · wte ; dwte += dlogitsᵀ · inp

@@ -44,7 +44,7 @@ public struct SampleResult: Sendable {
 /// KV cache and single-position activations for batched decoding.
 final class DecodeState {
     let rows: Int
-    let kCache, vCache, x, h, mean, rstd, qkv, atty, fch, logits, lse, scores, probs: FloatBuffer
+    let kCache, vCache, x, h, mean, rstd, qkv, atty, fch, logits, scores, probs: FloatBuffer
 
     init(_ c: ModelConfig, rows: Int) {
         self.rows = rows
@@ -54,7 +54,7 @@ final class DecodeState {
         x = FloatBuffer(rows * C); h = FloatBuffer(rows * C)
         mean = FloatBuffer(rows); rstd = FloatBuffer(rows)
         qkv = FloatBuffer(rows * 3 * C); atty = FloatBuffer(rows * C); fch = FloatBuffer(rows * c.hidden)
-        logits = FloatBuffer(rows * c.vocab); lse = FloatBuffer(rows); scores = FloatBuffer(c.context)
+        logits = FloatBuffer(rows * c.vocab); scores = FloatBuffer(c.context)
         probs = FloatBuffer(c.vocab)
     }
 }
@@ -119,11 +119,16 @@ extension Transformer {
                     let s = d.scores.base
                     for head in 0..<NH {
                         let qh = q + head * hs, kh = kc + head * hs, vh = vc + head * hs
-                        for j in 0...t { s[j] = scale * VectorMath.dot(qh, kh + j * C, count: hs) }
-                        VectorMath.softmax(s, count: t + 1)
+                        var mx = -Float.infinity
+                        for j in 0...t {
+                            let x = scale * VectorMath.dot(qh, kh + j * C, count: hs)
+                            s[j] = x
+                            if x > mx { mx = x }
+                        }
+                        let inv = 1 / VectorMath.exp(s, s, count: t + 1, shift: mx)
                         let out = d.atty.base + a * C + head * hs
                         out.update(repeating: 0, count: hs)
-                        for j in 0...t { VectorMath.axpy(s[j], vh + j * C, out, count: hs) }
+                        for j in 0...t { VectorMath.axpy(s[j] * inv, vh + j * C, out, count: hs) }
                     }
                 }
                 Kernels.linearForward(d.x.base, d.atty.base, P + o.projw, P + o.projb, N: A, IN: C, OUT: C, accumulate: true)
@@ -137,8 +142,8 @@ extension Transformer {
             Kernels.normForward(
                 c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + layout.lnfw, layout.lnfb.map { P + $0 },
                 N: A, C: C, eps: c.normEpsilon)
-            Kernels.headForward(
-                d.logits.base, d.lse.base, d.h.base, P + layout.wte, scratch: d.probs.base, N: A, C: C, V: V)
+            // Logits only: `draw` normalises the one distribution it samples from.
+            sgemm(transB: true, A, V, C, d.h.base, lda: C, P + layout.wte, ldb: C, beta: 0, d.logits.base, ldc: V)
 
             var still: [Int] = []
             still.reserveCapacity(A)

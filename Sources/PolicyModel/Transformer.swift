@@ -42,8 +42,8 @@ final class Activations {
     /// Capacity in positions (B·T) and in attention rows × keys (B·T²).
     let rows: Int, attentionRows: Int, maxT: Int
     let encoded, ln1, ln1Mean, ln1Rstd, qkv, att, atty, res2, ln2, ln2Mean, ln2Rstd: FloatBuffer
-    let fch, fchGelu, fchGate, res3, lnf, lnfMean, lnfRstd, logits, lse, dlogits: FloatBuffer
-    let dres, dbuf, dqkv, dfch, scratch, rowScratch: FloatBuffer
+    let fch, fchGelu, fchGate, res3, lnf, lnfMean, lnfRstd, logits, lse, probs, dlogits: FloatBuffer
+    let dres, dbuf, dqkv, dfch, scratch: FloatBuffer
     var tokens: [Int32]
 
     init(_ c: ModelConfig, rows N: Int, attentionRows: Int, maxT: Int) {
@@ -61,10 +61,10 @@ final class Activations {
         fch = FloatBuffer(L * N * F); fchGelu = FloatBuffer(L * N * F); fchGate = FloatBuffer(L * N * F)
         res3 = FloatBuffer(L * N * C)
         lnf = FloatBuffer(N * C); lnfMean = FloatBuffer(N); lnfRstd = FloatBuffer(N)
-        logits = FloatBuffer(N * c.vocab); lse = FloatBuffer(N); dlogits = FloatBuffer(N * c.vocab)
+        logits = FloatBuffer(N * c.vocab); lse = FloatBuffer(N); probs = FloatBuffer(N * c.vocab)
+        dlogits = FloatBuffer(N * c.vocab)
         dres = FloatBuffer(N * C); dbuf = FloatBuffer(N * C)
         dqkv = FloatBuffer(N * 3 * C); dfch = FloatBuffer(N * F); scratch = FloatBuffer(maxT * maxT)
-        rowScratch = FloatBuffer(c.vocab)
         tokens = Array(repeating: 0, count: N)
     }
 
@@ -204,8 +204,7 @@ public final class Transformer {
         Kernels.normForward(
             c.norm, a.lnf.base, a.lnfMean.base, a.lnfRstd.base, residual,
             P + layout.lnfw, layout.lnfb.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
-        Kernels.headForward(
-            a.logits.base, a.lse.base, a.lnf.base, P + layout.wte, scratch: a.rowScratch.base, N: N, C: C, V: c.vocab)
+        Kernels.headForward(a.logits.base, a.lse.base, a.probs.base, a.lnf.base, P + layout.wte, N: N, C: C, V: c.vocab)
     }
 
     /// Logits of the last forward pass, `[batch, length, vocab]`.
@@ -218,6 +217,13 @@ public final class Transformer {
     public var logSumExp: UnsafeBufferPointer<Float> {
         guard let a = acts else { return UnsafeBufferPointer(start: nil, count: 0) }
         return UnsafeBufferPointer(start: a.lse.base, count: batch * length)
+    }
+
+    /// Softmax probabilities of the last forward pass, `[batch, length, vocab]`
+    /// (exp(logit − logSumExp), computed once by the forward pass).
+    public var probabilities: UnsafeBufferPointer<Float> {
+        guard let a = acts else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: a.probs.base, count: batch * length * config.vocab)
     }
 
     /// Gradient of the loss with respect to the logits, `[batch, length, vocab]`; the
@@ -259,7 +265,7 @@ public final class Transformer {
             guard tgt < V else { throw .tokenOutOfRange(token: targets[n], vocab: V) }
             let z = a.logits.base + n * V, d = a.dlogits.base + n * V
             let lse = a.lse.base[n], w = weights[n]
-            VectorMath.exp(d, z, count: V, shift: lse)
+            d.update(from: a.probs.base + n * V, count: V)
             VectorMath.scale(d, count: V, by: w)
             d[tgt] -= w
             loss -= Double(w) * Double(z[tgt] - lse)

@@ -1,16 +1,15 @@
-// Vectorised element-wise math for the engine's hot loops: exp, softmax, log-sum-exp,
-// GELU and small dot products, on 8-wide SIMD vectors, with no libm call per element.
+// Vectorised element-wise math for the engine's hot loops: exp, max, softmax, GELU,
+// dot products and axpy, on 8-wide SIMD vectors, with no libm call per element.
 //
 // exp uses Cody–Waite range reduction x = n·ln2 + r (|r| ≤ ln2/2), a degree-7 Taylor
 // polynomial for eʳ (truncation error < 1e-8 relative) and 2ⁿ built in the exponent
 // bits; the result is within a few ulp (≈ 3e-7 relative) of the exact value over the
 // clamped range [−87.3, 88.7] (below it returns ≈ 1e-38, which every caller treats as 0).
 // Every function is a deterministic function of its input: a tail shorter than a vector
-// is padded and run through the same vector code as the body.
+// is padded and run through the same vector code as the body (exp, GELU) or finished
+// by scalar code (max, dot, axpy).
 
-/// Eight floats: two SSE registers on baseline x86-64, one on AVX.
-import Foundation
-
+/// Eight floats: two SSE registers on baseline x86-64, one AVX register.
 public typealias Float8 = SIMD8<Float>
 
 public enum VectorMath {
@@ -123,8 +122,12 @@ public enum VectorMath {
             m = vmax(m, load(x + i))
             i += 8
         }
-        if i < count { m = vmax(m, loadPartial(x + i, count - i, pad: -.infinity)) }
-        return horizontalMax(m)
+        var mx = horizontalMax(m)
+        while i < count {
+            if x[i] > mx { mx = x[i] }
+            i += 1
+        }
+        return mx
     }
 
     /// Softmax of `count` ≥ 1 floats, in place.
@@ -140,13 +143,6 @@ public enum VectorMath {
     public static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by a: Float) {
         let av = Float8(repeating: a)
         map(x, x, count) { $0 * av }
-    }
-
-    /// log Σ exp(x[i]) of `count` ≥ 1 floats; `scratch` (count floats) receives exp(x − max).
-    @inlinable
-    public static func logSumExp(_ x: UnsafePointer<Float>, count: Int, scratch: UnsafeMutablePointer<Float>) -> Float {
-        let mx = max(x, count: count)
-        return mx + logf(exp(scratch, x, count: count, shift: mx))
     }
 
     /// Σ a[i]·b[i].

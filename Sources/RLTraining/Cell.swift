@@ -370,9 +370,7 @@ struct TrainingState {
         try policy.setWeightedNLLGradient(targets: batch.targets, weights: weights)
         // Per-token distributions: entropy for the diagnostics, and the dense logit terms
         // (entropy bonus, distillation toward the teacher) where configured.
-        let z = policy.logits, lse = policy.logSumExp, g = policy.logitGradient
-        guard let zBase = z.baseAddress else { return loss }
-        var pf = [Float](repeating: 0, count: V)
+        let z = policy.logits, lse = policy.logSumExp, g = policy.logitGradient, probs = policy.probabilities
         var p = [Double](repeating: 0, count: V), lp = [Double](repeating: 0, count: V)
         for (i, r) in rollouts.enumerated() {
             let start = r.0.promptTokens.count - 1
@@ -380,10 +378,9 @@ struct TrainingState {
             for j in 0..<r.1.completion.count {
                 let n = i * T + start + j
                 var h = 0.0
-                VectorMath.exp(&pf, zBase + n * V, count: V, shift: lse[n])
                 for v in 0..<V {
                     lp[v] = Double(z[n * V + v] - lse[n])
-                    p[v] = Double(pf[v])
+                    p[v] = Double(probs[n * V + v])
                     h -= p[v] * lp[v]
                 }
                 stats.entropySum += h
@@ -439,20 +436,17 @@ struct TrainingState {
         let batch = SequenceBatch(zip(problems, r.completions).map { ($0.promptTokens, $1.tokens) })
         let V = policy.config.vocab
         try policy.forward(tokens: batch.tokens, batch: batch.rows, length: batch.length)
-        let pz = Array(policy.logits), plse = Array(policy.logSumExp)
+        let pz = Array(policy.logits), plse = Array(policy.logSumExp), pp = Array(policy.probabilities)
         try base.forward(tokens: batch.tokens, batch: batch.rows, length: batch.length)
         let bz = base.logits, blse = base.logSumExp
         ledger.evaluation += r.forwardFLOPs + 2 * Double(batch.rows) * FLOPs.forwardSequence(policy.config, length: batch.length)
         var kl = 0.0, h = 0.0, count = 0
-        var p = [Float](repeating: 0, count: V)
         for n in 0..<(batch.rows * batch.length) where batch.targets[n] >= 0 {
-            pz.withUnsafeBufferPointer { row in
-                if let b = row.baseAddress { VectorMath.exp(&p, b + n * V, count: V, shift: plse[n]) }
-            }
             for v in 0..<V {
+                let p = Double(pp[n * V + v])
                 let lp = Double(pz[n * V + v] - plse[n]), lq = Double(bz[n * V + v] - blse[n])
-                kl += Double(p[v]) * (lp - lq)
-                h -= Double(p[v]) * lp
+                kl += p * (lp - lq)
+                h -= p * lp
             }
             count += 1
         }
