@@ -117,14 +117,20 @@ public struct LocalExecutor: Sendable {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([executable] + job.arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        var env = ProcessInfo.processInfo.environment
-        env["OPENBLAS_NUM_THREADS"] = "1"
-        env["OPENBLAS_CORETYPE"] = BLASCore.current  // the grid's pinned core (see GridRunner)
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = Self.workerEnvironment().map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         return rc == 0 ? pid : nil
+    }
+
+    /// A worker's environment: this process's, with single-threaded BLAS and the OpenBLAS
+    /// core this process runs (the grid's pinned core), so the worker loads the same kernels.
+    public static func workerEnvironment() -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        env["OPENBLAS_CORETYPE"] = BLASCore.current
+        return env
     }
 
     /// SIGINT and SIGTERM set the flag and, without SA_RESTART, interrupt `waitpid`.

@@ -32,6 +32,10 @@ public struct LawResult: Sendable {
     public var quantity: String
     /// The fit, its bootstrap intervals and holdout error.
     public var estimate: LawEstimate
+    /// `n_points` as reported: the points fitted, except for `n_star`, `N_star` and
+    /// `Bp_star`, whose series repeat each argmax arm at many interpolated budgets: there
+    /// it is the number of distinct argmax arm values in the series.
+    public var nPoints: Int
     /// Parameters derived from the fit (Chinchilla: G, N_opt_exponent, D_opt_exponent, k),
     /// with bootstrap intervals.
     public var derived: [(name: String, value: Double, interval: Interval)]
@@ -68,7 +72,8 @@ public struct GroupResult: Sendable {
     public var cells: [Cell]
     /// Empirical frontier points.
     public var frontier: [FrontierPoint]
-    /// Mean step-0 score of the group's cells (R0 of the frontier law).
+    /// The empirical frontier's value at compute 0, i.e. the best step-0 score of the
+    /// group's cells: R0 of the frontier law (NaN when no cell has a step-0 point).
     public var initialScore: Double
     /// Arm laws per dimension, arms sorted by value.
     public var arms: [ArmDimension: [ArmLaw]]
@@ -96,7 +101,7 @@ public struct LawsReport: Sendable {
 }
 
 /// The grid analysis: frontiers, arm fits, envelopes, allocation laws, Chinchilla, all with
-/// bootstrap intervals over cells and top-decade holdout errors.
+/// bootstrap intervals over cells and leak-free top-decade holdout errors.
 public enum GridAnalysis {
     /// Analyses every (method, task mixture) group of `store`'s cells.
     public static func run(_ store: CellStore, score: ScoreSelector, options: AnalysisOptions = AnalysisOptions()) -> LawsReport {
@@ -110,10 +115,19 @@ public enum GridAnalysis {
     }
 
     /// Analyses one group.
+    ///
+    /// Holdout: every law's `holdoutError` comes from one rerun of the whole analysis (arm
+    /// fits, envelopes, argmax series, every law) on the group's cells truncated at a tenth of
+    /// the group's largest compute (`TopDecadeHoldout`). Each truncated law's predictions in
+    /// the top decade are compared with what the full data show there: for score laws the
+    /// observed points (arms) or the empirical frontier, for the allocation laws (n*, N*,
+    /// Bp*, steps*) the full-data envelope argmax series at the top-decade budgets, for
+    /// Chinchilla the observed errors. Nothing fitted for the holdout has seen the top decade.
     public static func analyse(method: String, taskMix: String, cells: [Cell], options: AnalysisOptions) -> GroupResult {
         let positive = cells.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 }
         let budgets = Frontier.logGrid(from: positive.min() ?? 0, to: positive.max() ?? 0, count: options.budgets)
         let full = Core(cells: cells, budgets: budgets, options: options, warm: nil)
+        let holdout = TopDecadeHoldout(cells: cells, options: options)
         // Bootstrap: resample cells, rebuild everything, read each slot's vector.
         let layout = full.slots.map { s in (key: s.key, width: s.vectorWidth(budgets: budgets.count)) }
         let boot = Bootstrap.percentile(units: cells.count, options: options.bootstrap) { draw in
@@ -147,14 +161,14 @@ public enum GridAnalysis {
                 let fitted = fin.prefix(p).min() ?? 0
                 if fitted < options.bootstrap.resamples { notes.append("bootstrap: \(fitted)/\(options.bootstrap.resamples) resamples fitted") }
             }
-            var holdout = Double.nan
+            var holdoutError = Double.nan
             if fit.isOK {
-                switch Holdout.relativeError(s.form, s.data, options: s.options, key: s.holdoutKey) {
-                case .success(let e): holdout = e
+                switch holdout.error(s, fit: fit) {
+                case .success(let e): holdoutError = e
                 case .failure(let f): notes.append("holdout: " + f.reason)
                 }
             }
-            let est = LawEstimate(fit: fit, intervals: intervals, holdoutRelError: holdout, notes: notes)
+            let est = LawEstimate(fit: fit, intervals: intervals, holdoutError: holdoutError, notes: notes)
             let dv = fit.isOK ? s.derived(fit) : [Double](repeating: .nan, count: s.derivedNames.count)
             let derived = s.derivedNames.indices.map { i in (name: s.derivedNames[i], value: dv[i], interval: iv[p + i]) }
             var band: [(budget: Double, value: Double, interval: Interval)] = []
@@ -163,7 +177,8 @@ public enum GridAnalysis {
                     (budget: budgets[i], value: fit.isOK ? fit.predict(budgets[i]) : .nan, interval: iv[p + s.derivedNames.count + i])
                 }
             }
-            laws.append(LawResult(quantity: s.quantity, estimate: est, derived: derived, data: s.data, band: band))
+            let nPoints = s.pointsAreArms ? Set(s.data.y).count : fit.nPoints
+            laws.append(LawResult(quantity: s.quantity, estimate: est, nPoints: nPoints, derived: derived, data: s.data, band: band))
         }
         // Allocation table.
         let frontierBand = laws.first { $0.quantity == "score_frontier" }?.band ?? []
@@ -191,8 +206,12 @@ struct Slot {
     var form: LawForm
     var data: LawData
     var options: FitOptions
-    var holdoutKey: [Double]?
-    /// A reason not to fit at all (e.g. a single model size for Chinchilla).
+    /// Compute of each data point, which the holdout cut applies to (Chinchilla); nil when x
+    /// is itself compute or a budget.
+    var compute: [Double]?
+    /// Whether y is an argmax arm value repeated over budgets (n_points counts distinct arms).
+    var pointsAreArms = false
+    /// A reason not to fit at all (e.g. too few model sizes for Chinchilla).
     var preset: String?
     var derivedNames: [String] = []
     var derived: (LawFit) -> [Double] = { _ in [] }
@@ -241,8 +260,12 @@ struct Core {
             }
         }
         let initial = cells.compactMap(\.initialScore)
-        r0 = initial.isEmpty ? .nan : initial.reduce(0, +) / Double(initial.count)
+        let meanInitial: Double? = initial.isEmpty ? nil : initial.reduce(0, +) / Double(initial.count)
         frontier = Frontier.empirical(cells.flatMap { c in c.curve.map { (compute: $0.compute, score: $0.score, cellID: c.id) } })
+        // R0 of the frontier law is the empirical frontier's own value at compute 0 (the best
+        // step-0 score), so that the law starts where the frontier it describes starts. Arms
+        // keep the mean step-0 score of their own cells (one value of one knob).
+        r0 = Frontier.value(frontier, at: 0)
 
         // Frontier laws.
         // The frontier law is fitted to f(C) sampled at every distinct positive compute of the
@@ -266,7 +289,7 @@ struct Core {
                 let pts = armCells.flatMap(\.curve).filter { $0.compute > 0 }
                 let x = pts.map(\.compute), y = pts.map(\.score)
                 let init0 = armCells.compactMap(\.initialScore)
-                let armR0 = init0.isEmpty ? r0Known : init0.reduce(0, +) / Double(init0.count)
+                let armR0 = init0.isEmpty ? meanInitial : init0.reduce(0, +) / Double(init0.count)
                 let slot = Slot(quantity: "score[\(dim.rawValue)=\(fmt(v))]", form: .scaleRL, data: LawData(x: x, y: y),
                                 options: FitOptions(r0: armR0, asymptoteMax: options.asymptoteMax,
                                                     minX: options.fitWindowFraction * (x.max() ?? 0)),
@@ -285,10 +308,10 @@ struct Core {
             return LawData(x: pts.map(\.budget), y: pts.map(\.armValue))
         }
         let nSeries = series(.rollouts), bigNSeries = series(.parameters), bpSeries = series(.batch)
-        fitSlot(Slot(quantity: "n_star", form: .log2Sigmoid, data: nSeries, options: FitOptions(), band: true))
-        fitSlot(Slot(quantity: "n_star", form: .powerLaw, data: nSeries, options: FitOptions(), band: true))
-        fitSlot(Slot(quantity: "N_star", form: .powerLaw, data: bigNSeries, options: FitOptions(), band: true))
-        fitSlot(Slot(quantity: "Bp_star", form: .powerLaw, data: bpSeries, options: FitOptions(), band: true))
+        fitSlot(Slot(quantity: "n_star", form: .log2Sigmoid, data: nSeries, options: FitOptions(), pointsAreArms: true, band: true))
+        fitSlot(Slot(quantity: "n_star", form: .powerLaw, data: nSeries, options: FitOptions(), pointsAreArms: true, band: true))
+        fitSlot(Slot(quantity: "N_star", form: .powerLaw, data: bigNSeries, options: FitOptions(), pointsAreArms: true, band: true))
+        fitSlot(Slot(quantity: "Bp_star", form: .powerLaw, data: bpSeries, options: FitOptions(), pointsAreArms: true, band: true))
         var sx: [Double] = [], sy: [Double] = []
         let envN = envelopes[.rollouts] ?? [], envBig = envelopes[.parameters] ?? [], envBp = envelopes[.batch] ?? []
         for i in budgets.indices where i < envN.count && i < envBig.count && i < envBp.count {
@@ -298,24 +321,89 @@ struct Core {
         fitSlot(Slot(quantity: "steps_star", form: .powerLaw, data: LawData(x: sx, y: sy), options: FitOptions(), band: true))
 
         // Chinchilla on the error 1 − score over (N, rollouts).
-        var cn: [Double] = [], cd: [Double] = [], cl: [Double] = [], kk: [Double] = []
+        var cn: [Double] = [], cd: [Double] = [], cl: [Double] = [], cc: [Double] = [], kk: [Double] = []
         for c in cells {
             for p in c.curve where p.compute > 0 && p.rollouts > 0 && p.score < 1 {
-                cn.append(c.parameters); cd.append(p.rollouts); cl.append(1 - p.score)
+                cn.append(c.parameters); cd.append(p.rollouts); cl.append(1 - p.score); cc.append(p.compute)
                 kk.append(p.compute / (c.parameters * p.rollouts))
             }
         }
         let k = kk.isEmpty ? Double.nan : quantile(sorted: kk.sorted(), 0.5)
-        let distinctN = Set(cn).count
+        // (A, α) are identified only with at least three model sizes (ChinchillaFit).
         fitSlot(Slot(
             quantity: "error", form: .chinchilla, data: LawData(x: cn, x2: cd, y: cl),
-            options: FitOptions(huberDelta: options.huberDelta), holdoutKey: zip(cn, cd).map { $0 * $1 },
-            preset: distinctN < 2 ? "needs at least 2 distinct N (have \(distinctN))" : nil,
+            options: FitOptions(huberDelta: options.huberDelta), compute: cc,
+            preset: ChinchillaFit.unidentified(parameters: cn),
             derivedNames: ["G", "N_opt_exponent", "D_opt_exponent", "k"],
             derived: { f in
                 let (a, al, b, be) = (f.value("A"), f.value("alpha"), f.value("B"), f.value("beta"))
                 return [pow(al * a / (be * b), 1 / (al + be)), be / (al + be), al / (al + be), k]
             },
             band: false))
+    }
+}
+
+/// The leak-free top-decade holdout of one group (see `GridAnalysis.analyse`).
+///
+/// Every curve point with compute above a tenth of the group's largest compute is removed
+/// from every cell (the same cut for every law of the group), and the whole analysis is rerun
+/// on what is left. A law's holdout error compares that rerun's law, extrapolated, with the
+/// full-data law's own data in the top decade: its points whose compute (for allocation laws,
+/// budget) exceeds the cut. The full-data points there are what the data show (observed
+/// scores, the empirical frontier, the full envelope's argmax series, observed errors); the
+/// predictions come only from fits below the cut.
+struct TopDecadeHoldout {
+    /// Points with compute above `cut` are held out.
+    var cut: Double
+    /// The analysis of the truncated cells, or why there is none.
+    var truncated: Result<Core, HoldoutUnavailable>
+
+    init(cells: [Cell], options: AnalysisOptions) {
+        let top = cells.flatMap { $0.curve.map(\.compute) }.filter { $0.isFinite && $0 > 0 }.max() ?? 0
+        let cut = top * Holdout.cutFraction
+        self.cut = cut
+        guard top > 0 else {
+            truncated = .failure(HoldoutUnavailable(reason: "no positive compute"))
+            return
+        }
+        let kept = cells.map { TopDecadeHoldout.truncate($0, at: cut) }
+        let positive = kept.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 }
+        guard let lo = positive.min(), let hi = positive.max() else {
+            truncated = .failure(HoldoutUnavailable(reason: "data span less than a decade"))
+            return
+        }
+        // The truncated run picks its budgets as the full run does, from its own data.
+        truncated = .success(Core(cells: kept, budgets: Frontier.logGrid(from: lo, to: hi, count: options.budgets),
+                                  options: options, warm: nil))
+    }
+
+    /// The cell with only its curve points at compute ≤ `cut`. Its F_roll is re-read from its
+    /// last kept point (charged compute / rollouts so far), not from the whole run's ledger.
+    static func truncate(_ cell: Cell, at cut: Double) -> Cell {
+        var c = cell
+        c.curve = cell.curve.filter { $0.compute <= cut }
+        let last = c.curve.last { $0.compute > 0 && $0.rollouts > 0 }
+        c.flopsPerRollout = last.map { $0.compute / $0.rollouts } ?? .nan
+        return c
+    }
+
+    /// The holdout error of the full-data law `fit` of slot `s` (in the form's metric; the
+    /// gain metric divides by `fit`'s A − R0), or why there is none.
+    func error(_ s: Slot, fit: LawFit) -> Result<Double, HoldoutUnavailable> {
+        let core: Core
+        switch truncated {
+        case .failure(let f): return .failure(f)
+        case .success(let c): core = c
+        }
+        guard let refit = core.fits[s.key] else {
+            return .failure(HoldoutUnavailable(reason: "no \(s.quantity) law below the top decade"))
+        }
+        guard refit.isOK else { return .failure(HoldoutUnavailable(reason: "refit below the top decade: \(refit.status)")) }
+        let key = s.compute ?? s.data.x
+        let test = s.data.x.indices.filter { $0 < key.count && key[$0] > cut }
+        guard !test.isEmpty else { return .failure(HoldoutUnavailable(reason: "no data in the top decade")) }
+        return Holdout.meanError(
+            predicted: test.map { refit.predict(s.data.x[$0], s.data.x2?[$0] ?? .nan) },
+            observed: test.map { s.data.y[$0] }, metric: HoldoutMetric(s.form), gain: Holdout.gain(of: fit))
     }
 }

@@ -61,7 +61,7 @@ public enum CSVFit {
             s += n.padding(toLength: 10, withPad: " ", startingAt: 0)
                 + [f.values[i], iv.low, iv.high].map { String(format: " %12.6g", $0) }.joined() + (f.fixed.contains(n) ? "  (fixed)" : "") + "\n"
         }
-        s += "n_points: \(f.nPoints)   r2 (\(f.form.fitSpace)): \(fmt(f.r2))   rmse: \(fmt(f.rmse))   holdout_rel_error: \(fmt(e.holdoutRelError))\n"
+        s += "n_points: \(f.nPoints)   r2 (\(f.form.fitSpace)): \(fmt(f.r2))   rmse: \(fmt(f.rmse))   holdout_error: \(fmt(e.holdoutError)) (\(e.holdoutMetric.rawValue))\n"
         s += "status: \(e.status)\n"
         return s
     }
@@ -77,7 +77,8 @@ public enum CSVFit {
         }
         let obj: [String: Any] = [
             "form": f.form.rawValue, "formula": f.form.formula, "parameters": params, "n_points": f.nPoints,
-            "r2": num(f.r2), "rmse": num(f.rmse), "holdout_rel_error": num(e.holdoutRelError), "status": e.status,
+            "r2": num(f.r2), "rmse": num(f.rmse), "holdout_error": num(e.holdoutError),
+            "holdout_metric": e.holdoutMetric.rawValue, "status": e.status,
         ]
         guard let d = try? JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]),
               let s = String(data: d, encoding: .utf8) else { return "{}" }

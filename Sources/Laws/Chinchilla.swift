@@ -20,8 +20,20 @@ public enum ChinchillaFit {
         }
         let p = Prepared(lN: data.x.map { log($0) }, lD: d.map { log($0) }, lL: data.y.map { log($0) })
         if let s = Laws.precheck(p.lL, free: 5, what: "L") { return .failure(LawFitFailure(s)) }
+        if let s = unidentified(parameters: data.x) { return .failure(LawFitFailure(s)) }
         _ = n
         return .success(p)
+    }
+
+    /// Distinct model sizes the fit needs. The N-dependence of `E + A/N^α` is only seen
+    /// through one offset per distinct N; with two N there are two offsets for three unknowns
+    /// (E, A, α), so (A, α), and with them G and the allocation exponents, are arbitrary.
+    public static let minimumDistinctN = 3
+
+    /// Why the data cannot identify the law (fewer than `minimumDistinctN` distinct N), or nil.
+    public static func unidentified(parameters n: [Double]) -> String? {
+        let distinct = Set(n).count
+        return distinct < minimumDistinctN ? "needs >= \(minimumDistinctN) distinct N (got \(distinct))" : nil
     }
 
     /// Σᵢ Huber_δ(LSE − ln Lᵢ) and its gradient with respect to θ = (a, b, e, θα, θβ).

@@ -13,18 +13,24 @@ extension LawsReport {
     ///   `N_opt_exponent`, `D_opt_exponent`, `k`); empty value when there is no fit.
     /// - `ci_low`, `ci_high`: 95% bootstrap percentile interval over resampled cells (equal to
     ///   the value for fixed parameters such as R0; empty when not estimable).
-    /// - `n_points`: points fitted; `r2`, `rmse`: goodness of fit in the form's fit space
-    ///   (y, ln L, log2 y or ln y); `holdout_rel_error`: mean relative error on the top compute
-    ///   decade when refitted without it.
+    /// - `n_points`: points fitted (for `n_star`, `N_star`, `Bp_star`: distinct argmax arm
+    ///   values in the series); `r2`, `rmse`: goodness of fit in the form's fit space
+    ///   (y, ln L, log2 y or ln y).
+    /// - `holdout_error`: top-decade extrapolation error of the law when the whole analysis is
+    ///   rerun on the cells truncated at a tenth of the group's largest compute (empty when not
+    ///   computable; the reason is in `status`), in the unit named by `holdout_metric`:
+    ///   `gain` (mean |prediction − observation| / (A − R0), ScaleRL score laws) or
+    ///   `relative` (mean |prediction − observation| / |observation|, every other law).
     /// - `status`: "ok", "ok (notes)" or why there is no fit (too few points, flat, non-finite
     ///   input, did not converge, …).
     public func lawsTable() -> CSVTable {
         var t = CSVTable(header: ["grid", "method", "task_mix", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
-                                  "n_points", "r2", "rmse", "holdout_rel_error", "status"])
+                                  "n_points", "r2", "rmse", "holdout_error", "holdout_metric", "status"])
         for g in groups {
             for law in g.laws {
                 let e = law.estimate, f = e.fit
-                let common = [String(f.nPoints), csvNumber(f.r2), csvNumber(f.rmse), csvNumber(e.holdoutRelError), e.status]
+                let common = [String(law.nPoints), csvNumber(f.r2), csvNumber(f.rmse), csvNumber(e.holdoutError),
+                              e.holdoutMetric.rawValue, e.status]
                 for (i, name) in f.form.parameterNames.enumerated() {
                     let iv = i < e.intervals.count ? e.intervals[i] : .unknown
                     t.rows.append([grid, g.method, g.taskMix, law.quantity, f.form.rawValue, name, csvNumber(f.values[i]),
@@ -133,7 +139,10 @@ extension LawsReport {
             let iv = i < l.estimate.intervals.count ? l.estimate.intervals[i] : .unknown
             return fmt3(f.value(n)) + (iv.low.isFinite ? " [\(fmt3(iv.low)), \(fmt3(iv.high))]" : "")
         }
-        let ho = l.estimate.holdoutRelError.isFinite ? String(format: "; top-decade holdout error %.1f%%", 100 * l.estimate.holdoutRelError) : ""
+        let e = l.estimate
+        let ho = !e.holdoutError.isFinite ? ""
+            : String(format: "; top-decade holdout error %.1f%% ", 100 * e.holdoutError)
+                + (e.holdoutMetric == .gain ? "of the gain A - R0" : "(relative)")
         switch f.form {
         case .scaleRL:
             return head + "rises from R0 = \(fmt3(f.value("R0"))) toward A = \(p("A")), half-way at C_mid = \(p("C_mid")) FLOPs, steepness B = \(p("B"))\(ho)."

@@ -76,11 +76,15 @@ public struct LawEstimate: Sendable {
     public var fit: LawFit
     /// Percentile interval per parameter (`fit.form.parameterNames` order).
     public var intervals: [Interval]
-    /// Mean |prediction − observation| / |observation| on the points of the top compute
-    /// decade when the law is refitted without them; NaN when not computable (see notes).
-    public var holdoutRelError: Double
+    /// Top-decade extrapolation error in `holdoutMetric` units: the law refitted without the
+    /// top compute decade, its predictions there against the observations there (see
+    /// `Holdout` and, for grids, `GridAnalysis.analyse`); NaN when not computable (see notes).
+    public var holdoutError: Double
     /// Remarks on the bootstrap and holdout (empty when both went through).
     public var notes: [String]
+
+    /// How `holdoutError` is measured: `gain` for ScaleRL score laws, `relative` otherwise.
+    public var holdoutMetric: HoldoutMetric { HoldoutMetric(fit.form) }
 
     /// `fit.status`, with the notes appended in parentheses: "ok", "ok (holdout: …)", or
     /// the reason there is no fit.
@@ -89,19 +93,73 @@ public struct LawEstimate: Sendable {
     }
 }
 
-/// Extrapolation check shared by every law.
+/// The unit of a holdout error.
+public enum HoldoutMetric: String, Sendable, CaseIterable {
+    /// Mean |prediction − observation| / (A − R0), the gain of the law checked. For bounded
+    /// scores (the ScaleRL form): a score near 0.02 makes a relative error meaningless, while
+    /// the gain is the range the law actually describes.
+    case gain
+    /// Mean |prediction − observation| / |observation|, for unbounded positive quantities
+    /// (n*, N*, Bp*, steps*, errors 1 − score).
+    case relative
+
+    /// The metric of a form: `gain` for `scaleRL`, `relative` for every other form.
+    public init(_ form: LawForm) { self = form == .scaleRL ? .gain : .relative }
+}
+
+/// Extrapolation check shared by every law: hold out the top decade of compute (points
+/// whose compute, or key, exceeds a tenth of the largest), fit below it, and measure the
+/// fit's predictions on the held-out points.
 public enum Holdout {
+    /// Points with a key above `cutFraction` × the largest key are held out.
+    public static let cutFraction = 0.1
+
+    /// The gain A − R0 of a ScaleRL fit (the `gain` metric's unit); NaN for other forms.
+    public static func gain(of fit: LawFit) -> Double {
+        fit.form == .scaleRL ? fit.value("A") - fit.value("R0") : .nan
+    }
+
+    /// Mean error of `predicted` against `observed` in `metric` units (`gain` divides the
+    /// mean absolute error by `gain`). Pairs with a non-finite prediction, and for the
+    /// relative metric pairs observed at 0, are skipped.
+    public static func meanError(
+        predicted: [Double], observed: [Double], metric: HoldoutMetric, gain: Double = .nan
+    ) -> Result<Double, HoldoutUnavailable> {
+        if metric == .gain, !(gain.isFinite && gain > 0) {
+            return .failure(HoldoutUnavailable(reason: "gain A - R0 is not positive (\(fmt(gain)))"))
+        }
+        var sum = 0.0, count = 0
+        for (p, obs) in zip(predicted, observed) where p.isFinite && obs.isFinite {
+            switch metric {
+            case .gain: sum += abs(p - obs)
+            case .relative:
+                guard obs != 0 else { continue }
+                sum += abs(p - obs) / abs(obs)
+            }
+            count += 1
+        }
+        guard count > 0 else { return .failure(HoldoutUnavailable(reason: "no finite prediction in the top decade")) }
+        return .success(metric == .gain ? sum / Double(count) / gain : sum / Double(count))
+    }
+
     /// Refits `form` on the points whose `key` (compute, or N·D for Chinchilla; defaults to
-    /// x) is at most a tenth of the largest key, and returns the mean relative error of
-    /// the refit's predictions on the held-out top decade, or a reason why it cannot.
-    public static func relativeError(
-        _ form: LawForm, _ data: LawData, options: FitOptions, key: [Double]? = nil
+    /// x) is at most a tenth of the largest key, and returns the mean error of the refit's
+    /// predictions on the held-out top decade in the form's metric (`HoldoutMetric(form)`),
+    /// or a reason why it cannot. `gain` is the unit of the gain metric: A − R0 of the law
+    /// being checked (its fit on all of `data`); nil fits that law here.
+    ///
+    /// This is leak-free for one data set whose rows are observations (fit-csv). A grid's
+    /// laws are checked by rerunning the whole analysis on truncated cells instead
+    /// (`GridAnalysis.analyse`), because their data (envelope argmax series) are themselves
+    /// built from fits that saw the top decade.
+    public static func error(
+        _ form: LawForm, _ data: LawData, options: FitOptions, key: [Double]? = nil, gain: Double? = nil
     ) -> Result<Double, HoldoutUnavailable> {
         let k = key ?? data.x
         guard k.count == data.count, let top = k.filter(\.isFinite).max(), top > 0 else {
             return .failure(HoldoutUnavailable(reason: "no positive compute"))
         }
-        let cut = top / 10
+        let cut = top * cutFraction
         let train = (0..<data.count).filter { k[$0] <= cut }
         let test = (0..<data.count).filter { k[$0] > cut }
         guard !test.isEmpty, !train.isEmpty else { return .failure(HoldoutUnavailable(reason: "data span less than a decade")) }
@@ -109,15 +167,10 @@ public enum Holdout {
         o.warmStart = nil
         let refit = Laws.fit(form, data.subset(train), options: o)
         guard refit.isOK else { return .failure(HoldoutUnavailable(reason: "refit below the top decade: \(refit.status)")) }
-        var sum = 0.0, count = 0
-        for i in test {
-            let p = refit.predict(data.x[i], data.x2?[i] ?? .nan)
-            let obs = data.y[i]
-            guard p.isFinite, obs != 0 else { continue }
-            sum += abs(p - obs) / abs(obs); count += 1
-        }
-        guard count > 0 else { return .failure(HoldoutUnavailable(reason: "no finite prediction in the top decade")) }
-        return .success(sum / Double(count))
+        let metric = HoldoutMetric(form)
+        let unit = metric == .gain ? (gain ?? Holdout.gain(of: Laws.fit(form, data, options: o))) : .nan
+        return meanError(predicted: test.map { refit.predict(data.x[$0], data.x2?[$0] ?? .nan) },
+                         observed: test.map { data.y[$0] }, metric: metric, gain: unit)
     }
 }
 
@@ -139,7 +192,7 @@ extension Laws {
         let fit = Laws.fit(form, data, options: options)
         let p = form.parameterNames.count
         guard fit.isOK else {
-            return LawEstimate(fit: fit, intervals: [Interval](repeating: .unknown, count: p), holdoutRelError: .nan, notes: [])
+            return LawEstimate(fit: fit, intervals: [Interval](repeating: .unknown, count: p), holdoutError: .nan, notes: [])
         }
         var notes: [String] = []
         // Bootstrap over units.
@@ -167,10 +220,10 @@ extension Laws {
         }
         let key = holdoutKey ?? (form == .chinchilla ? zip(data.x, data.x2 ?? data.x).map { $0 * $1 } : nil)
         var holdout = Double.nan
-        switch Holdout.relativeError(form, data, options: options, key: key) {
+        switch Holdout.error(form, data, options: options, key: key, gain: Holdout.gain(of: fit)) {
         case .success(let e): holdout = e
         case .failure(let f): notes.append("holdout: " + f.reason)
         }
-        return LawEstimate(fit: fit, intervals: intervals, holdoutRelError: holdout, notes: notes)
+        return LawEstimate(fit: fit, intervals: intervals, holdoutError: holdout, notes: notes)
     }
 }

@@ -174,10 +174,7 @@ extension Bench {
     func spawnAndWait(_ argv: [String]) throws -> (Int32, Double) {
         let cargs = argv.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
-        var env = ProcessInfo.processInfo.environment
-        env["OPENBLAS_NUM_THREADS"] = "1"
-        env["OPENBLAS_CORETYPE"] = BLASCore.current
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = LocalExecutor.workerEnvironment().map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
         guard posix_spawn(&pid, argv[0], nil, nil, cargs, envp) == 0 else { throw ValidationError("cannot start \(argv[0])") }

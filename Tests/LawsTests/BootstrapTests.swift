@@ -49,13 +49,13 @@ struct BootstrapTests {
     @Test func holdoutErrorIsSmallForTheTrueFormAndLargeForAWrongOne() throws {
         let x = logSpace(2, 6, 40)
         let y = x.map { 0.2 + 5 * pow($0, -0.3) }
-        let good = try Holdout.relativeError(.powerOffset, LawData(x: x, y: y), options: FitOptions()).get()
+        let good = try Holdout.error(.powerOffset, LawData(x: x, y: y), options: FitOptions()).get()
         #expect(good < 1e-3)
         // A pure power law cannot follow the offset: its extrapolation error is visible.
-        let bad = try Holdout.relativeError(.powerLaw, LawData(x: x, y: y), options: FitOptions()).get()
+        let bad = try Holdout.error(.powerLaw, LawData(x: x, y: y), options: FitOptions()).get()
         #expect(bad > 10 * good)
         // Less than a decade of data: no holdout, with a reason.
-        let narrow = Holdout.relativeError(.powerLaw, LawData(x: [1, 2, 3, 4, 5], y: [1, 2, 3, 4, 5]), options: FitOptions())
+        let narrow = Holdout.error(.powerLaw, LawData(x: [1, 2, 3, 4, 5], y: [1, 2, 3, 4, 5]), options: FitOptions())
         #expect((try? narrow.get()) == nil)
     }
 }
