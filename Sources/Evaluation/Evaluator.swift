@@ -117,6 +117,42 @@ public enum Evaluator {
         }
         return (outcomes, cost)
     }
+
+    /// log p(reference solution + EOS | prompt) of each problem under `model`: one
+    /// teacher-forced forward per problem, batched `batchRows` at a time. Exact (no
+    /// sampling), so its only noise is which problems are in the set. Returns the
+    /// log-probabilities and the forward FLOPs spent.
+    public static func referenceLogProbs(
+        _ model: Transformer, problems: [Problem], batchRows: Int = 256
+    ) throws(ModelError) -> (logProbs: [Double], forwardFLOPs: Double) {
+        var out: [Double] = []
+        out.reserveCapacity(problems.count)
+        var flops = 0.0
+        var start = 0
+        while start < problems.count {
+            let chunk = problems[start..<min(problems.count, start + batchRows)]
+            start += chunk.count
+            let seqs = chunk.map { (prompt: $0.promptTokens, all: $0.promptTokens + Problem.completionTokens($0.solution)) }
+            let T = seqs.map { $0.all.count - 1 }.max() ?? 1
+            var tokens = [Int32](repeating: Vocabulary.pad, count: chunk.count * T)
+            var targets = [Int32](repeating: -1, count: chunk.count * T)
+            for (b, q) in seqs.enumerated() {
+                for t in 0..<(q.all.count - 1) {
+                    tokens[b * T + t] = q.all[t]
+                    if t + 1 >= q.prompt.count { targets[b * T + t] = q.all[t + 1] }
+                }
+            }
+            try model.forward(tokens: tokens, batch: chunk.count, length: T)
+            flops += Double(chunk.count) * FLOPs.forwardSequence(model.config, length: T)
+            let lp = try model.logProbs(targets: targets)
+            for b in 0..<chunk.count {
+                var sum = 0.0
+                for t in 0..<T where targets[b * T + t] >= 0 { sum += Double(lp[b * T + t]) }
+                out.append(sum)
+            }
+        }
+        return (out, flops)
+    }
 }
 
 /// Metrics of one group of problems (a family × difficulty level, or a family × pass bucket).
@@ -130,39 +166,113 @@ public struct GroupMetrics: Codable, Sendable, Hashable {
     public var avg: [String: Double]
     public var best: [String: Double]
     public var worst: [String: Double]
+    /// Standard error of each metric of the group, keyed `greedy`, `avg@k`, `best@k`,
+    /// `worst@k`, `p_ref`, `logp_ref`: the standard deviation of the per-problem values over
+    /// the group's problems divided by √problems. Each per-problem value carries its own
+    /// sampling noise, so this covers both which problems were drawn and which samples.
+    public var se: [String: Double]? = nil
+    /// Sampling-only standard error of the sampled metrics with the problems held fixed
+    /// (what another evaluation seed would move): √(Σ per-problem jackknife variances) /
+    /// problems. Exact in expectation for avg@k; conservative for best@k and worst@k (about
+    /// +12% at n = 8, k = 4: the jackknife overestimates the variance of non-linear
+    /// estimators). Greedy decoding and `p_ref` have none.
+    public var seSampling: [String: Double]? = nil
+    /// Mean probability of the reference solution (+EOS) given the prompt, and mean of its
+    /// log (per problem), over `refProblems` problems (which may be more than `problems`:
+    /// this exact metric costs one forward per problem).
+    public var pRef: Double? = nil
+    public var logpRef: Double? = nil
+    public var refProblems: Int? = nil
 }
 
 public enum Metrics {
-    /// Groups outcomes by family and difficulty, by family and pass bucket (when
-    /// `buckets` gives each problem index a bucket), and by family overall.
+    /// Groups outcomes by family and difficulty (`d3`), by family and pass bucket (when
+    /// `buckets` gives each problem index a bucket), by family overall (`all`) and, when
+    /// `trainRange` gives the training difficulties per family, the cell's own training
+    /// distribution (`train_dist`: the held-out problems of those families and levels).
+    /// `reference` (problem index → log p of its reference solution) adds `p_ref` and
+    /// `logp_ref` over every problem it covers.
     public static func summarize(
-        _ outcomes: [ProblemOutcome], set: EvalSet, ks: [Int], buckets: [Int: PassBucket]? = nil
+        _ outcomes: [ProblemOutcome], set: EvalSet, ks: [Int], buckets: [Int: PassBucket]? = nil,
+        reference: [Int: Double] = [:], trainRange: [String: ClosedRange<Int>]? = nil
     ) -> [GroupMetrics] {
-        var groups: [String: [String: [ProblemOutcome]]] = [:]
+        var sampled: [String: [String: [ProblemOutcome]]] = [:]
+        var refs: [String: [String: [Double]]] = [:]
         var order: [(String, String)] = []
-        func add(_ fam: String, _ g: String, _ o: ProblemOutcome) {
-            if groups[fam]?[g] == nil { order.append((fam, g)) }
-            groups[fam, default: [:]][g, default: []].append(o)
+        var seen = Set<String>()
+        func groups(of index: Int) -> (String, [String]) {
+            let p = set.problems[index]
+            var g = ["all", "d\(p.difficulty)"]
+            if let b = buckets?[index] { g.append(b.rawValue) }
+            if let r = trainRange?[p.family], r.contains(p.difficulty) { g.append("train_dist") }
+            return (p.family, g)
+        }
+        func note(_ fam: String, _ g: String) {
+            if seen.insert(fam + "/" + g).inserted { order.append((fam, g)) }
         }
         for o in outcomes {
-            let p = set.problems[o.index]
-            add(p.family, "all", o)
-            add(p.family, "d\(p.difficulty)", o)
-            if let b = buckets?[o.index] { add(p.family, b.rawValue, o) }
+            let (fam, gs) = groups(of: o.index)
+            for g in gs {
+                note(fam, g)
+                sampled[fam, default: [:]][g, default: []].append(o)
+            }
+        }
+        for (index, lp) in reference.sorted(by: { $0.key < $1.key }) {
+            let (fam, gs) = groups(of: index)
+            for g in gs {
+                note(fam, g)
+                refs[fam, default: [:]][g, default: []].append(lp)
+            }
         }
         return order.map { fam, g in
-            let os = groups[fam]?[g] ?? []
-            let n = Double(os.count)
-            var avg: [String: Double] = [:], best: [String: Double] = [:], worst: [String: Double] = [:]
-            for k in ks where os.allSatisfy({ $0.samples >= k }) {
-                avg["\(k)"] = os.reduce(0) { $0 + PassAtK.average(n: $1.samples, c: $1.successes) } / n
-                best["\(k)"] = os.reduce(0) { $0 + PassAtK.best(n: $1.samples, c: $1.successes, k: k) } / n
-                worst["\(k)"] = os.reduce(0) { $0 + PassAtK.worst(n: $1.samples, c: $1.successes, k: k) } / n
+            let os = sampled[fam]?[g] ?? []
+            // A group with reference problems only (problems = 0) keeps greedy at 0 and no avg/best/worst.
+            var m = GroupMetrics(family: fam, group: g, problems: os.count, greedy: 0, avg: [:], best: [:], worst: [:])
+            var se: [String: Double] = [:], seSampling: [String: Double] = [:]
+            func add(_ name: String, _ values: [Double], variances: [Double]?) -> Double {
+                let mean = values.reduce(0, +) / Double(values.count)
+                se[name] = standardError(values, mean: mean)
+                if let variances { seSampling[name] = variances.reduce(0, +).squareRoot() / Double(values.count) }
+                return mean
             }
-            return GroupMetrics(
-                family: fam, group: g, problems: os.count,
-                greedy: os.reduce(0) { $0 + ($1.greedyCorrect ? 1 : 0) } / n, avg: avg, best: best, worst: worst)
+            if !os.isEmpty {
+                m.greedy = add("greedy", os.map { $0.greedyCorrect ? 1 : 0 }, variances: nil)
+                for k in ks where os.allSatisfy({ $0.samples >= k }) {
+                    let estimators: [(String, (Int, Int) -> Double)] = [
+                        ("avg", { n, c in PassAtK.average(n: n, c: c) }), ("best", { n, c in PassAtK.best(n: n, c: c, k: k) }),
+                        ("worst", { n, c in PassAtK.worst(n: n, c: c, k: k) }),
+                    ]
+                    for (name, f) in estimators {
+                        let values = os.map { f($0.samples, $0.successes) }
+                        // The jackknife drops one sample, so it needs n − 1 ≥ k.
+                        let jack: [Double]? = os.allSatisfy({ $0.samples - 1 >= k })
+                            ? os.map { PassAtK.jackknifeVariance(n: $0.samples, c: $0.successes, f) } : nil
+                        let v = add("\(name)@\(k)", values, variances: jack)
+                        switch name {
+                        case "avg": m.avg["\(k)"] = v
+                        case "best": m.best["\(k)"] = v
+                        default: m.worst["\(k)"] = v
+                        }
+                    }
+                }
+            }
+            // A diverged policy's non-finite log-probabilities are left out (and so is p_ref).
+            if let lps = refs[fam]?[g]?.filter(\.isFinite), !lps.isEmpty {
+                m.pRef = add("p_ref", lps.map { Foundation.exp($0) }, variances: nil)
+                m.logpRef = add("logp_ref", lps, variances: nil)
+                m.refProblems = lps.count
+            }
+            m.se = se
+            m.seSampling = seSampling.isEmpty ? nil : seSampling
+            return m
         }
+    }
+
+    /// Standard deviation (n − 1) of `values` over √count; 0 for a single value.
+    static func standardError(_ values: [Double], mean: Double) -> Double {
+        guard values.count > 1 else { return 0 }
+        let ss = values.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) }
+        return (ss / Double(values.count - 1)).squareRoot() / Double(values.count).squareRoot()
     }
 
     /// Buckets from a reference policy's outcomes (K = its samples per problem).

@@ -22,6 +22,19 @@ public enum PassAtK {
 
     /// avg@k: expected mean reward of k samples, c / n (unbiased for any k ≤ n).
     public static func average(n: Int, c: Int) -> Double { Double(c) / Double(n) }
+
+    /// Delete-one jackknife variance, over a problem's n ≥ 2 samples, of an estimator
+    /// `f(n, c)` of that problem's metric: dropping a success gives f(n−1, c−1), dropping a
+    /// failure f(n−1, c). For avg@k it is ĉ(1 − ĉ)/(n − 1) with ĉ = c/n, the unbiased
+    /// variance of c/n. `f` must accept n − 1 samples (n − 1 ≥ k).
+    public static func jackknifeVariance(n: Int, c: Int, _ f: (_ n: Int, _ c: Int) -> Double) -> Double {
+        guard n >= 2 else { return .nan }
+        let dropSuccess = c > 0 ? f(n - 1, c - 1) : 0, dropFailure = c < n ? f(n - 1, c) : 0
+        let mean = (Double(c) * dropSuccess + Double(n - c) * dropFailure) / Double(n)
+        let ss = Double(c) * (dropSuccess - mean) * (dropSuccess - mean)
+            + Double(n - c) * (dropFailure - mean) * (dropFailure - mean)
+        return Double(n - 1) / Double(n) * ss
+    }
 }
 
 /// Pass-rate buckets of held-out problems under a reference base policy (the IsoCompute

@@ -1,10 +1,11 @@
 import Foundation
 
-/// Which score to read from a cell's evaluations: a metric (`avg@k`, `best@k`, `worst@k`
-/// or `greedy`) of one group (`all`, a pass bucket such as `easy`/`hard`, or a difficulty
-/// such as `d3`), averaged over the task families weighted by their problem counts.
+/// Which score to read from a cell's evaluations: a metric (`avg@k`, `best@k`, `worst@k`,
+/// `greedy`, or the exact `p_ref` / `logp_ref`) of one group (`train_dist`, `all`, a pass
+/// bucket such as `easy`/`hard`, or a difficulty such as `d3`), averaged over the task
+/// families weighted by their problem counts.
 public struct ScoreSelector: Sendable, Hashable, CustomStringConvertible {
-    /// "avg", "best", "worst" or "greedy".
+    /// "avg", "best", "worst", "greedy", "p_ref" or "logp_ref".
     public var kind: String
     /// k for avg/best/worst (ignored for greedy).
     public var k: Int
@@ -14,12 +15,12 @@ public struct ScoreSelector: Sendable, Hashable, CustomStringConvertible {
     /// Parses a metric such as "avg@4" or "greedy".
     public init(metric: String = "avg@4", group: String = "all") throws(LawError) {
         let m = metric.trimmingCharacters(in: .whitespaces).lowercased()
-        if m == "greedy" {
-            kind = "greedy"; k = 1
+        if ["greedy", "p_ref", "logp_ref"].contains(m) {
+            kind = m; k = 1
         } else {
             let parts = m.split(separator: "@")
             guard parts.count == 2, ["avg", "best", "worst"].contains(String(parts[0])), let kk = Int(parts[1]), kk >= 1 else {
-                throw .parse("metric '\(metric)': expected avg@k, best@k, worst@k or greedy")
+                throw .parse("metric '\(metric)': expected avg@k, best@k, worst@k, greedy, p_ref or logp_ref")
             }
             kind = String(parts[0]); k = kk
         }
@@ -28,7 +29,7 @@ public struct ScoreSelector: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// "avg@4 of all".
-    public var description: String { (kind == "greedy" ? "greedy" : "\(kind)@\(k)") + " of " + group }
+    public var description: String { (["avg", "best", "worst"].contains(kind) ? "\(kind)@\(k)" : kind) + " of " + group }
 }
 
 /// One point of a cell's learning curve.
@@ -96,6 +97,7 @@ struct CellDocument: Decodable {
     struct Group: Decodable {
         var family: String, group: String, problems: Int, greedy: Double
         var avg: [String: Double], best: [String: Double], worst: [String: Double]
+        var pRef: Double?, logpRef: Double?, refProblems: Int?
     }
     struct Point: Decodable { var step: Int; var compute: Ledger; var groups: [Group] }
     var status: String
@@ -175,16 +177,18 @@ public struct CellStore: Sendable {
     /// The selected metric of the selected group, averaged over families by problem count.
     static func value(of groups: [CellDocument.Group], _ s: ScoreSelector) -> Double {
         var num = 0.0, den = 0.0
-        for g in groups where g.group == s.group && g.problems > 0 {
-            let v: Double?
+        for g in groups where g.group == s.group {
+            let v: Double?, weight: Int
             switch s.kind {
-            case "greedy": v = g.greedy
-            case "avg": v = g.avg["\(s.k)"]
-            case "best": v = g.best["\(s.k)"]
-            default: v = g.worst["\(s.k)"]
+            case "p_ref": (v, weight) = (g.pRef, g.refProblems ?? 0)
+            case "logp_ref": (v, weight) = (g.logpRef, g.refProblems ?? 0)
+            case "greedy": (v, weight) = (g.greedy, g.problems)
+            case "avg": (v, weight) = (g.avg["\(s.k)"], g.problems)
+            case "best": (v, weight) = (g.best["\(s.k)"], g.problems)
+            default: (v, weight) = (g.worst["\(s.k)"], g.problems)
             }
-            guard let v, v.isFinite else { continue }
-            num += Double(g.problems) * v; den += Double(g.problems)
+            guard let v, v.isFinite, weight > 0 else { continue }
+            num += Double(weight) * v; den += Double(weight)
         }
         return den > 0 ? num / den : .nan
     }

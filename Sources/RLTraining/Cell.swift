@@ -85,6 +85,11 @@ struct TrainingState {
     var curriculum: CurriculumState
     let evalSet: EvalSet
     let evalIndices: [Int]
+    /// Every problem of the base's held-out set in the cell's families: `p_ref` (one
+    /// teacher-forced forward each) is measured on all of them.
+    let referenceIndices: [Int]
+    /// The difficulties the cell trains on, per family (the `train_dist` eval group).
+    let trainRange: [String: ClosedRange<Int>]
     let baseBuckets: [Int: PassBucket]
     let started = Date()
     let startedMonotonic = monotonicSeconds()
@@ -111,20 +116,23 @@ struct TrainingState {
             range[f.name] = min(config.minDifficulty, hi)...hi
         }
         curriculum = CurriculumState(curriculum: config.curriculum, mixture: config.tasks, range: range)
+        trainRange = range
         // The base's own held-out set, restricted to the cell's families and to the first
         // `evalProblemsPerLevel` problems of each level; indices stay those of the base's
         // set, so the base's pass buckets apply.
         let set = baseEval.set.build(baseRecord.spec.corpus.mixture.families)
         let fams = Set(config.tasks.components.map(\.family))
         var perLevel: [String: Int] = [:]
-        var indices: [Int] = []
+        var indices: [Int] = [], all: [Int] = []
         for (i, p) in set.problems.enumerated() where fams.contains(p.family) {
+            all.append(i)
             let k = "\(p.family)/\(p.difficulty)"
             perLevel[k, default: 0] += 1
             if perLevel[k, default: 0] <= config.evalProblemsPerLevel { indices.append(i) }
         }
         evalSet = set
         evalIndices = indices
+        referenceIndices = all
         baseBuckets = Metrics.buckets(from: baseEval.outcomes)
         snapshotsKept = max(config.policyLag, (method as? OPSD)?.teacherLag ?? 0) + 1
         if snapshotsKept > 1 { history = [Array(policy.parameters)] }
@@ -414,7 +422,11 @@ struct TrainingState {
         let opts = EvalOptions(samples: config.evalSamples, greedy: true)
         let (outcomes, cost) = try Evaluator.run(policy, on: evalSet, indices: evalIndices, options: opts, seed: config.seed &+ 7)
         ledger.evaluation += cost.forwardFLOPs
-        let groups = Metrics.summarize(outcomes, set: evalSet, ks: [1, 4], buckets: baseBuckets)
+        let ref = try Evaluator.referenceLogProbs(policy, problems: referenceIndices.map { evalSet.problems[$0] })
+        ledger.evaluation += ref.forwardFLOPs
+        let groups = Metrics.summarize(
+            outcomes, set: evalSet, ks: [1, 4], buckets: baseBuckets,
+            reference: Dictionary(uniqueKeysWithValues: zip(referenceIndices, ref.logProbs)), trainRange: trainRange)
         var unsolved = 0, expanded = 0
         for o in outcomes where baseBuckets[o.index] == .unsolved {
             unsolved += 1

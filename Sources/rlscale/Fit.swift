@@ -14,11 +14,11 @@ struct Fit: ParsableCommand {
     @Option(help: "Output folder (default analysis/<grid>).")
     var out: String?
 
-    @Option(help: "Score metric: avg@k, best@k, worst@k or greedy.")
+    @Option(help: "Score metric: avg@k, best@k, worst@k, greedy, or the exact p_ref / logp_ref (probability of the reference solution).")
     var metric: String = "avg@4"
 
-    @Option(help: "Evaluation group: all, easy, hard, medium, solved, unsolved, d1, d2, ...")
-    var group: String = "all"
+    @Option(help: "Evaluation group: train_dist (the cell's own training distribution), all, easy, hard, medium, solved, unsolved, d1, d2, ...")
+    var group: String = "train_dist"
 
     @Option(help: "Bootstrap resamples over cells (0 = none).")
     var bootstrap: Int = 200

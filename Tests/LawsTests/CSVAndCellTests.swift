@@ -111,4 +111,27 @@ struct CSVAndCellTests {
         #expect(throws: LawError.self) { try ScoreSelector(metric: "avg4") }
         #expect(throws: LawError.self) { try CellStore.load(results: root + "/nope", score: try ScoreSelector()) }
     }
+
+    /// The exact metrics are read from `pRef`/`logpRef`, weighted by `refProblems` (which
+    /// may differ from the sampled `problems`).
+    @Test func readsTheExactReferenceMetrics() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("laws-pref-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: root + "/cells", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var json = Self.cellJSON()
+        json = json.replacingOccurrences(
+            of: #"{"family":"mul","group":"all","problems":30,"#,
+            with: #"{"family":"mul","group":"all","pRef":0.2,"logpRef":-2.0,"refProblems":60,"problems":30,"#)
+        json = json.replacingOccurrences(
+            of: #"{"family":"sort","group":"all","problems":10,"#,
+            with: #"{"family":"sort","group":"all","pRef":0.5,"logpRef":-1.0,"refProblems":20,"problems":10,"#)
+        try Data(json.utf8).write(to: URL(fileURLWithPath: root + "/cells/c1.json"))
+        let p = try CellStore.load(results: root, score: try ScoreSelector(metric: "p_ref", group: "all"))
+        // (60·0.2 + 20·0.5) / 80, at both evaluation points.
+        #expect(p.cells.first?.curve.map(\.score) == [0.275, 0.275])
+        let l = try CellStore.load(results: root, score: try ScoreSelector(metric: "logp_ref", group: "all"))
+        #expect(abs((l.cells.first?.curve.first?.score ?? 0) - (-1.75)) < 1e-12)
+        // A group without reference metrics gives no point.
+        #expect(try CellStore.load(results: root, score: try ScoreSelector(metric: "p_ref", group: "easy")).cells.isEmpty)
+    }
 }
