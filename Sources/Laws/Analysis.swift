@@ -44,6 +44,12 @@ public struct LawResult: Sendable {
     /// Predictions at the group's budgets with pointwise bootstrap intervals (single-input
     /// laws of compute only; empty otherwise).
     public var band: [(budget: Double, value: Double, interval: Interval)]
+    /// Typical standard error of the score data the law was fitted to: the median of the
+    /// points' finite positive SEs (score laws only; NaN when none is known).
+    public var typicalSE: Double = .nan
+
+    /// The law's quality grade (see `LawQuality`).
+    public var quality: LawQuality { LawQuality.grade(self) }
 }
 
 /// One row of the allocation table.
@@ -178,7 +184,8 @@ public enum GridAnalysis {
                 }
             }
             let nPoints = s.pointsAreArms ? Set(s.data.y).count : fit.nPoints
-            laws.append(LawResult(quantity: s.quantity, estimate: est, nPoints: nPoints, derived: derived, data: s.data, band: band))
+            laws.append(LawResult(quantity: s.quantity, estimate: est, nPoints: nPoints, derived: derived, data: s.data, band: band,
+                                  typicalSE: s.typicalSE))
         }
         // Allocation table.
         let frontierBand = laws.first { $0.quantity == "score_frontier" }?.band ?? []
@@ -217,6 +224,22 @@ struct Slot {
     var derived: (LawFit) -> [Double] = { _ in [] }
     /// Whether to record predictions at the budgets (laws of compute).
     var band: Bool
+    /// Score standard error of each data point (score laws; nil otherwise).
+    var se: [Double]? = nil
+
+    /// Median of the finite positive entries of `se` (NaN when none).
+    var typicalSE: Double {
+        let v = (se ?? []).filter { $0.isFinite && $0 > 0 }.sorted()
+        return v.isEmpty ? .nan : quantile(sorted: v, 0.5)
+    }
+
+    /// Least-squares weights 1/SE² when every point the fit uses (`used[i]`) has a finite
+    /// positive SE, else nil (an unweighted fit). Unused points get weight 1 (the fit drops them).
+    static func weights(_ se: [Double], used: [Bool]) -> [Double]? {
+        let known = se.map { $0.isFinite && $0 > 0 }
+        guard se.count == used.count, used.contains(true), zip(known, used).allSatisfy({ $0 || !$1 }) else { return nil }
+        return se.indices.map { known[$0] ? 1 / (se[$0] * se[$0]) : 1 }
+    }
 
     var key: String { quantity + "|" + form.rawValue }
     func vectorWidth(budgets: Int) -> Int { form.parameterNames.count + derivedNames.count + (band ? budgets : 0) }
@@ -261,7 +284,9 @@ struct Core {
         }
         let initial = cells.compactMap(\.initialScore)
         let meanInitial: Double? = initial.isEmpty ? nil : initial.reduce(0, +) / Double(initial.count)
-        frontier = Frontier.empirical(cells.flatMap { c in c.curve.map { (compute: $0.compute, score: $0.score, cellID: c.id) } })
+        frontier = Frontier.empirical(cells.flatMap { c in
+            c.curve.map { (compute: $0.compute, score: $0.score, se: $0.se, cellID: c.id) }
+        })
         // R0 of the frontier law is the empirical frontier's own value at compute 0 (the best
         // step-0 score), so that the law starts where the frontier it describes starts. Arms
         // keep the mean step-0 score of their own cells (one value of one knob).
@@ -272,10 +297,13 @@ struct Core {
         // group's curve points (a flat frontier then reads as flat data).
         let fx = Array(Set(cells.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 })).sorted()
         let fy = fx.map { Frontier.value(frontier, at: $0) }
+        let fse = fx.map { Frontier.se(frontier, at: $0) }
         let window = options.fitWindowFraction * (fx.max() ?? 0)
         let r0Known = r0.isFinite ? r0 : nil
-        fitSlot(Slot(quantity: "score_frontier", form: .scaleRL, data: LawData(x: fx, y: fy),
-                     options: FitOptions(r0: r0Known, asymptoteMax: options.asymptoteMax, minX: window), band: true))
+        // Weighted by 1/SE² of the frontier point that sets each value when every SE is known.
+        fitSlot(Slot(quantity: "score_frontier", form: .scaleRL,
+                     data: LawData(x: fx, y: fy, weights: Slot.weights(fse, used: fx.map { $0 >= window })),
+                     options: FitOptions(r0: r0Known, asymptoteMax: options.asymptoteMax, minX: window), band: true, se: fse))
         fitSlot(Slot(quantity: "error_frontier", form: .powerOffset, data: LawData(x: fx, y: fy.map { 1 - $0 }),
                      options: FitOptions(), band: true))
 
@@ -287,13 +315,15 @@ struct Core {
             for v in byValue.keys.sorted() {
                 let armCells = byValue[v] ?? []
                 let pts = armCells.flatMap(\.curve).filter { $0.compute > 0 }
-                let x = pts.map(\.compute), y = pts.map(\.score)
+                let x = pts.map(\.compute), y = pts.map(\.score), se = pts.map(\.se)
                 let init0 = armCells.compactMap(\.initialScore)
                 let armR0 = init0.isEmpty ? meanInitial : init0.reduce(0, +) / Double(init0.count)
-                let slot = Slot(quantity: "score[\(dim.rawValue)=\(fmt(v))]", form: .scaleRL, data: LawData(x: x, y: y),
-                                options: FitOptions(r0: armR0, asymptoteMax: options.asymptoteMax,
-                                                    minX: options.fitWindowFraction * (x.max() ?? 0)),
-                                band: true)
+                let minX = options.fitWindowFraction * (x.max() ?? 0)
+                // Weighted by 1/SE² when every point the fit uses has a known SE.
+                let slot = Slot(quantity: "score[\(dim.rawValue)=\(fmt(v))]", form: .scaleRL,
+                                data: LawData(x: x, y: y, weights: Slot.weights(se, used: x.map { $0 >= minX })),
+                                options: FitOptions(r0: armR0, asymptoteMax: options.asymptoteMax, minX: minX),
+                                band: true, se: se)
                 fitSlot(slot)
                 armLaws.append(ArmLaw(value: v, fit: fits[slot.key] ?? .failure(.scaleRL, "not fitted", nPoints: 0, options: FitOptions()),
                                       maxCompute: x.max() ?? 0))

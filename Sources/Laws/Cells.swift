@@ -40,11 +40,26 @@ public struct CurvePoint: Sendable, Hashable {
     public var rollouts: Double
     /// The selected score.
     public var score: Double
-    /// Creates a point.
-    public init(compute: Double, rollouts: Double, score: Double) {
-        self.compute = compute; self.rollouts = rollouts; self.score = score
+    /// Standard error of `score` (the family-weighted combination of the document's `se`
+    /// entries); NaN when unknown (older documents, or a family without an SE).
+    public var se: Double
+    /// Creates a point (`se` defaults to unknown).
+    public init(compute: Double, rollouts: Double, score: Double, se: Double = .nan) {
+        self.compute = compute; self.rollouts = rollouts; self.score = score; self.se = se
+    }
+
+    /// Equality treats two unknown (NaN) SEs as equal.
+    public static func == (a: CurvePoint, b: CurvePoint) -> Bool {
+        a.compute == b.compute && a.rollouts == b.rollouts && a.score == b.score && sameSE(a.se, b.se)
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(compute); h.combine(rollouts); h.combine(score); h.combine(se.isNaN ? Double.infinity : se)
     }
 }
+
+/// Whether two standard errors are equal, two unknown (NaN) ones included.
+func sameSE(_ a: Double, _ b: Double) -> Bool { a == b || (a.isNaN && b.isNaN) }
 
 /// What the law fitter needs of one finished cell.
 public struct Cell: Sendable, Hashable {
@@ -98,6 +113,9 @@ struct CellDocument: Decodable {
         var family: String, group: String, problems: Int, greedy: Double
         var avg: [String: Double], best: [String: Double], worst: [String: Double]
         var pRef: Double?, logpRef: Double?, refProblems: Int?
+        /// Standard errors keyed by metric: `greedy`, `avg@k`, `best@k`, `worst@k`, `p_ref`,
+        /// `logp_ref` (absent in older documents).
+        var se: [String: Double]?
     }
     struct Point: Decodable { var step: Int; var compute: Ledger; var groups: [Group] }
     var status: String
@@ -159,9 +177,11 @@ public struct CellStore: Sendable {
         guard doc.status == "done" else { return .failure(LawFitFailure("status \(doc.status)")) }
         var curve: [CurvePoint] = []
         for p in doc.curve {
-            let s = value(of: p.groups, score)
+            let (s, se) = valueAndSE(of: p.groups, score)
             let c = p.compute.total
-            if s.isFinite, c.isFinite, c >= 0 { curve.append(CurvePoint(compute: c, rollouts: Double(p.compute.rollouts), score: s)) }
+            if s.isFinite, c.isFinite, c >= 0 {
+                curve.append(CurvePoint(compute: c, rollouts: Double(p.compute.rollouts), score: s, se: se))
+            }
         }
         guard !curve.isEmpty else { return .failure(LawFitFailure("no evaluation point has \(score)")) }
         curve.sort { $0.compute < $1.compute }
@@ -175,8 +195,15 @@ public struct CellStore: Sendable {
     }
 
     /// The selected metric of the selected group, averaged over families by problem count.
-    static func value(of groups: [CellDocument.Group], _ s: ScoreSelector) -> Double {
-        var num = 0.0, den = 0.0
+    static func value(of groups: [CellDocument.Group], _ s: ScoreSelector) -> Double { valueAndSE(of: groups, s).value }
+
+    /// The selected metric of the selected group averaged over families by problem count
+    /// (`refProblems` for p_ref/logp_ref), and the standard error of that weighted mean,
+    /// sqrt(Σ w_f² se_f²) / Σ w_f, with the same weights. The SE is NaN unless every family
+    /// that contributes to the score has a finite, non-negative SE for the metric.
+    static func valueAndSE(of groups: [CellDocument.Group], _ s: ScoreSelector) -> (value: Double, se: Double) {
+        var num = 0.0, den = 0.0, varSum = 0.0, seKnown = true
+        let key = ["avg", "best", "worst"].contains(s.kind) ? "\(s.kind)@\(s.k)" : s.kind
         for g in groups where g.group == s.group {
             let v: Double?, weight: Int
             switch s.kind {
@@ -188,8 +215,11 @@ public struct CellStore: Sendable {
             default: (v, weight) = (g.worst["\(s.k)"], g.problems)
             }
             guard let v, v.isFinite, weight > 0 else { continue }
-            num += Double(weight) * v; den += Double(weight)
+            let w = Double(weight)
+            num += w * v; den += w
+            if let e = g.se?[key], e.isFinite, e >= 0 { varSum += w * w * e * e } else { seKnown = false }
         }
-        return den > 0 ? num / den : .nan
+        guard den > 0 else { return (.nan, .nan) }
+        return (num / den, seKnown ? varSum.squareRoot() / den : .nan)
     }
 }

@@ -7,9 +7,20 @@ public struct FrontierPoint: Sendable, Hashable {
     public var score: Double
     /// The cell whose evaluation set the new best.
     public var cellID: String
-    /// Creates a point.
-    public init(compute: Double, score: Double, cellID: String) {
-        self.compute = compute; self.score = score; self.cellID = cellID
+    /// Standard error of `score` (that evaluation's SE); NaN when unknown.
+    public var se: Double
+    /// Creates a point (`se` defaults to unknown).
+    public init(compute: Double, score: Double, cellID: String, se: Double = .nan) {
+        self.compute = compute; self.score = score; self.cellID = cellID; self.se = se
+    }
+
+    /// Equality treats two unknown (NaN) SEs as equal.
+    public static func == (a: FrontierPoint, b: FrontierPoint) -> Bool {
+        a.compute == b.compute && a.score == b.score && a.cellID == b.cellID && sameSE(a.se, b.se)
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(compute); h.combine(score); h.combine(cellID); h.combine(se.isNaN ? Double.infinity : se)
     }
 }
 
@@ -61,12 +72,18 @@ public enum Frontier {
     /// points where f strictly increases, in increasing compute. Non-finite points are
     /// ignored; at equal compute the higher score (then the smaller cell id) wins.
     public static func empirical(_ points: [(compute: Double, score: Double, cellID: String)]) -> [FrontierPoint] {
+        empirical(points.map { (compute: $0.compute, score: $0.score, se: Double.nan, cellID: $0.cellID) })
+    }
+
+    /// The empirical frontier of points that carry a score SE; each frontier point keeps the
+    /// SE of the evaluation that set it.
+    public static func empirical(_ points: [(compute: Double, score: Double, se: Double, cellID: String)]) -> [FrontierPoint] {
         let sorted = points.filter { $0.compute.isFinite && $0.score.isFinite && $0.compute >= 0 }.sorted {
             $0.compute != $1.compute ? $0.compute < $1.compute : ($0.score != $1.score ? $0.score > $1.score : $0.cellID < $1.cellID)
         }
         var out: [FrontierPoint] = []
         for p in sorted where out.isEmpty || p.score > out[out.count - 1].score {
-            out.append(FrontierPoint(compute: p.compute, score: p.score, cellID: p.cellID))
+            out.append(FrontierPoint(compute: p.compute, score: p.score, cellID: p.cellID, se: p.se))
         }
         return out
     }
@@ -75,6 +92,13 @@ public enum Frontier {
     public static func value(_ frontier: [FrontierPoint], at c: Double) -> Double {
         var v = Double.nan
         for p in frontier where p.compute <= c { v = p.score }
+        return v
+    }
+
+    /// The SE of the frontier point that sets f(C) (NaN below the first point or when unknown).
+    public static func se(_ frontier: [FrontierPoint], at c: Double) -> Double {
+        var v = Double.nan
+        for p in frontier where p.compute <= c { v = p.se }
         return v
     }
 

@@ -5,11 +5,25 @@ import Foundation
 /// Unconstrained parameters θ = (θA, θB, m[, R0]): A = R0 + (aMax − R0)·σ(θA) when an
 /// upper bound aMax is given (else R0 + softplus(θA)), B = softplus(θB), C_mid = e^m.
 /// With s = σ(B(u − m)) the model is R = R0 + (A − R0)·s and the Jacobian is analytic.
+///
+/// When `data.weights` is given (e.g. 1/SE² of each score), the fit is weighted least
+/// squares: each residual and Jacobian row is scaled by √wᵢ (weights normalised to mean 1
+/// over the fitted points, which leaves the minimiser unchanged), the way
+/// `gsl_multifit_nlinear_winit` weights a problem. r2 and rmse stay unweighted.
 enum ScaleRLFit {
     static func fit(_ data: LawData, _ o: FitOptions) -> LawFit {
-        var u: [Double] = [], y: [Double] = []
+        var u: [Double] = [], y: [Double] = [], wRaw: [Double] = []
         for i in 0..<data.count where data.x[i] > 0 && data.x[i] >= o.minX {
             u.append(log(data.x[i])); y.append(data.y[i])
+            if let w = data.weights, i < w.count { wRaw.append(w[i]) }
+        }
+        var sw = [Double](repeating: 1, count: y.count)
+        if data.weights != nil {
+            guard wRaw.count == y.count, wRaw.allSatisfy({ $0 >= 0 }), let wMax = wRaw.max(), wMax > 0 else {
+                return .failure(.scaleRL, "bad weights: need w >= 0 and some w > 0", nPoints: y.count, options: o)
+            }
+            let mean = wRaw.reduce(0, +) / Double(wRaw.count)
+            sw = wRaw.map { ($0 / mean).squareRoot() }
         }
         let freeR0 = o.r0 == nil
         let p = freeR0 ? 4 : 3
@@ -39,7 +53,7 @@ enum ScaleRLFit {
                     let (r0, d, _, _, b, _, m) = unpack(t)
                     for i in 0..<n {
                         let s = logistic(b * (u[i] - m))
-                        r[i] = r0 + d * s - y[i]
+                        r[i] = sw[i] * (r0 + d * s - y[i])
                     }
                 },
                 jacobian: { t, j in
@@ -47,10 +61,10 @@ enum ScaleRLFit {
                     for i in 0..<n {
                         let s = logistic(b * (u[i] - m))
                         let s1 = s * (1 - s)
-                        j[i * p + 0] = dd * s
-                        j[i * p + 1] = d * s1 * (u[i] - m) * db
-                        j[i * p + 2] = -d * s1 * b
-                        if freeR0 { j[i * p + 3] = 1 + dr * s }
+                        j[i * p + 0] = sw[i] * dd * s
+                        j[i * p + 1] = sw[i] * d * s1 * (u[i] - m) * db
+                        j[i * p + 2] = sw[i] * -d * s1 * b
+                        if freeR0 { j[i * p + 3] = sw[i] * (1 + dr * s) }
                     }
                 })
         func toTheta(_ r0: Double, _ a: Double, _ b: Double, _ m: Double) -> [Double] {

@@ -23,14 +23,16 @@ extension LawsReport {
     ///   `relative` (mean |prediction − observation| / |observation|, every other law).
     /// - `status`: "ok", "ok (notes)" or why there is no fit (too few points, flat, non-finite
     ///   input, did not converge, …).
+    /// - `quality`: the law's grade, the same on each of its rows: `pass` or the first gate it
+    ///   fails (`no_fit`, `too_few_arms`, `gain<10SE`, `ci_wide`, `holdout>10%`; `LawQuality`).
     public func lawsTable() -> CSVTable {
         var t = CSVTable(header: ["grid", "method", "task_mix", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
-                                  "n_points", "r2", "rmse", "holdout_error", "holdout_metric", "status"])
+                                  "n_points", "r2", "rmse", "holdout_error", "holdout_metric", "status", "quality"])
         for g in groups {
             for law in g.laws {
                 let e = law.estimate, f = e.fit
                 let common = [String(law.nPoints), csvNumber(f.r2), csvNumber(f.rmse), csvNumber(e.holdoutError),
-                              e.holdoutMetric.rawValue, e.status]
+                              e.holdoutMetric.rawValue, e.status, law.quality.rawValue]
                 for (i, name) in f.form.parameterNames.enumerated() {
                     let iv = i < e.intervals.count ? e.intervals[i] : .unknown
                     t.rows.append([grid, g.method, g.taskMix, law.quantity, f.form.rawValue, name, csvNumber(f.values[i]),
@@ -62,11 +64,14 @@ extension LawsReport {
         return t
     }
 
-    /// `frontier.csv`: the empirical frontier points (method, task_mix, compute_flops, score, cell_id).
+    /// `frontier.csv`: the empirical frontier points (method, task_mix, compute_flops, score,
+    /// cell_id, score_se: the SE of the evaluation that set the point, empty when unknown).
     public func frontierTable() -> CSVTable {
-        var t = CSVTable(header: ["method", "task_mix", "compute_flops", "score", "cell_id"])
+        var t = CSVTable(header: ["method", "task_mix", "compute_flops", "score", "cell_id", "score_se"])
         for g in groups {
-            for p in g.frontier { t.rows.append([g.method, g.taskMix, csvNumber(p.compute), csvNumber(p.score), p.cellID]) }
+            for p in g.frontier {
+                t.rows.append([g.method, g.taskMix, csvNumber(p.compute), csvNumber(p.score), p.cellID, csvNumber(p.se)])
+            }
         }
         return t
     }
@@ -129,8 +134,18 @@ extension LawsReport {
         return s
     }
 
-    /// One line of reading for a law.
+    /// One line of reading for a law, ending with its quality grade in words (and, for score
+    /// laws, the typical score SE of its data).
     func reading(_ l: LawResult) -> String {
+        var tail = " " + l.quality.words
+        if l.estimate.fit.form == .scaleRL {
+            tail += l.typicalSE.isFinite ? "; typical score SE \(fmt3(l.typicalSE))" : "; typical score SE unknown"
+        }
+        return lawSentence(l) + tail + "."
+    }
+
+    /// The law's fitted shape in words.
+    func lawSentence(_ l: LawResult) -> String {
         let f = l.estimate.fit
         let head = "`\(l.quantity)` (\(f.form.rawValue)): "
         guard f.isOK else { return head + "no fit — \(f.status)." }

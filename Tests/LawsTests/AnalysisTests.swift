@@ -78,7 +78,7 @@ struct AnalysisTests {
         }
         let laws = try CSVTable.read(path: dir + "/laws.csv")
         #expect(laws.header == ["grid", "method", "task_mix", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
-                                "n_points", "r2", "rmse", "holdout_error", "holdout_metric", "status"])
+                                "n_points", "r2", "rmse", "holdout_error", "holdout_metric", "status", "quality"])
         #expect(laws.rows.allSatisfy { $0[2] == "add:1,mul:1" && $0[0] == "synth" })
         #expect(laws.rows.contains { $0[3] == "score[n=16]" && $0[5] == "A" && $0[14].hasPrefix("ok") })
         let alloc = try CSVTable.read(path: dir + "/allocation.csv")

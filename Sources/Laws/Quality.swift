@@ -1,0 +1,70 @@
+import Foundation
+
+/// A law's quality grade: `pass`, or the first gate it fails. Gates are checked in this
+/// order (the first failure wins):
+///
+/// 1. `no_fit`: the law's status is not ok.
+/// 2. `too_few_arms`: an allocation law (`n_star`, `N_star`, `Bp_star`) rests on fewer than
+///    3 distinct arm values (`n_points` < 3).
+/// 3. `gain<10SE`: a score law (form `scalerl`) whose gain A − R0 is less than 10 × the
+///    typical score SE (median SE of its data points; skipped when no SE is known).
+/// 4. `ci_wide`: a score law whose 95% bootstrap interval of A is wider than half the gain,
+///    or A has no interval.
+/// 5. `holdout>10%`: the top-decade holdout error exceeds 0.10, or is missing.
+public enum LawQuality: String, Sendable, CaseIterable {
+    case pass = "pass"
+    case noFit = "no_fit"
+    case tooFewArms = "too_few_arms"
+    case gainBelow10SE = "gain<10SE"
+    case ciWide = "ci_wide"
+    case holdoutAbove10Percent = "holdout>10%"
+
+    /// Quantities whose data are argmax arm values (their `n_points` counts distinct arms).
+    public static let armQuantities: Set<String> = ["n_star", "N_star", "Bp_star"]
+    /// Fewest distinct arm values an allocation law needs.
+    public static let minimumArms = 3
+    /// The gain must be at least this many typical score SEs.
+    public static let gainInSE = 10.0
+    /// Widest acceptable 95% interval of A, as a fraction of the gain.
+    public static let maxCIWidthOfGain = 0.5
+    /// Largest acceptable holdout error (gain-normalised or relative).
+    public static let maxHoldoutError = 0.10
+
+    /// Grades a law.
+    public static func grade(_ l: LawResult) -> LawQuality {
+        let e = l.estimate, f = e.fit
+        guard f.isOK else { return .noFit }
+        if armQuantities.contains(l.quantity), l.nPoints < minimumArms { return .tooFewArms }
+        if f.form == .scaleRL {
+            let gain = f.value("A") - f.value("R0")
+            if l.typicalSE.isFinite, l.typicalSE > 0, !(gain >= gainInSE * l.typicalSE) { return .gainBelow10SE }
+            let i = f.form.parameterNames.firstIndex(of: "A") ?? 1
+            let iv = i < e.intervals.count ? e.intervals[i] : .unknown
+            guard iv.low.isFinite, iv.high.isFinite, iv.high - iv.low <= maxCIWidthOfGain * gain else { return .ciWide }
+        }
+        guard e.holdoutError.isFinite, e.holdoutError <= maxHoldoutError else { return .holdoutAbove10Percent }
+        return .pass
+    }
+
+    /// The grade in words, for report.md.
+    public var words: String {
+        switch self {
+        case .pass: "quality: pass"
+        case .noFit: "quality: fails — no fit"
+        case .tooFewArms: "quality: fails — fewer than 3 distinct arm values"
+        case .gainBelow10SE: "quality: fails — gain is less than 10 standard errors of the score"
+        case .ciWide: "quality: fails — the 95% interval of A is wider than half the gain (or missing)"
+        case .holdoutAbove10Percent: "quality: fails — top-decade holdout error above 10% (or missing)"
+        }
+    }
+}
+
+extension LawResult {
+    /// A hand-made law (tests, external fits): `fit` with its parameter `intervals`, holdout
+    /// error and typical score SE, no derived parameters, data or band.
+    public init(quantity: String, fit: LawFit, intervals: [Interval], holdoutError: Double, nPoints: Int,
+                typicalSE: Double = .nan) {
+        self.init(quantity: quantity, estimate: LawEstimate(fit: fit, intervals: intervals, holdoutError: holdoutError, notes: []),
+                  nPoints: nPoints, derived: [], data: LawData(x: [], y: []), band: [], typicalSE: typicalSE)
+    }
+}
