@@ -78,8 +78,6 @@ public enum EngineBenchmark {
         Case(name: $0.0, config: ModelConfig(vocab: 23, context: 64, dModel: $0.1, layers: $0.2, heads: $0.3), batch: 64)
     }
 
-    static func now() -> Double { monotonicSeconds() }
-
     /// Best achieved GFLOP/s of square `cblas_sgemm` products (sizes 256–1024) at the
     /// current BLAS thread count.
     public static func sgemmPeak(minSeconds: Double = 0.3) -> Double {
@@ -93,12 +91,12 @@ public enum EngineBenchmark {
             }
             sgemm(n, n, n, a.base, lda: n, b.base, ldb: n, beta: 0, c.base, ldc: n)  // warm-up
             var reps = 0
-            let t0 = now()
+            let t0 = monotonicSeconds()
             var t1 = t0
             repeat {
                 sgemm(n, n, n, a.base, lda: n, b.base, ldb: n, beta: 0, c.base, ldc: n)
                 reps += 1
-                t1 = now()
+                t1 = monotonicSeconds()
             } while t1 - t0 < minSeconds
             best = max(best, 2 * Double(n * n * n) * Double(reps) / (t1 - t0) / 1e9)
         }
@@ -125,11 +123,11 @@ public enum EngineBenchmark {
         }
         try trainStep()  // warm-up: allocates activations
         var steps = 0
-        var t0 = now(), t1 = t0
+        var t0 = monotonicSeconds(), t1 = t0
         repeat {
             try trainStep()
             steps += 1
-            t1 = now()
+            t1 = monotonicSeconds()
         } while t1 - t0 < minSeconds
         let trainSeconds = t1 - t0
         let trainTokens = Double(steps * B * T)
@@ -141,12 +139,12 @@ public enum EngineBenchmark {
         _ = try model.sample(prompts: prompts, options: opts, rng: &rng)
         var processed = 0
         var sampleFlops = 0.0
-        t0 = now()
+        t0 = monotonicSeconds()
         repeat {
             let r = try model.sample(prompts: prompts, options: opts, rng: &rng)
             processed += r.processedTokens
             sampleFlops += r.forwardFLOPs
-            t1 = now()
+            t1 = monotonicSeconds()
         } while t1 - t0 < minSeconds
         let sampleSeconds = t1 - t0
         return Result(

@@ -91,8 +91,7 @@ struct TrainingState {
     /// The difficulties the cell trains on, per family (the `train_dist` eval group).
     let trainRange: [String: ClosedRange<Int>]
     let baseBuckets: [Int: PassBucket]
-    let started = Date()
-    let startedMonotonic = monotonicSeconds()
+    let started = monotonicSeconds()
     /// Parameter snapshots kept: one more than the oldest lag any model reads (policy
     /// lag, teacher lag); with no lag nothing reads them and none is copied.
     let snapshotsKept: Int
@@ -178,7 +177,7 @@ struct TrainingState {
                         ledger.total, config.budgetFLOPs))
         }
         flush(step - 1)
-        let total = monotonicSeconds() - startedMonotonic
+        let total = monotonicSeconds() - started
         wallTime.other = max(0, total - wallTime.sampling - wallTime.training - wallTime.evaluation)
         return CellResult(
             config: config, baseKey: baseRecord.key, baseName: baseRecord.spec.name,
@@ -434,7 +433,7 @@ struct TrainingState {
         }
         let (kl, h) = try klAndEntropy()
         return EvalPoint(
-            step: step, compute: ledger, wallSeconds: Date().timeIntervalSince(started), groups: groups,
+            step: step, compute: ledger, wallSeconds: monotonicSeconds() - started, groups: groups,
             supportExpansion: expanded, baseUnsolved: unsolved, klToBase: kl, entropy: h)
     }
 
