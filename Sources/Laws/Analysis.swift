@@ -47,6 +47,9 @@ public struct LawResult: Sendable {
     /// Typical standard error of the score data the law was fitted to: the median of the
     /// points' finite positive SEs (score laws only; NaN when none is known).
     public var typicalSE: Double = .nan
+    /// Per-seed refits of this law (groups with ≥ 2 seeds): one per seed whose own analysis
+    /// fitted it, when the pooled law fitted too; empty otherwise (see `Replication`).
+    public var seedFits: [SeedFit] = []
 
     /// The law's quality grade (see `LawQuality`).
     public var quality: LawQuality { LawQuality.grade(self) }
@@ -88,6 +91,11 @@ public struct GroupResult: Sendable {
     public var budgets: [Double]
     public var laws: [LawResult]
     public var allocation: [AllocationRow]
+    /// The distinct seeds of the group's cells, ascending.
+    public var seeds: [UInt64] = []
+    /// Seed-to-seed standard deviation of the score at each frontier point's compute
+    /// (`Replication.seedSD`; NaN everywhere when the group has fewer than 2 seeds).
+    public var seedSD: [Double] = []
 
     /// The law for `quantity` in `form`, if fitted.
     public func law(_ quantity: String, _ form: LawForm) -> LawResult? {
@@ -129,6 +137,11 @@ public enum GridAnalysis {
     /// observed points (arms) or the empirical frontier, for the allocation laws (n*, N*,
     /// Bp*, steps*) the full-data envelope argmax series at the top-decade budgets, for
     /// Chinchilla the observed errors. Nothing fitted for the holdout has seen the top decade.
+    ///
+    /// Replication: when the cells hold at least two distinct seeds, the whole analysis is also
+    /// run on each seed's cells alone (`Replication.seedOptions`: at most 100 resamples) and
+    /// every pooled law that fitted records each seed's fit of the same quantity and form
+    /// (`LawResult.seedFits`); `seedSD` is the seed-to-seed spread of the frontier.
     public static func analyse(method: String, taskMix: String, cells: [Cell], options: AnalysisOptions) -> GroupResult {
         let positive = cells.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 }
         let budgets = Frontier.logGrid(from: positive.min() ?? 0, to: positive.max() ?? 0, count: options.budgets)
@@ -201,9 +214,22 @@ public enum GridAnalysis {
                 budget: c, rollouts: rollouts, parameters: bigN, rolloutsPerProblem: nStar, problemsPerBatch: bp,
                 steps: rollouts / (bp * nStar), score: band.value, interval: band.interval))
         }
+        // Replication by seed.
+        let seeds = Array(Set(cells.map(\.seed))).sorted()
+        if seeds.count >= 2 {
+            let seedOptions = Replication.seedOptions(options)
+            for seed in seeds {
+                let own = analyse(method: method, taskMix: taskMix, cells: cells.filter { $0.seed == seed }, options: seedOptions)
+                for i in laws.indices where laws[i].estimate.fit.isOK {
+                    guard let l = own.law(laws[i].quantity, laws[i].estimate.fit.form), l.estimate.fit.isOK else { continue }
+                    laws[i].seedFits.append(SeedFit(seed: seed, values: l.estimate.fit.values, intervals: l.estimate.intervals))
+                }
+            }
+        }
         return GroupResult(
             method: method, taskMix: taskMix, cells: cells, frontier: full.frontier, initialScore: full.r0, arms: full.arms,
-            envelopes: full.envelopes, budgets: budgets, laws: laws, allocation: allocation)
+            envelopes: full.envelopes, budgets: budgets, laws: laws, allocation: allocation, seeds: seeds,
+            seedSD: Replication.seedSD(cells: cells, at: full.frontier.map(\.compute)))
     }
 }
 

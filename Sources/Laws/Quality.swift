@@ -11,6 +11,10 @@ import Foundation
 /// 4. `ci_wide`: a score law whose 95% bootstrap interval of A is wider than half the gain,
 ///    or A has no interval.
 /// 5. `holdout>10%`: the top-decade holdout error exceeds 0.10, or is missing.
+/// 6. `seeds_disagree`: in a group with at least two seeds, some seed's own fit of the law
+///    puts a headline parameter (`A` and `C_mid` for score laws, every parameter otherwise)
+///    outside the pooled 95% interval (`LawResult.disagreeingSeeds`). Laws of one-seed groups
+///    are not graded on it.
 public enum LawQuality: String, Sendable, CaseIterable {
     case pass = "pass"
     case noFit = "no_fit"
@@ -18,6 +22,7 @@ public enum LawQuality: String, Sendable, CaseIterable {
     case gainBelow10SE = "gain<10SE"
     case ciWide = "ci_wide"
     case holdoutAbove10Percent = "holdout>10%"
+    case seedsDisagree = "seeds_disagree"
 
     /// Quantities whose data are argmax arm values (their `n_points` counts distinct arms).
     public static let armQuantities: Set<String> = ["n_star", "N_star", "Bp_star"]
@@ -43,6 +48,7 @@ public enum LawQuality: String, Sendable, CaseIterable {
             guard iv.low.isFinite, iv.high.isFinite, iv.high - iv.low <= maxCIWidthOfGain * gain else { return .ciWide }
         }
         guard e.holdoutError.isFinite, e.holdoutError <= maxHoldoutError else { return .holdoutAbove10Percent }
+        if !l.disagreeingSeeds.isEmpty { return .seedsDisagree }
         return .pass
     }
 
@@ -55,16 +61,17 @@ public enum LawQuality: String, Sendable, CaseIterable {
         case .gainBelow10SE: "quality: fails — gain is less than 10 standard errors of the score"
         case .ciWide: "quality: fails — the 95% interval of A is wider than half the gain (or missing)"
         case .holdoutAbove10Percent: "quality: fails — top-decade holdout error above 10% (or missing)"
+        case .seedsDisagree: "quality: fails — a seed's own fit puts a headline parameter outside the pooled 95% interval"
         }
     }
 }
 
 extension LawResult {
     /// A hand-made law (tests, external fits): `fit` with its parameter `intervals`, holdout
-    /// error and typical score SE, no derived parameters, data or band.
+    /// error, typical score SE and per-seed refits, no derived parameters, data or band.
     public init(quantity: String, fit: LawFit, intervals: [Interval], holdoutError: Double, nPoints: Int,
-                typicalSE: Double = .nan) {
+                typicalSE: Double = .nan, seedFits: [SeedFit] = []) {
         self.init(quantity: quantity, estimate: LawEstimate(fit: fit, intervals: intervals, holdoutError: holdoutError, notes: []),
-                  nPoints: nPoints, derived: [], data: LawData(x: [], y: []), band: [], typicalSE: typicalSE)
+                  nPoints: nPoints, derived: [], data: LawData(x: [], y: []), band: [], typicalSE: typicalSE, seedFits: seedFits)
     }
 }

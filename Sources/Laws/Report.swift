@@ -24,7 +24,8 @@ extension LawsReport {
     /// - `status`: "ok", "ok (notes)" or why there is no fit (too few points, flat, non-finite
     ///   input, did not converge, …).
     /// - `quality`: the law's grade, the same on each of its rows: `pass` or the first gate it
-    ///   fails (`no_fit`, `too_few_arms`, `gain<10SE`, `ci_wide`, `holdout>10%`; `LawQuality`).
+    ///   fails (`no_fit`, `too_few_arms`, `gain<10SE`, `ci_wide`, `holdout>10%`,
+    ///   `seeds_disagree`; `LawQuality`).
     public func lawsTable() -> CSVTable {
         var t = CSVTable(header: ["grid", "method", "task_mix", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
                                   "n_points", "r2", "rmse", "holdout_error", "holdout_metric", "status", "quality"])
@@ -65,18 +66,50 @@ extension LawsReport {
     }
 
     /// `frontier.csv`: the empirical frontier points (method, task_mix, compute_flops, score,
-    /// cell_id, score_se: the SE of the evaluation that set the point, empty when unknown).
+    /// cell_id, score_se: the SE of the evaluation that set the point, empty when unknown;
+    /// seed_sd: the seed-to-seed standard deviation of the score at that compute, i.e. the
+    /// sample SD over seeds of each seed's own empirical frontier there, empty when the group
+    /// has fewer than two seeds or fewer than two seeds have a value there).
     public func frontierTable() -> CSVTable {
-        var t = CSVTable(header: ["method", "task_mix", "compute_flops", "score", "cell_id", "score_se"])
+        var t = CSVTable(header: ["method", "task_mix", "compute_flops", "score", "cell_id", "score_se", "seed_sd"])
         for g in groups {
-            for p in g.frontier {
-                t.rows.append([g.method, g.taskMix, csvNumber(p.compute), csvNumber(p.score), p.cellID, csvNumber(p.se)])
+            for (i, p) in g.frontier.enumerated() {
+                let sd = i < g.seedSD.count ? g.seedSD[i] : .nan
+                t.rows.append([g.method, g.taskMix, csvNumber(p.compute), csvNumber(p.score), p.cellID, csvNumber(p.se), csvNumber(sd)])
             }
         }
         return t
     }
 
-    /// Writes laws.csv, allocation.csv, frontier.csv, the SVG plots (and PNG copies when
+    /// `replication.csv`, one row per (group with ≥ 2 seeds, pooled law that fitted, parameter,
+    /// seed whose own analysis fitted that law): `method`, `task_mix`, `quantity`, `form` (as
+    /// in laws.csv), `parameter`, `seed`, `value` (the seed's fit), `ci_low`, `ci_high` (the
+    /// seed's own 95% bootstrap interval over its cells, at most 100 resamples), `agrees`
+    /// (`true` when `value` lies inside the pooled law's 95% interval in laws.csv, `false`
+    /// when outside, empty when either is unknown or the pooled fit held the parameter fixed,
+    /// e.g. a score law's R0). Header only when no group has two seeds.
+    public func replicationTable() -> CSVTable {
+        var t = CSVTable(header: ["method", "task_mix", "quantity", "form", "parameter", "seed", "value", "ci_low", "ci_high", "agrees"])
+        for g in groups {
+            for law in g.laws {
+                let e = law.estimate, f = e.fit
+                for (i, name) in f.form.parameterNames.enumerated() {
+                    let pooled = i < e.intervals.count ? e.intervals[i] : .unknown
+                    for s in law.seedFits {
+                        let v = i < s.values.count ? s.values[i] : .nan
+                        let iv = i < s.intervals.count ? s.intervals[i] : .unknown
+                        // A fixed parameter's pooled "interval" is its value, not an estimate.
+                        let agrees = f.fixed.contains(name) ? "" : Replication.agrees(v, pooled).map { $0 ? "true" : "false" } ?? ""
+                        t.rows.append([g.method, g.taskMix, law.quantity, f.form.rawValue, name, String(s.seed), csvNumber(v),
+                                       csvNumber(iv.low), csvNumber(iv.high), agrees])
+                    }
+                }
+            }
+        }
+        return t
+    }
+
+    /// Writes laws.csv, allocation.csv, frontier.csv, replication.csv, the SVG plots (and PNG copies when
     /// `rsvg-convert` or `convert` is on PATH) and report.md into `dir` (created if needed).
     /// Returns the paths written.
     @discardableResult
@@ -93,6 +126,7 @@ extension LawsReport {
         try put("laws.csv", lawsTable().render())
         try put("allocation.csv", allocationTable().render())
         try put("frontier.csv", frontierTable().render())
+        try put("replication.csv", replicationTable().render())
         let plots = ReportPlots.all(self)
         for (name, plot) in plots { try put(name, plot.render()) }
         let png = PNGConverter.find()
@@ -113,13 +147,17 @@ extension LawsReport {
         var s = "# Scaling laws: \(grid)\n\nScore: \(score). Cells: \(groups.reduce(0) { $0 + $1.cells.count }) analysed"
         s += skipped.isEmpty ? ".\n" : ", \(skipped.count) skipped (" + skipped.prefix(5).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
             + (skipped.count > 5 ? "; …" : "") + ").\n"
-        s += "\nTables: [laws.csv](laws.csv), [allocation.csv](allocation.csv), [frontier.csv](frontier.csv).\n"
+        s += "\nTables: [laws.csv](laws.csv), [allocation.csv](allocation.csv), [frontier.csv](frontier.csv), [replication.csv](replication.csv).\n"
         func img(_ name: String) -> String {
             "![\(name)](\(name))" + (pngs.contains(name) ? " ([png](\(name.dropLast(4)).png))" : "")
         }
         for g in groups {
             let slug = ReportPlots.slug(g.method + "-" + g.taskMix)
             s += "\n## \(g.method) on \(g.taskMix)\n\n\(g.cells.count) cells, \(g.frontier.count) frontier points, R0 = \(fmt3(g.initialScore)).\n\n"
+            if g.seeds.count >= 2 {
+                s += "\(g.seeds.count) seeds: each law is refitted on each seed's cells alone (replication.csv); "
+                    + "the seeds gate compares each seed's headline parameters with the pooled 95% interval.\n\n"
+            }
             for l in g.laws {
                 s += "- " + reading(l) + "\n"
             }

@@ -6,7 +6,7 @@ import Laws
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fit scaling laws to a grid's cells: frontiers, arm fits, allocation laws, Chinchilla, with bootstrap CIs.",
-        discussion: "Reads RESULTS/cells/*.json (status \"done\" only) and writes laws.csv, allocation.csv, frontier.csv, SVG plots and report.md.")
+        discussion: "Reads RESULTS/cells/*.json (status \"done\" only) and writes laws.csv, allocation.csv, frontier.csv, replication.csv (per-seed fits, when a group has two or more seeds), SVG plots and report.md.")
 
     @Argument(help: "Result store folder (holds cells/ and optionally manifest.json).")
     var results: String

@@ -65,7 +65,7 @@ struct QualityTests {
         let report = GridAnalysis.run(CellStore(grid: "se", cells: cells), score: try ScoreSelector(),
                                       options: AnalysisOptions(bootstrap: BootstrapOptions(resamples: 0), budgets: 6))
         let t = report.frontierTable()
-        #expect(t.header == ["method", "task_mix", "compute_flops", "score", "cell_id", "score_se"])
+        #expect(t.header == ["method", "task_mix", "compute_flops", "score", "cell_id", "score_se", "seed_sd"])
         let g = try #require(report.groups.first)
         #expect(t.rows.count == g.frontier.count && t.rows.count > 2)
         for (row, p) in zip(t.rows, g.frontier) {
