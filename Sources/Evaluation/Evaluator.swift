@@ -132,22 +132,14 @@ public enum Evaluator {
         while start < problems.count {
             let chunk = problems[start..<min(problems.count, start + batchRows)]
             start += chunk.count
-            let seqs = chunk.map { (prompt: $0.promptTokens, all: $0.promptTokens + Problem.completionTokens($0.solution)) }
-            let T = seqs.map { $0.all.count - 1 }.max() ?? 1
-            var tokens = [Int32](repeating: Vocabulary.pad, count: chunk.count * T)
-            var targets = [Int32](repeating: -1, count: chunk.count * T)
-            for (b, q) in seqs.enumerated() {
-                for t in 0..<(q.all.count - 1) {
-                    tokens[b * T + t] = q.all[t]
-                    if t + 1 >= q.prompt.count { targets[b * T + t] = q.all[t + 1] }
-                }
-            }
-            try model.forward(tokens: tokens, batch: chunk.count, length: T)
-            flops += Double(chunk.count) * FLOPs.forwardSequence(model.config, length: T)
-            let lp = try model.logProbs(targets: targets)
-            for b in 0..<chunk.count {
+            let batch = SequenceBatch(chunk.map { ($0.promptTokens, Problem.completionTokens($0.solution)) })
+            let T = batch.length
+            try model.forward(tokens: batch.tokens, batch: batch.rows, length: T)
+            flops += Double(batch.rows) * FLOPs.forwardSequence(model.config, length: T)
+            let lp = try model.logProbs(targets: batch.targets)
+            for b in 0..<batch.rows {
                 var sum = 0.0
-                for t in 0..<T where targets[b * T + t] >= 0 { sum += Double(lp[b * T + t]) }
+                for t in 0..<T where batch.targets[b * T + t] >= 0 { sum += Double(lp[b * T + t]) }
                 out.append(sum)
             }
         }

@@ -59,9 +59,7 @@ struct Eval: ParsableCommand {
             let out = Output(
                 checkpoint: checkpoint, reference: reference, samples: samples, ks: k, problemsPerLevel: problems,
                 evalSeed: evalSeed, groups: groups, cost: cost)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(out), as: UTF8.self))
+            try printJSON(out)
         } else {
             print(Metrics.table(groups, ks: k))
         }

@@ -27,6 +27,13 @@ enum LaunchOptions {
     nonisolated(unsafe) static var blasCore: String?
 }
 
+/// Prints `value` as one pretty-printed JSON object with sorted keys (every `--json` flag).
+func printJSON(_ value: some Encodable) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try enc.encode(value), as: UTF8.self))
+}
+
 func stderrLine(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
 /// Makes this process run the OpenBLAS core the grid's manifest pins (re-executing if
@@ -132,9 +139,7 @@ struct Plan: ParsableCommand {
             let out = Output(
                 grid: g.name, cells: g.cells.count, bases: g.bases.map(\.name), totalFlops: cellFlops + baseFlops,
                 cellFlops: cellFlops, baseFlops: baseFlops, estimatedSeconds: est, jobs: jobs, cellList: g.cells)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(out), as: UTF8.self))
+            try printJSON(out)
             return
         }
         print("grid \(g.name): \(g.description)")

@@ -79,9 +79,7 @@ struct Pretrain: ParsableCommand {
             records.append(rec)
         }
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(records), as: UTF8.self))
+            try printJSON(records)
             return
         }
         print(LadderTable.render(records, cache: cache))

@@ -87,9 +87,7 @@ struct Bench: ParsableCommand {
         }
         let report = EngineBenchmark.Report(sgemmPeakGflops: peak, threads: blasThreads(), configs: results)
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            try printJSON(report)
             return
         }
         print("CPU: \(report.cpuModel); OpenBLAS core \(report.blasCore)")
@@ -155,9 +153,7 @@ extension Bench {
         }
         let report = CellReport(cpuModel: BLASCore.cpuModel(), blasCore: BLASCore.current, cells: rows)
         if json {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(report), as: UTF8.self))
+            try printJSON(report)
             return
         }
         print("CPU: \(report.cpuModel); OpenBLAS core \(report.blasCore); one GRPO cell per size (n 8, Bp 8), one worker each")
