@@ -27,8 +27,8 @@ public struct AnalysisOptions: Sendable {
 
 /// One law of one (method, task mixture) group.
 public struct LawResult: Sendable {
-    /// What is modelled: "score_frontier", "error_frontier", "score[n=8]", "n_star",
-    /// "N_star", "Bp_star", "steps_star", "error".
+    /// What is modelled: "score_frontier", "score_envelope", "error_frontier", "score[n=8]",
+    /// "score[N=25472,n=8,Bp=8]", "n_star", "N_star", "Bp_star", "steps_star", "error".
     public var quantity: String
     /// The fit, its bootstrap intervals and holdout error.
     public var estimate: LawEstimate
@@ -50,6 +50,10 @@ public struct LawResult: Sendable {
     /// Per-seed refits of this law (groups with ≥ 2 seeds): one per seed whose own analysis
     /// fitted it, when the pooled law fitted too; empty otherwise (see `Replication`).
     public var seedFits: [SeedFit] = []
+    /// `n_star`, `N_star`, `Bp_star`: where the optimum along the law's dimension lies at each
+    /// budget of its series (`DimensionOptimum.status`), which the `edge` gate reads; empty
+    /// for every other law.
+    public var optimumStatuses: [OptimumStatus] = []
 
     /// The law's quality grade (see `LawQuality`).
     public var quality: LawQuality { LawQuality.grade(self) }
@@ -62,16 +66,23 @@ public struct AllocationRow: Sendable {
     /// Rollouts the budget buys at N*: C / F_roll(N*), F_roll = median charged FLOPs per
     /// rollout of the group's cells at N*.
     public var rollouts: Double
-    /// Argmax arm values of the N, n and Bp envelopes at C.
+    /// The coordinates (N, n, Bp) of the argmax configuration of the configuration laws'
+    /// envelope at C (NaN when none competes).
     public var parameters: Double
     public var rolloutsPerProblem: Double
     public var problemsPerBatch: Double
     /// RL steps M* = C / (Bp*·n*·F_roll(N*)).
     public var steps: Double
-    /// The frontier law (ScaleRL form fitted to the empirical frontier) at C, with its
-    /// bootstrap interval.
+    /// The envelope of the configuration laws at C, with its bootstrap percentile interval.
     public var score: Double
     public var interval: Interval
+    /// Per dimension: the fraction of bootstrap resamples, among those whose envelope exists
+    /// at C, whose argmax configuration has the same coordinate as the full data's (NaN when
+    /// not estimable: no bootstrap, or too few resamples with an envelope at C).
+    public var frequency: [ArmDimension: Double] = [:]
+    /// Per dimension: the discrete and continuous optimum and its status (empty when no
+    /// configuration competes at C).
+    public var optimum: [ArmDimension: DimensionOptimum] = [:]
 }
 
 /// Everything fitted for one (method, task mixture) group.
@@ -86,8 +97,13 @@ public struct GroupResult: Sendable {
     public var initialScore: Double
     /// Arm laws per dimension, arms sorted by value.
     public var arms: [ArmDimension: [ArmLaw]]
-    /// Envelope of each dimension's arms at `budgets`.
+    /// Envelope of each dimension's arms at `budgets` (descriptive: each pools the other
+    /// dimensions).
     public var envelopes: [ArmDimension: [EnvelopePoint]]
+    /// One ScaleRL law per configuration (N, n, Bp) of the group, sorted by configuration.
+    public var configurations: [ConfigurationLaw] = []
+    /// The joint optimum at each of `budgets`: the argmax of the configuration laws' envelope.
+    public var optima: [JointOptimum] = []
     public var budgets: [Double]
     public var laws: [LawResult]
     public var allocation: [AllocationRow]
@@ -112,6 +128,8 @@ public struct LawsReport: Sendable {
     public var groups: [GroupResult]
     /// Cells left out and why.
     public var skipped: [(id: String, reason: String)]
+    /// The stratum the cells were restricted to (`rlscale fit --within`), if any.
+    public var within: Stratum? = nil
 }
 
 /// The grid analysis: frontiers, arm fits, envelopes, allocation laws, Chinchilla, all with
@@ -125,31 +143,45 @@ public enum GridAnalysis {
             guard let cells = groups[key], let first = cells.first else { return nil }
             return analyse(method: first.method, taskMix: first.taskMix, cells: cells.sorted { $0.id < $1.id }, options: options)
         }
-        return LawsReport(grid: store.grid, score: score.description, groups: results, skipped: store.skipped)
+        return LawsReport(grid: store.grid, score: score.description, groups: results, skipped: store.skipped, within: store.within)
     }
 
     /// Analyses one group.
     ///
-    /// Holdout: every law's `holdoutError` comes from one rerun of the whole analysis (arm
-    /// fits, envelopes, argmax series, every law) on the group's cells truncated at a tenth of
-    /// the group's largest compute (`TopDecadeHoldout`). Each truncated law's predictions in
-    /// the top decade are compared with what the full data show there: for score laws the
-    /// observed points (arms) or the empirical frontier, for the allocation laws (n*, N*,
-    /// Bp*, steps*) the full-data envelope argmax series at the top-decade budgets, for
-    /// Chinchilla the observed errors. Nothing fitted for the holdout has seen the top decade.
+    /// Prediction: every configuration (N, n, Bp) of the group gets its own ScaleRL law; their
+    /// upper envelope at each budget (each law competing up to the largest compute its cells
+    /// reached) is the predicted frontier. Its argmax configuration is the allocation (N*, n*,
+    /// Bp*, hence M*) and the series of the allocation laws; `score_frontier`, one ScaleRL
+    /// curve through the empirical frontier, stays as a description.
+    ///
+    /// Bootstrap: cells are resampled and everything is rebuilt; each law's intervals, the
+    /// envelope's interval at each budget and the win frequency of each argmax coordinate
+    /// come from the same resamples.
+    ///
+    /// Holdout: every law's `holdoutError` comes from one rerun of the whole analysis (arm and
+    /// configuration fits, envelopes, argmax series, every law) on the group's cells truncated
+    /// at a tenth of the group's largest compute (`TopDecadeHoldout`). Each truncated law's
+    /// predictions in the top decade are compared with what the full data show there: for
+    /// score laws the observed points (arms, configurations) or the empirical frontier
+    /// (`score_frontier`, and the envelope of the truncated configuration laws), for the
+    /// allocation laws (n*, N*, Bp*, steps*) the full-data argmax series at the top-decade
+    /// budgets, for Chinchilla the observed errors. Nothing fitted for the holdout has seen the
+    /// top decade.
     ///
     /// Replication: when the cells hold at least two distinct seeds, the whole analysis is also
     /// run on each seed's cells alone (`Replication.seedOptions`: at most 100 resamples) and
     /// every pooled law that fitted records each seed's fit of the same quantity and form
-    /// (`LawResult.seedFits`); `seedSD` is the seed-to-seed spread of the frontier.
+    /// (`LawResult.seedFits`; for the envelope, the seed's own envelope at the pooled budgets);
+    /// `seedSD` is the seed-to-seed spread of the frontier.
     public static func analyse(method: String, taskMix: String, cells: [Cell], options: AnalysisOptions) -> GroupResult {
         let positive = cells.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 }
         let budgets = Frontier.logGrid(from: positive.min() ?? 0, to: positive.max() ?? 0, count: options.budgets)
         let full = Core(cells: cells, budgets: budgets, options: options, warm: nil)
         let holdout = TopDecadeHoldout(cells: cells, options: options)
-        // Bootstrap: resample cells, rebuild everything, read each slot's vector.
+        // Bootstrap: resample cells, rebuild everything, read each slot's vector, then the joint
+        // envelope's value and argmax coordinates at each budget.
         let layout = full.slots.map { s in (key: s.key, width: s.vectorWidth(budgets: budgets.count)) }
-        let boot = Bootstrap.percentile(units: cells.count, options: options.bootstrap) { draw in
+        let draws = Bootstrap.draws(units: cells.count, options: options.bootstrap) { draw in
             let core = Core(cells: draw.map { cells[$0] }, budgets: budgets, options: options, warm: full.fits)
             var v: [Double] = []
             for (key, width) in layout {
@@ -159,8 +191,9 @@ public enum GridAnalysis {
                     v += [Double](repeating: .nan, count: width)
                 }
             }
-            return v
+            return v + core.optima.flatMap(Core.envelopeVector)
         }
+        let boot = Bootstrap.percentile(draws, options: options.bootstrap)
         var laws: [LawResult] = []
         var offset = 0
         for s in full.slots {
@@ -187,7 +220,7 @@ public enum GridAnalysis {
                 case .failure(let f): notes.append("holdout: " + f.reason)
                 }
             }
-            let est = LawEstimate(fit: fit, intervals: intervals, holdoutError: holdoutError, notes: notes)
+            let est = LawEstimate(fit: fit, intervals: intervals, holdoutError: holdoutError, notes: notes + s.notes)
             let dv = fit.isOK ? s.derived(fit) : [Double](repeating: .nan, count: s.derivedNames.count)
             let derived = s.derivedNames.indices.map { i in (name: s.derivedNames[i], value: dv[i], interval: iv[p + i]) }
             var band: [(budget: Double, value: Double, interval: Interval)] = []
@@ -198,38 +231,99 @@ public enum GridAnalysis {
             }
             let nPoints = s.pointsAreArms ? Set(s.data.y).count : fit.nPoints
             laws.append(LawResult(quantity: s.quantity, estimate: est, nPoints: nPoints, derived: derived, data: s.data, band: band,
-                                  typicalSE: s.typicalSE))
+                                  typicalSE: s.typicalSE, optimumStatuses: s.optimumStatuses))
         }
-        // Allocation table.
-        let frontierBand = laws.first { $0.quantity == "score_frontier" }?.band ?? []
-        var allocation: [AllocationRow] = []
-        for (i, c) in budgets.enumerated() {
-            let nStar = full.envelopes[.rollouts]?[i].armValue ?? .nan
-            let bigN = full.envelopes[.parameters]?[i].armValue ?? .nan
-            let bp = full.envelopes[.batch]?[i].armValue ?? .nan
-            let fpr = Core.flopsPerRollout(cells, parameters: bigN)
-            let rollouts = c / fpr
-            let band = i < frontierBand.count ? frontierBand[i] : (budget: c, value: Double.nan, interval: Interval.unknown)
-            allocation.append(AllocationRow(
-                budget: c, rollouts: rollouts, parameters: bigN, rolloutsPerProblem: nStar, problemsPerBatch: bp,
-                steps: rollouts / (bp * nStar), score: band.value, interval: band.interval))
-        }
+        // The envelope of the configuration laws: a law of its own, right after the single
+        // descriptive frontier curve; then the allocation table.
+        let envelopeDraws = EnvelopeDraws(draws: draws, intervals: boot.intervals, finite: boot.finite, offset: offset,
+                                          options: options.bootstrap)
+        let typicalSE = laws.first { $0.quantity == "score_frontier" }?.typicalSE ?? .nan
+        laws.insert(envelopeLaw(full, budgets: budgets, holdout: holdout, draws: envelopeDraws, typicalSE: typicalSE),
+                    at: (laws.firstIndex { $0.quantity == "score_frontier" } ?? -1) + 1)
+        let allocation = full.optima.indices.map { i in allocationRow(full.optima[i], at: i, cells: cells, draws: envelopeDraws) }
         // Replication by seed.
         let seeds = Array(Set(cells.map(\.seed))).sorted()
         if seeds.count >= 2 {
             let seedOptions = Replication.seedOptions(options)
             for seed in seeds {
                 let own = analyse(method: method, taskMix: taskMix, cells: cells.filter { $0.seed == seed }, options: seedOptions)
+                let ownEnvelope = Frontier.upperEnvelope(own.configurations, at: budgets).map { $0?.score ?? .nan }
                 for i in laws.indices where laws[i].estimate.fit.isOK {
-                    guard let l = own.law(laws[i].quantity, laws[i].estimate.fit.form), l.estimate.fit.isOK else { continue }
-                    laws[i].seedFits.append(SeedFit(seed: seed, values: l.estimate.fit.values, intervals: l.estimate.intervals))
+                    let form = laws[i].estimate.fit.form
+                    guard let l = own.law(laws[i].quantity, form), l.estimate.fit.isOK else { continue }
+                    laws[i].seedFits.append(SeedFit(seed: seed, values: l.estimate.fit.values, intervals: l.estimate.intervals,
+                                                    band: form == .envelope ? ownEnvelope : []))
                 }
             }
         }
         return GroupResult(
             method: method, taskMix: taskMix, cells: cells, frontier: full.frontier, initialScore: full.r0, arms: full.arms,
-            envelopes: full.envelopes, budgets: budgets, laws: laws, allocation: allocation, seeds: seeds,
-            seedSD: Replication.seedSD(cells: cells, at: full.frontier.map(\.compute)))
+            envelopes: full.envelopes, configurations: full.configurations, optima: full.optima, budgets: budgets, laws: laws,
+            allocation: allocation, seeds: seeds, seedSD: Replication.seedSD(cells: cells, at: full.frontier.map(\.compute)))
+    }
+
+    /// The `score_envelope` law: the configuration envelope's fit (`Core.envelopeFit`), its
+    /// value at each budget with the bootstrap interval, and its top-decade holdout error.
+    static func envelopeLaw(_ full: Core, budgets: [Double], holdout: TopDecadeHoldout, draws: EnvelopeDraws,
+                            typicalSE: Double) -> LawResult {
+        let fit = full.envelopeFit
+        var notes: [String] = []
+        if fit.isOK, draws.options.resamples > 0, let top = full.optima.lastIndex(where: { $0.configuration != nil }) {
+            let reached = draws.finite(at: top)
+            if reached < draws.options.resamples {
+                notes.append("bootstrap: envelope at the largest budget in \(reached)/\(draws.options.resamples) resamples")
+            }
+        }
+        var holdoutError = Double.nan
+        if fit.isOK {
+            switch holdout.envelopeError(full) {
+            case .success(let e): holdoutError = e
+            case .failure(let f): notes.append("holdout: " + f.reason)
+            }
+        }
+        let band = full.optima.indices.map { i in (budget: budgets[i], value: full.optima[i].score, interval: draws.interval(at: i)) }
+        return LawResult(
+            quantity: Core.envelopeQuantity,
+            estimate: LawEstimate(fit: fit, intervals: fit.values.map { Interval(low: $0, high: $0) }, holdoutError: holdoutError,
+                                  notes: notes),
+            nPoints: fit.nPoints, derived: [], data: full.frontierSamples, band: band, typicalSE: typicalSE)
+    }
+
+    /// The allocation row of budget `i`: the joint argmax, the envelope with its interval, and
+    /// how often the resamples agree on each coordinate.
+    static func allocationRow(_ o: JointOptimum, at i: Int, cells: [Cell], draws: EnvelopeDraws) -> AllocationRow {
+        var frequency: [ArmDimension: Double] = [:]
+        for d in ArmDimension.allCases { frequency[d] = draws.frequency(at: i, d, equalTo: o.configuration?[d] ?? .nan) }
+        let g = o.configuration
+        return AllocationRow(
+            budget: o.budget, rollouts: g.map { o.budget / Core.flopsPerRollout(cells, parameters: $0.parameters) } ?? .nan,
+            parameters: g?.parameters ?? .nan, rolloutsPerProblem: g?.rolloutsPerProblem ?? .nan,
+            problemsPerBatch: g?.problemsPerBatch ?? .nan, steps: g.map { Core.steps(o.budget, at: $0, cells: cells) } ?? .nan,
+            score: o.score, interval: draws.interval(at: i), frequency: frequency, optimum: o.dimensions)
+    }
+}
+
+/// The joint envelope's part of the bootstrap draws: from component `offset` on, each draw
+/// holds `Core.envelopeVector` of every budget in turn.
+struct EnvelopeDraws {
+    var draws: [[Double]]
+    /// Percentile intervals and finite counts of every component (all slots' included).
+    var intervals: [Interval]
+    var finite: [Int]
+    var offset: Int
+    var options: BootstrapOptions
+
+    /// The component of budget `i`'s envelope value (`dim` nil) or argmax coordinate.
+    func column(_ i: Int, _ dim: ArmDimension? = nil) -> Int {
+        offset + Core.envelopeWidth * i + (dim.flatMap { ArmDimension.allCases.firstIndex(of: $0) }.map { $0 + 1 } ?? 0)
+    }
+    /// The envelope's 95% interval at budget `i`.
+    func interval(at i: Int) -> Interval { column(i) < intervals.count ? intervals[column(i)] : .unknown }
+    /// Resamples whose envelope exists at budget `i`.
+    func finite(at i: Int) -> Int { column(i) < finite.count ? finite[column(i)] : 0 }
+    /// The win frequency of `value` along `dim` at budget `i` (`Bootstrap.frequency`).
+    func frequency(at i: Int, _ dim: ArmDimension, equalTo value: Double) -> Double {
+        Bootstrap.frequency(draws, column: column(i, dim), equalTo: value, options: options)
     }
 }
 
@@ -252,6 +346,24 @@ struct Slot {
     var band: Bool
     /// Score standard error of each data point (score laws; nil otherwise).
     var se: [Double]? = nil
+    /// Remarks on the data, appended to the law's status (e.g. unbalanced pooling).
+    var notes: [String] = []
+    /// Allocation laws: the optimum's status at each point of the series.
+    var optimumStatuses: [OptimumStatus] = []
+
+    /// The ScaleRL law of a set of cells (an arm or a configuration): their curve points with
+    /// C > 0 pooled, R0 = the mean step-0 score of these cells (else `fallbackR0`), the fit
+    /// window applied to their own largest compute, weighted by 1/SE² when every point the fit
+    /// uses has a known SE.
+    static func score(_ quantity: String, cells: [Cell], fallbackR0: Double?, options: AnalysisOptions) -> Slot {
+        let pts = cells.flatMap(\.curve).filter { $0.compute > 0 }
+        let x = pts.map(\.compute), y = pts.map(\.score), se = pts.map(\.se)
+        let initial = cells.compactMap(\.initialScore)
+        let r0 = initial.isEmpty ? fallbackR0 : initial.reduce(0, +) / Double(initial.count)
+        let minX = options.fitWindowFraction * (x.max() ?? 0)
+        return Slot(quantity: quantity, form: .scaleRL, data: LawData(x: x, y: y, weights: Slot.weights(se, used: x.map { $0 >= minX })),
+                    options: FitOptions(r0: r0, asymptoteMax: options.asymptoteMax, minX: minX), band: true, se: se)
+    }
 
     /// Median of the finite positive entries of `se` (NaN when none).
     var typicalSE: Double {
@@ -278,16 +390,57 @@ struct Slot {
 struct Core {
     var frontier: [FrontierPoint] = []
     var r0: Double = .nan
+    /// The empirical frontier sampled at every distinct positive compute of the cells (the
+    /// data of `score_frontier`, and what the envelope is compared with).
+    var frontierSamples = LawData(x: [], y: [])
     var arms: [ArmDimension: [ArmLaw]] = [:]
     var envelopes: [ArmDimension: [EnvelopePoint]] = [:]
+    /// One law per configuration, sorted by configuration.
+    var configurations: [ConfigurationLaw] = []
+    /// The joint optimum at each budget.
+    var optima: [JointOptimum] = []
     var slots: [Slot] = []
     var fits: [String: LawFit] = [:]
+
+    /// The quantity of the configuration envelope's law.
+    static let envelopeQuantity = "score_envelope"
+    /// Components per budget of the envelope's bootstrap vector (`envelopeVector`).
+    static let envelopeWidth = 1 + ArmDimension.allCases.count
+
+    /// The envelope's value and the argmax configuration's coordinates (in `ArmDimension`
+    /// order) at one budget, NaN where no configuration competes: the bootstrap reads the
+    /// envelope's interval and each coordinate's win frequency from these.
+    static func envelopeVector(_ o: JointOptimum) -> [Double] {
+        [o.score] + ArmDimension.allCases.map { d in o.configuration?[d] ?? .nan }
+    }
 
     /// Median charged FLOPs per rollout of the cells at N (all cells when none is at N).
     static func flopsPerRollout(_ cells: [Cell], parameters: Double) -> Double {
         var v = cells.filter { $0.parameters == parameters }.map(\.flopsPerRollout).filter { $0.isFinite && $0 > 0 }
         if v.isEmpty { v = cells.map(\.flopsPerRollout).filter { $0.isFinite && $0 > 0 } }
         return v.isEmpty ? .nan : quantile(sorted: v.sorted(), 0.5)
+    }
+
+    /// RL steps M = C / (Bp·n·F_roll(N)) that budget `c` buys in configuration `g`.
+    static func steps(_ c: Double, at g: Configuration, cells: [Cell]) -> Double {
+        c / (g.rolloutsPerProblem * g.problemsPerBatch * flopsPerRollout(cells, parameters: g.parameters))
+    }
+
+    /// The configuration envelope as a law: `configurations` = the number of configuration
+    /// laws that fitted (they compete in it; held fixed), n_points = the curve points they
+    /// were fitted to, r2 and rmse = the envelope against the empirical frontier at the
+    /// group's distinct positive computes where both are defined.
+    var envelopeFit: LawFit {
+        let competing = configurations.filter(\.fit.isOK)
+        guard !competing.isEmpty else { return .failure(.envelope, "no configuration law fitted", nPoints: 0, options: FitOptions()) }
+        var observed: [Double] = [], predicted: [Double] = []
+        for (i, e) in Frontier.upperEnvelope(competing, at: frontierSamples.x).enumerated() {
+            if let e, frontierSamples.y[i].isFinite { observed.append(frontierSamples.y[i]); predicted.append(e.score) }
+        }
+        let st = Laws.stats(observed: observed, predicted: predicted)
+        return LawFit(form: .envelope, values: [Double(competing.count)], status: "ok",
+                      nPoints: competing.reduce(0) { $0 + $1.fit.nPoints }, r2: st.r2, rmse: st.rmse, objective: .nan,
+                      fixed: ["configurations"], options: FitOptions())
     }
 
     init(cells: [Cell], budgets: [Double], options: AnalysisOptions, warm: [String: LawFit]?) {
@@ -298,15 +451,19 @@ struct Core {
             o.warmStart = warm?[key].flatMap { $0.isOK ? $0.values : nil }
             return o
         }
-        func fitSlot(_ s: Slot) {
+        /// Registers and fits a slot; returns its fit.
+        @discardableResult func fitSlot(_ s: Slot) -> LawFit {
             slots.append(s)
+            let fit: LawFit
             if let p = s.preset {
-                fits[s.key] = .failure(s.form, p, nPoints: s.data.count, options: s.options)
+                fit = .failure(s.form, p, nPoints: s.data.count, options: s.options)
             } else {
                 var o = opts(s.key, s.options)
                 if !quick { o.warmStart = nil }
-                fits[s.key] = Laws.fit(s.form, s.data, options: o)
+                fit = Laws.fit(s.form, s.data, options: o)
             }
+            fits[s.key] = fit
+            return fit
         }
         let initial = cells.compactMap(\.initialScore)
         let meanInitial: Double? = initial.isEmpty ? nil : initial.reduce(0, +) / Double(initial.count)
@@ -315,7 +472,7 @@ struct Core {
         })
         // R0 of the frontier law is the empirical frontier's own value at compute 0 (the best
         // step-0 score), so that the law starts where the frontier it describes starts. Arms
-        // keep the mean step-0 score of their own cells (one value of one knob).
+        // and configurations keep the mean step-0 score of their own cells.
         r0 = Frontier.value(frontier, at: 0)
 
         // Frontier laws.
@@ -324,6 +481,7 @@ struct Core {
         let fx = Array(Set(cells.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 })).sorted()
         let fy = fx.map { Frontier.value(frontier, at: $0) }
         let fse = fx.map { Frontier.se(frontier, at: $0) }
+        frontierSamples = LawData(x: fx, y: fy)
         let window = options.fitWindowFraction * (fx.max() ?? 0)
         let r0Known = r0.isFinite ? r0 : nil
         // Weighted by 1/SE² of the frontier point that sets each value when every SE is known.
@@ -333,46 +491,52 @@ struct Core {
         fitSlot(Slot(quantity: "error_frontier", form: .powerOffset, data: LawData(x: fx, y: fy.map { 1 - $0 }),
                      options: FitOptions(), band: true))
 
-        // Arms per dimension.
+        // Arms per dimension: one value of one knob, pooled over the others (descriptive).
         for dim in ArmDimension.allCases {
-            var byValue: [Double: [Cell]] = [:]
-            for c in cells { byValue[dim.value(of: c), default: []].append(c) }
-            var armLaws: [ArmLaw] = []
-            for v in byValue.keys.sorted() {
-                let armCells = byValue[v] ?? []
-                let pts = armCells.flatMap(\.curve).filter { $0.compute > 0 }
-                let x = pts.map(\.compute), y = pts.map(\.score), se = pts.map(\.se)
-                let init0 = armCells.compactMap(\.initialScore)
-                let armR0 = init0.isEmpty ? meanInitial : init0.reduce(0, +) / Double(init0.count)
-                let minX = options.fitWindowFraction * (x.max() ?? 0)
-                // Weighted by 1/SE² when every point the fit uses has a known SE.
-                let slot = Slot(quantity: "score[\(dim.rawValue)=\(fmt(v))]", form: .scaleRL,
-                                data: LawData(x: x, y: y, weights: Slot.weights(se, used: x.map { $0 >= minX })),
-                                options: FitOptions(r0: armR0, asymptoteMax: options.asymptoteMax, minX: minX),
-                                band: true, se: se)
-                fitSlot(slot)
-                armLaws.append(ArmLaw(value: v, fit: fits[slot.key] ?? .failure(.scaleRL, "not fitted", nPoints: 0, options: FitOptions()),
-                                      maxCompute: x.max() ?? 0))
+            let byValue = Dictionary(grouping: cells, by: dim.value(of:))
+            let values = byValue.keys.sorted()
+            let note = dim.unbalancedNote(arms: values.map { byValue[$0] ?? [] })
+            arms[dim] = values.map { v in
+                var slot = Slot.score("score[\(dim.rawValue)=\(fmt(v))]", cells: byValue[v] ?? [], fallbackR0: meanInitial, options: options)
+                if let note { slot.notes.append(note) }
+                return ArmLaw(value: v, fit: fitSlot(slot), maxCompute: slot.data.x.max() ?? 0)
             }
-            arms[dim] = armLaws
-            envelopes[dim] = Frontier.envelope(armLaws, budgets: budgets)
+            envelopes[dim] = Frontier.envelope(arms[dim] ?? [], budgets: budgets)
         }
 
-        // Allocation laws from the envelopes' argmax series.
-        func series(_ dim: ArmDimension) -> LawData {
-            let pts = (envelopes[dim] ?? []).filter { $0.arm != nil }
-            return LawData(x: pts.map(\.budget), y: pts.map(\.armValue))
+        // Configurations (N, n, Bp). With at most one varying dimension they are that
+        // dimension's arms (with none, any dimension's single arm): those fits are reused.
+        let varying = ArmDimension.allCases.filter { (arms[$0]?.count ?? 0) > 1 }
+        if varying.count >= 2 {
+            let byConfiguration = Dictionary(grouping: cells, by: Configuration.init(of:))
+            configurations = byConfiguration.keys.sorted().map { g in
+                let slot = Slot.score("score[\(g)]", cells: byConfiguration[g] ?? [], fallbackR0: meanInitial, options: options)
+                return ConfigurationLaw(configuration: g, fit: fitSlot(slot), maxCompute: slot.data.x.max() ?? 0)
+            }
+        } else {
+            let dim = varying.first ?? .rollouts
+            configurations = (arms[dim] ?? []).compactMap { arm in
+                cells.first { dim.value(of: $0) == arm.value }
+                    .map { ConfigurationLaw(configuration: Configuration(of: $0), fit: arm.fit, maxCompute: arm.maxCompute) }
+            }
         }
-        let nSeries = series(.rollouts), bigNSeries = series(.parameters), bpSeries = series(.batch)
-        fitSlot(Slot(quantity: "n_star", form: .log2Sigmoid, data: nSeries, options: FitOptions(), pointsAreArms: true, band: true))
-        fitSlot(Slot(quantity: "n_star", form: .powerLaw, data: nSeries, options: FitOptions(), pointsAreArms: true, band: true))
-        fitSlot(Slot(quantity: "N_star", form: .powerLaw, data: bigNSeries, options: FitOptions(), pointsAreArms: true, band: true))
-        fitSlot(Slot(quantity: "Bp_star", form: .powerLaw, data: bpSeries, options: FitOptions(), pointsAreArms: true, band: true))
+        optima = Frontier.jointEnvelope(configurations, budgets: budgets)
+
+        // Allocation laws from the joint argmax series.
+        let argmax = optima.compactMap { o in o.configuration.map { (o, $0) } }
+        for dim in ArmDimension.allCases {
+            let data = LawData(x: argmax.map(\.0.budget), y: argmax.map { $0.1[dim] })
+            let statuses = argmax.map { $0.0.dimensions[dim]?.status ?? .singleValue }
+            let forms: [LawForm] = dim == .rollouts ? [.log2Sigmoid, .powerLaw] : [.powerLaw]
+            for form in forms {
+                fitSlot(Slot(quantity: dim.starQuantity, form: form, data: data, options: FitOptions(), pointsAreArms: true, band: true,
+                             optimumStatuses: statuses))
+            }
+        }
         var sx: [Double] = [], sy: [Double] = []
-        let envN = envelopes[.rollouts] ?? [], envBig = envelopes[.parameters] ?? [], envBp = envelopes[.batch] ?? []
-        for i in budgets.indices where i < envN.count && i < envBig.count && i < envBp.count {
-            let steps = budgets[i] / (envN[i].armValue * envBp[i].armValue * Core.flopsPerRollout(cells, parameters: envBig[i].armValue))
-            if steps.isFinite, steps > 0 { sx.append(budgets[i]); sy.append(steps) }
+        for (o, g) in argmax {
+            let steps = Core.steps(o.budget, at: g, cells: cells)
+            if steps.isFinite, steps > 0 { sx.append(o.budget); sy.append(steps) }
         }
         fitSlot(Slot(quantity: "steps_star", form: .powerLaw, data: LawData(x: sx, y: sy), options: FitOptions(), band: true))
 
@@ -406,8 +570,8 @@ struct Core {
 /// on what is left. A law's holdout error compares that rerun's law, extrapolated, with the
 /// full-data law's own data in the top decade: its points whose compute (for allocation laws,
 /// budget) exceeds the cut. The full-data points there are what the data show (observed
-/// scores, the empirical frontier, the full envelope's argmax series, observed errors); the
-/// predictions come only from fits below the cut.
+/// scores, the empirical frontier, the full argmax series, observed errors); the predictions
+/// come only from fits below the cut.
 struct TopDecadeHoldout {
     /// Points with compute above `cut` are held out.
     var cut: Double
@@ -461,5 +625,33 @@ struct TopDecadeHoldout {
         return Holdout.meanError(
             predicted: test.map { refit.predict(s.data.x[$0], s.data.x2?[$0] ?? .nan) },
             observed: test.map { s.data.y[$0] }, metric: HoldoutMetric(s.form), gain: Holdout.gain(of: fit))
+    }
+
+    /// The holdout error of the configuration envelope: the envelope of the truncated
+    /// analysis's configuration laws, each competing up to the compute its cells reach in the
+    /// full data (which configurations were run how far is the grid's design, not an outcome),
+    /// against the full data's empirical frontier at its distinct computes above the cut; in
+    /// units of the gain = the full envelope at the largest budget where it exists − the
+    /// frontier's R0.
+    func envelopeError(_ full: Core) -> Result<Double, HoldoutUnavailable> {
+        let core: Core
+        switch truncated {
+        case .failure(let f): return .failure(f)
+        case .success(let c): core = c
+        }
+        let reach = Dictionary(full.configurations.map { ($0.configuration, $0.maxCompute) }, uniquingKeysWith: max)
+        let laws = core.configurations.map { l in
+            ConfigurationLaw(configuration: l.configuration, fit: l.fit, maxCompute: reach[l.configuration] ?? l.maxCompute)
+        }
+        guard laws.contains(where: \.fit.isOK) else {
+            return .failure(HoldoutUnavailable(reason: "no configuration law fitted below the top decade"))
+        }
+        let s = full.frontierSamples
+        let test = s.x.indices.filter { s.x[$0] > cut }
+        guard !test.isEmpty else { return .failure(HoldoutUnavailable(reason: "no data in the top decade")) }
+        let gain = (full.optima.last { $0.configuration != nil }?.score ?? .nan) - full.r0
+        return Holdout.meanError(
+            predicted: Frontier.upperEnvelope(laws, at: test.map { s.x[$0] }).map { $0?.score ?? .nan },
+            observed: test.map { s.y[$0] }, metric: .gain, gain: gain)
     }
 }

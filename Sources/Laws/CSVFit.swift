@@ -25,8 +25,8 @@ public enum CSVFit {
 
     /// Parses a form name (`scalerl`, `power_offset`, `chinchilla`, `log2_sigmoid`, `power_law`).
     public static func form(named s: String) throws(LawError) -> LawForm {
-        guard let f = LawForm(rawValue: s.lowercased()) else {
-            throw .badRequest("unknown form '\(s)' (known: \(LawForm.allCases.map(\.rawValue).joined(separator: ", ")))")
+        guard let f = LawForm(rawValue: s.lowercased()), LawForm.fitted.contains(f) else {
+            throw .badRequest("unknown form '\(s)' (known: \(LawForm.fitted.map(\.rawValue).joined(separator: ", ")))")
         }
         return f
     }

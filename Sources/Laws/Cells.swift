@@ -133,6 +133,8 @@ public struct CellStore: Sendable {
     public var cells: [Cell]
     /// Cells left out and why (failed, unreadable, no usable score).
     public var skipped: [(id: String, reason: String)]
+    /// The stratum `cells` were restricted to (`within(_:)`), nil for the whole store.
+    public var within: Stratum? = nil
 
     /// Creates a store from cells (synthetic analyses and tests).
     public init(grid: String, cells: [Cell], skipped: [(id: String, reason: String)] = []) {

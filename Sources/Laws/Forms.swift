@@ -18,6 +18,14 @@ public enum LawForm: String, CaseIterable, Sendable, Codable {
     /// Plain power law `y = a · x^b` by weighted linear least squares in log–log space
     /// (`gsl_fit_wlinear`).
     case powerLaw = "power_law"
+    /// The upper envelope of a group's configuration laws (each `scaleRL`): not fitted
+    /// itself. Its one parameter, `configurations`, is the number of configuration laws that
+    /// compete in it (held fixed: a count, not an estimate); `LawModel` cannot evaluate it
+    /// from that, so its predictions come from the configuration laws (`Frontier.jointEnvelope`).
+    case envelope = "envelope"
+
+    /// The forms `Laws.fit` fits (every form but `envelope`).
+    public static let fitted: [LawForm] = allCases.filter { $0 != .envelope }
 
     /// Parameter names in the order of `LawFit.values`.
     public var parameterNames: [String] {
@@ -27,6 +35,7 @@ public enum LawForm: String, CaseIterable, Sendable, Codable {
         case .chinchilla: ["E", "A", "alpha", "B", "beta"]
         case .log2Sigmoid: ["lo", "hi", "k", "x0"]
         case .powerLaw: ["a", "b"]
+        case .envelope: ["configurations"]
         }
     }
 
@@ -41,13 +50,14 @@ public enum LawForm: String, CaseIterable, Sendable, Codable {
         case .chinchilla: "L(N, D) = E + A / N^alpha + B / D^beta"
         case .log2Sigmoid: "log2 y = lo + (hi - lo) / (1 + exp(-k (ln x - x0)))"
         case .powerLaw: "y = a * x^b"
+        case .envelope: "R(C) = max over configurations c competing at C of R_c(C)"
         }
     }
 
     /// The space in which r2 and rmse are computed.
     public var fitSpace: String {
         switch self {
-        case .scaleRL, .powerOffset: "y"
+        case .scaleRL, .powerOffset, .envelope: "y"
         case .chinchilla: "ln L"
         case .log2Sigmoid: "log2 y"
         case .powerLaw: "ln y"
@@ -177,6 +187,8 @@ enum LawModel {
             return exp2(lo + (hi - lo) * logistic(k * (log(x) - x0)))
         case .powerLaw:
             return v[0] * pow(x, v[1])
+        case .envelope:
+            return .nan
         }
     }
 }
@@ -206,6 +218,9 @@ public enum Laws {
         case .chinchilla: return ChinchillaFit.fit(data, options)
         case .log2Sigmoid: return Log2SigmoidFit.fit(data, options)
         case .powerLaw: return PowerLawFit.fit(data, options)
+        case .envelope:
+            return .failure(form, "not a fitted form: the envelope is the upper envelope of the configuration laws",
+                            nPoints: n, options: options)
         }
     }
 

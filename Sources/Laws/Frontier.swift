@@ -34,13 +34,7 @@ public enum ArmDimension: String, CaseIterable, Sendable, Hashable {
     case batch = "Bp"
 
     /// The cell's value along this dimension.
-    public func value(of c: Cell) -> Double {
-        switch self {
-        case .rollouts: Double(c.rolloutsPerProblem)
-        case .parameters: c.parameters
-        case .batch: Double(c.problemsPerBatch)
-        }
-    }
+    public func value(of c: Cell) -> Double { Configuration(of: c)[self] }
 }
 
 /// One arm's fitted curve: the arm value, its law, and the largest compute its cells reached
@@ -112,15 +106,10 @@ public enum Frontier {
 
     /// The upper envelope of the arms' fitted laws at each budget and its argmax. An arm
     /// competes at budget C when its fit is ok and C ≤ its `maxCompute` (times 1 + 1e-9);
-    /// ties go to the earlier arm.
+    /// ties go to the earlier arm (`upperEnvelope`).
     public static func envelope(_ arms: [ArmLaw], budgets: [Double]) -> [EnvelopePoint] {
-        budgets.map { c in
-            var best = -Double.infinity, arg: Int?
-            for (i, a) in arms.enumerated() where a.fit.isOK && c <= a.maxCompute * (1 + 1e-9) {
-                let v = a.fit.predict(c)
-                if v.isFinite, v > best { best = v; arg = i }
-            }
-            return EnvelopePoint(budget: c, score: arg == nil ? .nan : best, arm: arg, armValue: arg.map { arms[$0].value } ?? .nan)
+        zip(budgets, upperEnvelope(arms, at: budgets)).map { c, best in
+            EnvelopePoint(budget: c, score: best?.score ?? .nan, arm: best?.index, armValue: best.map { arms[$0.index].value } ?? .nan)
         }
     }
 }

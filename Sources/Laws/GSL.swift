@@ -336,3 +336,42 @@ extension GSL {
         return (c0, c1, chisq)
     }
 }
+
+// MARK: - Linear least squares (gsl_multifit_linear)
+
+/// Ordinary linear least squares through GSL.
+enum LinearLeastSquares {
+    /// Coefficients c0…c_degree of the least-squares polynomial y = Σ c_k x^k, fitted on x
+    /// centred at its mean for conditioning and mapped back; nil when there are fewer points
+    /// than coefficients, an input is not finite, or GSL reports an error.
+    static func polynomial(x: [Double], y: [Double], degree: Int) -> [Double]? {
+        GSL.prepare()
+        let n = x.count, p = degree + 1
+        guard degree >= 0, n == y.count, n >= p, x.allSatisfy(\.isFinite), y.allSatisfy(\.isFinite) else { return nil }
+        let mean = x.reduce(0, +) / Double(n)
+        guard let design = gsl_matrix_alloc(n, p), let obs = gsl_vector_alloc(n), let coef = gsl_vector_alloc(p),
+              let cov = gsl_matrix_alloc(p, p), let work = gsl_multifit_linear_alloc(n, p) else { return nil }
+        defer {
+            gsl_matrix_free(design); gsl_vector_free(obs); gsl_vector_free(coef); gsl_matrix_free(cov)
+            gsl_multifit_linear_free(work)
+        }
+        for i in 0..<n {
+            var t = 1.0
+            for k in 0..<p { gsl_matrix_set(design, i, k, t); t *= x[i] - mean }
+            gsl_vector_set(obs, i, y[i])
+        }
+        var chisq = 0.0
+        guard gsl_multifit_linear(design, obs, coef, cov, &chisq, work) == Int32(GSL_SUCCESS) else { return nil }
+        // Expand Σ d_k (x − mean)^k into powers of x.
+        let d = (0..<p).map { gsl_vector_get(coef, $0) }
+        var c = [Double](repeating: 0, count: p)
+        for k in 0..<p {
+            var binomial = 1.0
+            for j in 0...k {
+                c[j] += d[k] * binomial * pow(-mean, Double(k - j))
+                binomial = binomial * Double(k - j) / Double(j + 1)
+            }
+        }
+        return c.allSatisfy(\.isFinite) ? c : nil
+    }
+}

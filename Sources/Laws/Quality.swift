@@ -6,26 +6,32 @@ import Foundation
 /// 1. `no_fit`: the law's status is not ok.
 /// 2. `too_few_arms`: an allocation law (`n_star`, `N_star`, `Bp_star`) rests on fewer than
 ///    3 distinct arm values (`n_points` < 3).
-/// 3. `gain<10SE`: a score law (form `scalerl`) whose gain A − R0 is less than 10 × the
+/// 3. `edge`: an allocation law (`n_star`, `N_star`, `Bp_star`) whose optimum is at the edge
+///    of the grid (`OptimumStatus.atEdge`) at more than half of its series' budgets.
+/// 4. `gain<10SE`: a score law (form `scalerl`) whose gain A − R0 is less than 10 × the
 ///    typical score SE (median SE of its data points; skipped when no SE is known).
-/// 4. `ci_wide`: a score law whose 95% bootstrap interval of A is wider than half the gain,
-///    or A has no interval.
-/// 5. `holdout>10%`: the top-decade holdout error exceeds 0.10, or is missing.
-/// 6. `seeds_disagree`: in a group with at least two seeds, some seed's own fit of the law
-///    puts a headline parameter (`A` and `C_mid` for score laws, every parameter otherwise)
-///    outside the pooled 95% interval (`LawResult.disagreeingSeeds`). Laws of one-seed groups
-///    are not graded on it.
+/// 5. `ci_wide`: a score law (form `scalerl`) whose 95% bootstrap interval of A is wider than
+///    half the gain, or A has no interval.
+/// 6. `holdout>10%`: the top-decade holdout error exceeds 0.10, or is missing.
+/// 7. `seeds_disagree`: in a group with at least two seeds, some seed's own fit of the law
+///    puts a headline parameter (`A` and `C_mid` for score laws, every parameter otherwise;
+///    for the envelope its value at the largest budget) outside the pooled 95% interval
+///    (`LawResult.disagreeingSeeds`). Laws of one-seed groups are not graded on it.
+///
+/// The configuration envelope (form `envelope`) has no A of its own: gates 4 and 5 apply to
+/// the configuration laws it is built from, and it is graded on 1, 6 and 7.
 public enum LawQuality: String, Sendable, CaseIterable {
     case pass = "pass"
     case noFit = "no_fit"
     case tooFewArms = "too_few_arms"
+    case edge = "edge"
     case gainBelow10SE = "gain<10SE"
     case ciWide = "ci_wide"
     case holdoutAbove10Percent = "holdout>10%"
     case seedsDisagree = "seeds_disagree"
 
     /// Quantities whose data are argmax arm values (their `n_points` counts distinct arms).
-    public static let armQuantities: Set<String> = ["n_star", "N_star", "Bp_star"]
+    public static let armQuantities: Set<String> = Set(ArmDimension.allCases.map(\.starQuantity))
     /// Fewest distinct arm values an allocation law needs.
     public static let minimumArms = 3
     /// The gain must be at least this many typical score SEs.
@@ -34,12 +40,18 @@ public enum LawQuality: String, Sendable, CaseIterable {
     public static let maxCIWidthOfGain = 0.5
     /// Largest acceptable holdout error (gain-normalised or relative).
     public static let maxHoldoutError = 0.10
+    /// Largest acceptable fraction of an allocation law's budgets with the optimum at the edge.
+    public static let maxEdgeFraction = 0.5
 
     /// Grades a law.
     public static func grade(_ l: LawResult) -> LawQuality {
         let e = l.estimate, f = e.fit
         guard f.isOK else { return .noFit }
-        if armQuantities.contains(l.quantity), l.nPoints < minimumArms { return .tooFewArms }
+        if armQuantities.contains(l.quantity) {
+            if l.nPoints < minimumArms { return .tooFewArms }
+            let edges = l.optimumStatuses.filter { $0 == .atEdge }.count
+            if Double(edges) > maxEdgeFraction * Double(l.optimumStatuses.count) { return .edge }
+        }
         if f.form == .scaleRL {
             let gain = f.value("A") - f.value("R0")
             if l.typicalSE.isFinite, l.typicalSE > 0, !(gain >= gainInSE * l.typicalSE) { return .gainBelow10SE }
@@ -58,20 +70,24 @@ public enum LawQuality: String, Sendable, CaseIterable {
         case .pass: "quality: pass"
         case .noFit: "quality: fails — no fit"
         case .tooFewArms: "quality: fails — fewer than 3 distinct arm values"
+        case .edge: "quality: fails — the optimum is at the edge of the swept values at more than half of the budgets"
         case .gainBelow10SE: "quality: fails — gain is less than 10 standard errors of the score"
         case .ciWide: "quality: fails — the 95% interval of A is wider than half the gain (or missing)"
         case .holdoutAbove10Percent: "quality: fails — top-decade holdout error above 10% (or missing)"
-        case .seedsDisagree: "quality: fails — a seed's own fit puts a headline parameter outside the pooled 95% interval"
+        case .seedsDisagree:
+            "quality: fails — a seed's own fit puts a headline parameter (the envelope: its value at the largest budget) outside the pooled 95% interval"
         }
     }
 }
 
 extension LawResult {
     /// A hand-made law (tests, external fits): `fit` with its parameter `intervals`, holdout
-    /// error, typical score SE and per-seed refits, no derived parameters, data or band.
+    /// error, typical score SE, per-seed refits and (allocation laws) the optimum status at each
+    /// budget of its series; no derived parameters, data or band.
     public init(quantity: String, fit: LawFit, intervals: [Interval], holdoutError: Double, nPoints: Int,
-                typicalSE: Double = .nan, seedFits: [SeedFit] = []) {
+                typicalSE: Double = .nan, seedFits: [SeedFit] = [], optimumStatuses: [OptimumStatus] = []) {
         self.init(quantity: quantity, estimate: LawEstimate(fit: fit, intervals: intervals, holdoutError: holdoutError, notes: []),
-                  nPoints: nPoints, derived: [], data: LawData(x: [], y: []), band: [], typicalSE: typicalSE, seedFits: seedFits)
+                  nPoints: nPoints, derived: [], data: LawData(x: [], y: []), band: [], typicalSE: typicalSE, seedFits: seedFits,
+                  optimumStatuses: optimumStatuses)
     }
 }

@@ -8,9 +8,12 @@ public struct SeedFit: Sendable, Hashable {
     public var values: [Double]
     /// The seed's own 95% bootstrap intervals (over that seed's cells), same order.
     public var intervals: [Interval]
+    /// The configuration envelope only: the seed's own envelope at the pooled law's budgets
+    /// (NaN where none of its configurations competes); empty for every other law.
+    public var band: [Double]
     /// Creates a seed's refit.
-    public init(seed: UInt64, values: [Double], intervals: [Interval]) {
-        self.seed = seed; self.values = values; self.intervals = intervals
+    public init(seed: UInt64, values: [Double], intervals: [Interval], band: [Double] = []) {
+        self.seed = seed; self.values = values; self.intervals = intervals; self.band = band
     }
 }
 
@@ -57,20 +60,32 @@ public enum Replication {
 }
 
 extension LawQuality {
-    /// The parameters the seeds gate compares: `A` and `C_mid` for ScaleRL score laws, every
-    /// parameter of other forms.
+    /// The parameters the seeds gate compares: `A` and `C_mid` for ScaleRL score laws, none
+    /// for the envelope (its count of configurations is fixed; its value at the largest budget
+    /// is compared instead), every parameter of other forms.
     public static func headlineParameters(_ form: LawForm) -> [String] {
-        form == .scaleRL ? ["A", "C_mid"] : form.parameterNames
+        switch form {
+        case .scaleRL: ["A", "C_mid"]
+        case .envelope: []
+        default: form.parameterNames
+        }
     }
 }
 
 extension LawResult {
     /// Seeds whose value of a headline parameter (`LawQuality.headlineParameters`) lies
     /// outside the pooled 95% interval of that parameter (comparisons with an unknown value or
-    /// interval, and parameters the pooled fit held fixed, are skipped). Empty for groups
-    /// with one seed.
+    /// interval, and parameters the pooled fit held fixed, are skipped). For the configuration
+    /// envelope: seeds whose own envelope, at the largest budget where both it and the pooled
+    /// band's interval are known, lies outside that interval. Empty for groups with one seed.
     public var disagreeingSeeds: [UInt64] {
         let f = estimate.fit
+        if f.form == .envelope {
+            return seedFits.filter { s in
+                let known = band.indices.filter { $0 < s.band.count && s.band[$0].isFinite && band[$0].interval.low.isFinite }
+                return known.last.map { Replication.agrees(s.band[$0], band[$0].interval) == false } ?? false
+            }.map(\.seed)
+        }
         let idx = LawQuality.headlineParameters(f.form).filter { !f.fixed.contains($0) }
             .compactMap { f.form.parameterNames.firstIndex(of: $0) }
         return seedFits.filter { s in

@@ -6,25 +6,29 @@ extension LawsReport {
     ///
     /// - `grid`, `method`, `task_mix`: the grid and the group (task_mix is the canonical
     ///   mixture, e.g. "mul:1,sort:1", quoted in the file because it holds commas).
-    /// - `quantity`: what is modelled (`score_frontier`, `error_frontier`, `score[n=8]`,
-    ///   `score[N=25472]`, `score[Bp=8]`, `n_star`, `N_star`, `Bp_star`, `steps_star`, `error`).
-    /// - `form`: `scalerl`, `power_offset`, `chinchilla`, `log2_sigmoid` or `power_law`.
+    /// - `quantity`: what is modelled (`score_frontier`, `score_envelope`, `error_frontier`,
+    ///   `score[n=8]`, `score[N=25472]`, `score[Bp=8]`, `score[N=25472,n=8,Bp=8]` (only when at
+    ///   least two dimensions vary), `n_star`, `N_star`, `Bp_star`, `steps_star`, `error`).
+    /// - `form`: `scalerl`, `power_offset`, `chinchilla`, `log2_sigmoid`, `power_law` or
+    ///   `envelope` (`score_envelope`, one row: `configurations`).
     /// - `parameter`, `value`: a parameter of the form (or a derived one: Chinchilla's `G`,
     ///   `N_opt_exponent`, `D_opt_exponent`, `k`); empty value when there is no fit.
     /// - `ci_low`, `ci_high`: 95% bootstrap percentile interval over resampled cells (equal to
     ///   the value for fixed parameters such as R0; empty when not estimable).
     /// - `n_points`: points fitted (for `n_star`, `N_star`, `Bp_star`: distinct argmax arm
     ///   values in the series); `r2`, `rmse`: goodness of fit in the form's fit space
-    ///   (y, ln L, log2 y or ln y).
+    ///   (y, ln L, log2 y or ln y; the envelope: against the empirical frontier). For the
+    ///   envelope, `n_points` is the curve points its configuration laws were fitted to.
     /// - `holdout_error`: top-decade extrapolation error of the law when the whole analysis is
     ///   rerun on the cells truncated at a tenth of the group's largest compute (empty when not
     ///   computable; the reason is in `status`), in the unit named by `holdout_metric`:
-    ///   `gain` (mean |prediction − observation| / (A − R0), ScaleRL score laws) or
+    ///   `gain` (mean |prediction − observation| / (A − R0), ScaleRL score laws; the envelope's
+    ///   gain is its value at the largest budget − the frontier's R0) or
     ///   `relative` (mean |prediction − observation| / |observation|, every other law).
     /// - `status`: "ok", "ok (notes)" or why there is no fit (too few points, flat, non-finite
     ///   input, did not converge, …).
     /// - `quality`: the law's grade, the same on each of its rows: `pass` or the first gate it
-    ///   fails (`no_fit`, `too_few_arms`, `gain<10SE`, `ci_wide`, `holdout>10%`,
+    ///   fails (`no_fit`, `too_few_arms`, `edge`, `gain<10SE`, `ci_wide`, `holdout>10%`,
     ///   `seeds_disagree`; `LawQuality`).
     public func lawsTable() -> CSVTable {
         var t = CSVTable(header: ["grid", "method", "task_mix", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
@@ -49,17 +53,27 @@ extension LawsReport {
     }
 
     /// `allocation.csv`, one row per group and budget: `budget_flops`, `budget_rollouts`
-    /// (C / F_roll(N*)), `N_opt`, `n_opt`, `Bp_opt` (argmax arms of the N, n and Bp envelopes),
-    /// `steps_opt` (M* = C / (Bp*·n*·F_roll(N*))), `predicted_score` (frontier law at C) and its
-    /// bootstrap interval.
+    /// (C / F_roll(N*)), `N_opt`, `n_opt`, `Bp_opt` (the argmax configuration of the
+    /// configuration laws' envelope at C), `steps_opt` (M* = C / (Bp*·n*·F_roll(N*))),
+    /// `predicted_score` (the envelope at C) and its bootstrap interval; then per dimension
+    /// (n, N, Bp) the win frequency `…_opt_freq` (share of resamples with an envelope at C whose
+    /// argmax has the same coordinate), the continuous optimum `…_opt_cont` and its status
+    /// `…_opt_status` (`ok`, `at edge of grid`, `single value`; `DimensionOptimum`). Empty
+    /// fields where no configuration competes or a number is not estimable.
     public func allocationTable() -> CSVTable {
+        let dims: [ArmDimension] = [.rollouts, .parameters, .batch]
         var t = CSVTable(header: ["method", "task_mix", "budget_flops", "budget_rollouts", "N_opt", "n_opt", "Bp_opt", "steps_opt",
-                                  "predicted_score", "predicted_score_ci_low", "predicted_score_ci_high"])
+                                  "predicted_score", "predicted_score_ci_low", "predicted_score_ci_high"]
+                         + dims.map { "\($0.rawValue)_opt_freq" } + dims.map { "\($0.rawValue)_opt_cont" }
+                         + dims.map { "\($0.rawValue)_opt_status" })
         for g in groups {
             for a in g.allocation {
                 t.rows.append([g.method, g.taskMix, csvNumber(a.budget), csvNumber(a.rollouts), csvNumber(a.parameters),
                                csvNumber(a.rolloutsPerProblem), csvNumber(a.problemsPerBatch), csvNumber(a.steps),
-                               csvNumber(a.score), csvNumber(a.interval.low), csvNumber(a.interval.high)])
+                               csvNumber(a.score), csvNumber(a.interval.low), csvNumber(a.interval.high)]
+                              + dims.map { csvNumber(a.frequency[$0] ?? .nan) }
+                              + dims.map { csvNumber(a.optimum[$0]?.continuous ?? .nan) }
+                              + dims.map { a.optimum[$0]?.status.rawValue ?? "" })
             }
         }
         return t
@@ -144,7 +158,9 @@ extension LawsReport {
 
     /// report.md: the grid, one section per group with its plots and one line of reading per law.
     func markdown(plots: [String], pngs: Set<String>) -> String {
-        var s = "# Scaling laws: \(grid)\n\nScore: \(score). Cells: \(groups.reduce(0) { $0 + $1.cells.count }) analysed"
+        var s = "# Scaling laws: \(grid)\n\nScore: \(score)."
+        if let within { s += " Stratum: \(within) (`--within`: only cells with these values are analysed)." }
+        s += " Cells: \(groups.reduce(0) { $0 + $1.cells.count }) analysed"
         s += skipped.isEmpty ? ".\n" : ", \(skipped.count) skipped (" + skipped.prefix(5).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
             + (skipped.count > 5 ? "; …" : "") + ").\n"
         s += "\nTables: [laws.csv](laws.csv), [allocation.csv](allocation.csv), [frontier.csv](frontier.csv), [replication.csv](replication.csv).\n"
@@ -176,7 +192,7 @@ extension LawsReport {
     /// laws, the typical score SE of its data).
     func reading(_ l: LawResult) -> String {
         var tail = " " + l.quality.words
-        if l.estimate.fit.form == .scaleRL {
+        if l.estimate.fit.form == .scaleRL || l.estimate.fit.form == .envelope {
             tail += l.typicalSE.isFinite ? "; typical score SE \(fmt3(l.typicalSE))" : "; typical score SE unknown"
         }
         return lawSentence(l) + tail + "."
@@ -195,7 +211,8 @@ extension LawsReport {
         let e = l.estimate
         let ho = !e.holdoutError.isFinite ? ""
             : String(format: "; top-decade holdout error %.1f%% ", 100 * e.holdoutError)
-                + (e.holdoutMetric == .gain ? "of the gain A - R0" : "(relative)")
+                + (e.holdoutMetric == .relative ? "(relative)"
+                    : f.form == .envelope ? "of the gain (envelope at the largest budget - R0)" : "of the gain A - R0")
         switch f.form {
         case .scaleRL:
             return head + "rises from R0 = \(fmt3(f.value("R0"))) toward A = \(p("A")), half-way at C_mid = \(p("C_mid")) FLOPs, steepness B = \(p("B"))\(ho)."
@@ -208,6 +225,13 @@ extension LawsReport {
             return head + "log2 of the optimum moves from \(p("lo")) to \(p("hi")), midpoint at C = \(fmt3(exp(f.value("x0")))) FLOPs\(ho)."
         case .powerLaw:
             return head + "grows as C^\(p("b")) (a = \(p("a")))\(ho)."
+        case .envelope:
+            let top = l.band.last { $0.value.isFinite }
+            let at = top.map { b in
+                " reaches \(fmt3(b.value))" + (b.interval.low.isFinite ? " [\(fmt3(b.interval.low)), \(fmt3(b.interval.high))]" : "")
+                    + " at the largest budget C = \(fmt3(b.budget)) FLOPs"
+            } ?? ""
+            return head + "upper envelope of \(Int(f.value("configurations"))) configuration laws;\(at)\(ho)."
         }
     }
 }
@@ -287,6 +311,12 @@ enum ReportPlots {
                 fp.series.append(.init(name: "frontier law (95% CI)", points: law.band.map { (x: $0.budget, y: $0.value) },
                                        band: law.band.map { (x: $0.budget, low: $0.interval.low, high: $0.interval.high) },
                                        style: .line, color: 0))
+            }
+            if let env = g.law("score_envelope", .envelope), env.estimate.fit.isOK {
+                let pts = env.band.filter { $0.value.isFinite }
+                fp.series.append(.init(name: "envelope of configurations (95% CI)", points: pts.map { (x: $0.budget, y: $0.value) },
+                                       band: pts.map { (x: $0.budget, low: $0.interval.low, high: $0.interval.high) },
+                                       style: .line, color: 4))
             }
             for (i, dim) in ArmDimension.allCases.enumerated() where (g.arms[dim]?.count ?? 0) >= 2 {
                 let env = (g.envelopes[dim] ?? []).filter { $0.arm != nil }.map { (x: $0.budget, y: $0.score) }

@@ -40,7 +40,15 @@ public enum Bootstrap {
     public static func percentile(
         units: Int, options: BootstrapOptions, statistic: ([Int]) -> [Double]
     ) -> (intervals: [Interval], finite: [Int]) {
-        guard units > 0, options.resamples > 0 else { return ([], []) }
+        percentile(draws(units: units, options: options, statistic: statistic), options: options)
+    }
+
+    /// The statistic on each resample: draws `units` unit indices with replacement
+    /// `options.resamples` times (seeded) and evaluates `statistic` on each draw (sorted
+    /// indices). A draw whose vector has a different width than the first is all NaN. Empty
+    /// when there are no units or no resamples.
+    public static func draws(units: Int, options: BootstrapOptions, statistic: ([Int]) -> [Double]) -> [[Double]] {
+        guard units > 0, options.resamples > 0 else { return [] }
         var rng = SeededRNG(seed: options.seed).derived("bootstrap")
         var draws: [[Double]] = []
         draws.reserveCapacity(options.resamples)
@@ -53,20 +61,43 @@ public enum Bootstrap {
             if width < 0 { width = s.count }
             draws.append(s.count == width ? s : [Double](repeating: .nan, count: max(width, 0)))
         }
-        guard width > 0 else { return ([], []) }
-        let need = max(10, options.resamples / 2)
+        return draws
+    }
+
+    /// Fewest finite draws a component needs for an interval (or a frequency): max(10, resamples/2).
+    public static func minimumFinite(resamples: Int) -> Int { max(10, resamples / 2) }
+
+    /// Percentile intervals (at `options.level`) of each component of `draws` over the draws
+    /// where it is finite, and the number of those draws; no interval for a component finite
+    /// in fewer than `minimumFinite` draws.
+    public static func percentile(_ draws: [[Double]], options: BootstrapOptions) -> (intervals: [Interval], finite: [Int]) {
+        guard let width = draws.first?.count, width > 0 else { return ([], []) }
+        let need = minimumFinite(resamples: options.resamples)
         let lo = (1 - options.level) / 2, hi = 1 - lo
         var intervals: [Interval] = [], finite: [Int] = []
         var column = [Double]()
         for j in 0..<width {
             column.removeAll(keepingCapacity: true)
-            for d in draws where d[j].isFinite { column.append(d[j]) }
+            for d in draws where j < d.count && d[j].isFinite { column.append(d[j]) }
             finite.append(column.count)
             if column.count < need { intervals.append(.unknown); continue }
             column.sort()
             intervals.append(Interval(low: quantile(sorted: column, lo), high: quantile(sorted: column, hi)))
         }
         return (intervals, finite)
+    }
+
+    /// The fraction of draws, among those where component `column` is finite, in which it
+    /// equals `value`; NaN when `value` is not finite or fewer than `minimumFinite` draws have
+    /// the component.
+    public static func frequency(_ draws: [[Double]], column: Int, equalTo value: Double, options: BootstrapOptions) -> Double {
+        guard value.isFinite else { return .nan }
+        var finite = 0, equal = 0
+        for d in draws where column < d.count && d[column].isFinite {
+            finite += 1
+            if d[column] == value { equal += 1 }
+        }
+        return finite >= minimumFinite(resamples: options.resamples) ? Double(equal) / Double(finite) : .nan
     }
 }
 
@@ -103,8 +134,9 @@ public enum HoldoutMetric: String, Sendable, CaseIterable {
     /// (n*, N*, Bp*, steps*, errors 1 − score).
     case relative
 
-    /// The metric of a form: `gain` for `scaleRL`, `relative` for every other form.
-    public init(_ form: LawForm) { self = form == .scaleRL ? .gain : .relative }
+    /// The metric of a form: `gain` for score laws (`scaleRL` and the configuration
+    /// `envelope`), `relative` for every other form.
+    public init(_ form: LawForm) { self = form == .scaleRL || form == .envelope ? .gain : .relative }
 }
 
 /// Extrapolation check shared by every law: hold out the top decade of compute (points

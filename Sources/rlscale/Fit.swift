@@ -5,7 +5,7 @@ import Laws
 /// `rlscale fit RESULTS [--out analysis/<grid>]`: fits every law of a result store.
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fit scaling laws to a grid's cells: frontiers, arm fits, allocation laws, Chinchilla, with bootstrap CIs.",
+        abstract: "Fit scaling laws to a grid's cells: frontiers, arm and configuration fits, their envelope, allocation laws, Chinchilla, with bootstrap CIs.",
         discussion: "Reads RESULTS/cells/*.json (status \"done\" only) and writes laws.csv, allocation.csv, frontier.csv, replication.csv (per-seed fits, when a group has two or more seeds), SVG plots and report.md.")
 
     @Argument(help: "Result store folder (holds cells/ and optionally manifest.json).")
@@ -35,11 +35,23 @@ struct Fit: ParsableCommand {
     @Option(help: "Huber delta of the Chinchilla fit.")
     var huberDelta: Double = 1e-3
 
+    @Option(help: "Fit within one stratum: KEY=VALUE[,KEY=VALUE] with keys n, bp, N (e.g. bp=8); other cells are left out.")
+    var within: String?
+
     func run() throws {
         let selector = try ScoreSelector(metric: metric, group: group)
-        let store = try CellStore.load(results: results, score: selector)
+        var store = try CellStore.load(results: results, score: selector)
         guard !store.cells.isEmpty else {
             throw ValidationError("no finished cells in \(results)/cells (\(store.skipped.count) skipped)")
+        }
+        if let within {
+            let stratum: Stratum
+            do { stratum = try Stratum(parsing: within) } catch { throw ValidationError("--within '\(within)': \(error)") }
+            let all = store.cells.count
+            store = store.within(stratum)
+            guard !store.cells.isEmpty else {
+                throw ValidationError("--within '\(within)': none of the \(all) finished cells in \(results) has \(stratum)")
+            }
         }
         let options = AnalysisOptions(
             bootstrap: BootstrapOptions(resamples: max(0, bootstrap), seed: seed), budgets: max(2, budgets),

@@ -48,13 +48,18 @@ struct ReplicationTests {
         let frontier = try #require(g.law("score_frontier", .scaleRL))
         #expect(frontier.seedFits.map(\.seed) == [0, 1])
         for row in t.rows {
-            if row[4] == "R0" { #expect(row[9] == "", "\(row)") } else { #expect(row[9] == "true", "\(row)") }
+            // Fixed parameters (R0, the envelope's count of configurations) are not compared.
+            if ["R0", "configurations"].contains(row[4]) { #expect(row[9] == "", "\(row)") } else { #expect(row[9] == "true", "\(row)") }
         }
         // A seed's row carries that seed's own fit.
         let aRow = try #require(t.rows.first { $0[2] == "score_frontier" && $0[4] == "A" && $0[5] == "1" })
         #expect(aRow[6] == csvNumber(frontier.seedFits[1].values[1]))
         #expect(frontier.quality == .pass, "\(frontier.estimate.intervals) \(frontier.seedFits)")
         #expect(frontier.disagreeingSeeds.isEmpty)
+        // The envelope: each seed's own envelope at the largest budget lies in the pooled interval.
+        let envelope = try #require(g.law("score_envelope", .envelope))
+        #expect(envelope.seedFits.map(\.seed) == [0, 1] && envelope.seedFits.allSatisfy { $0.band.count == g.budgets.count })
+        #expect(envelope.disagreeingSeeds.isEmpty && envelope.quality == .pass, "\(envelope.estimate.status)")
     }
 
     /// Seed 1's ceiling 0.15 higher: seed 0's frontier A falls outside the pooled interval, the
@@ -69,6 +74,16 @@ struct ReplicationTests {
         let rows = report.replicationTable().rows.filter { $0[2] == "score_frontier" && $0[4] == "A" }
         #expect(rows.map { $0[5] + ":" + $0[9] } == ["0:false", "1:true"])
         #expect(law.disagreeingSeeds == [0])
+        // The envelope's seeds gate compares each seed's own envelope at the largest budget with
+        // the pooled envelope's interval there: seed 0 falls below it.
+        let envelope = try #require(g.law("score_envelope", .envelope))
+        let top = try #require(envelope.band.last)
+        let seed0Envelope = try #require(envelope.seedFits.first { $0.seed == 0 }?.band.last)
+        #expect(seed0Envelope < top.interval.low, "\(seed0Envelope) vs \(top.interval)")
+        #expect(envelope.disagreeingSeeds.contains(0))
+        // (It fails the earlier holdout gate too: the empirical frontier it is checked against
+        // follows the better seed's cells, the envelope their mean.)
+        #expect(envelope.quality != .pass)
         #expect(law.quality == .seedsDisagree, "\(law.estimate.intervals) \(law.estimate.holdoutError)")
         let laws = report.lawsTable().rows.filter { $0[3] == "score_frontier" }
         #expect(!laws.isEmpty && laws.allSatisfy { $0.last == "seeds_disagree" })
