@@ -54,13 +54,40 @@ public struct BaseCache: Sendable {
         }
     }
 
+    /// Where the record of a cached base evaluated differently from its first evaluation
+    /// lives: `<dir>/<name>-<key>-eval-<hash of the evaluation set and options>.json`.
+    public func evaluationRecordPath(_ spec: BaseSpec, set: EvalSetSpec, options: EvalOptions) -> String {
+        let id = "problems=\(set.problemsPerLevel),seed=\(set.seed),samples=\(options.samples),"
+            + "temperature=\(options.temperature),greedy=\(options.greedy)"
+        return "\(directory)/\(spec.name)-\(spec.key)-eval-\(StableHash.hex(id)).json"
+    }
+
     /// Returns the cached base, or pretrains, evaluates and caches it. The checkpoint is
     /// written before the record, both atomically, so a record always has its weights.
+    ///
+    /// The returned record's evaluation is always the one asked for (`evalSet`, `evalOptions`).
+    /// When the base is cached with a different evaluation (another grid asked for fewer
+    /// problems, say), the cached weights are evaluated as asked and that record is written
+    /// beside the first one (`evaluationRecordPath`); the first record is never rewritten, so
+    /// cells that other grids ran on it keep their base's buckets.
     public func obtain(
         _ spec: BaseSpec, evalSet: EvalSetSpec = EvalSetSpec(), evalOptions: EvalOptions = EvalOptions(),
         log: ((String) -> Void)? = nil
     ) throws(BaseCacheError) -> (Transformer, BaseRecord) {
-        if let cached = try load(spec) { return cached }
+        if let (model, record) = try load(spec) {
+            if let e = record.evaluation, e.set == evalSet, e.options == evalOptions { return (model, record) }
+            let path = evaluationRecordPath(spec, set: evalSet, options: evalOptions)
+            if FileManager.default.fileExists(atPath: path) { return (model, try readRecord(path)) }
+            log?("evaluating base \(spec.name) on \(evalSet.problemsPerLevel) problems per level × \(evalOptions.samples) samples")
+            var again = record
+            do {
+                again.evaluation = try Pretraining.evaluate(model, spec: spec, set: evalSet, options: evalOptions)
+            } catch {
+                throw .model(error)
+            }
+            try writeRecord(again, to: path)
+            return (model, again)
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -85,13 +112,7 @@ public struct BaseCache: Sendable {
                     extra: ["rlscale.base_name": spec.name, "rlscale.base_key": spec.key,
                             "rlscale.tasks": spec.corpus.mixture.description])
             } catch { throw BaseCacheError.checkpoint(error) }
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            do {
-                try AtomicFile.write(try enc.encode(record), to: recordPath(spec))
-            } catch {
-                throw BaseCacheError.io(path: recordPath(spec), reason: "\(error)")
-            }
+            try writeRecord(record, to: recordPath(spec))
             return (model, record)
         } catch let e as BaseCacheError {
             throw e
@@ -99,6 +120,17 @@ public struct BaseCache: Sendable {
             throw .model(e)
         } catch {
             throw .io(path: directory, reason: "\(error)")
+        }
+    }
+
+    /// Writes a base record atomically (sorted keys, pretty-printed).
+    func writeRecord(_ record: BaseRecord, to path: String) throws(BaseCacheError) {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do {
+            try AtomicFile.write(try enc.encode(record), to: path)
+        } catch {
+            throw .io(path: path, reason: "\(error)")
         }
     }
 }

@@ -81,7 +81,14 @@ public enum Evaluator {
     public static func run(
         _ model: Transformer, on set: EvalSet, indices: [Int]? = nil, options: EvalOptions, seed: UInt64
     ) throws(ModelError) -> (outcomes: [ProblemOutcome], cost: EvalCost) {
-        let idx = indices ?? Array(set.problems.indices)
+        try run(model, problems: set.problems, indices: indices, options: options, seed: seed)
+    }
+
+    /// `run` over any list of problems (outcome indices are positions in `problems`).
+    public static func run(
+        _ model: Transformer, problems: [Problem], indices: [Int]? = nil, options: EvalOptions, seed: UInt64
+    ) throws(ModelError) -> (outcomes: [ProblemOutcome], cost: EvalCost) {
+        let idx = indices ?? Array(problems.indices)
         var rng = SeededRNG(seed: seed).derived("eval-sampling")
         var cost = EvalCost()
         var success = [Int](repeating: 0, count: idx.count)
@@ -99,7 +106,7 @@ public enum Evaluator {
             for isGreedy in [true, false] {
                 let rows = chunk.filter { $0.1 == isGreedy }
                 guard !rows.isEmpty else { continue }
-                let prompts = rows.map { set.problems[idx[$0.0]].promptTokens }
+                let prompts = rows.map { problems[idx[$0.0]].promptTokens }
                 let opts = SamplingOptions(
                     temperature: isGreedy ? 0 : options.temperature, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
                 let r = try model.sample(prompts: prompts, options: opts, rng: &rng)
@@ -107,7 +114,7 @@ public enum Evaluator {
                 cost.processedTokens += r.processedTokens
                 for (row, c) in zip(rows, r.completions) {
                     cost.generatedTokens += c.tokens.count
-                    let ok = Verifier.verify(set.problems[idx[row.0]], completion: c.tokens).correct
+                    let ok = Verifier.verify(problems[idx[row.0]], completion: c.tokens).correct
                     if isGreedy { greedy[row.0] = ok } else if ok { success[row.0] += 1 }
                 }
             }
@@ -181,12 +188,13 @@ public enum Metrics {
     /// Groups outcomes by family and difficulty (`d3`), by family and pass bucket (when
     /// `buckets` gives each problem index a bucket), by family overall (`all`) and, when
     /// `trainRange` gives the training difficulties per family, the cell's own training
-    /// distribution (`train_dist`: the held-out problems of those families and levels).
+    /// distribution (`train_dist`: the held-out problems of those families and levels, and,
+    /// when `trainBucket` is given, of that base pass bucket too).
     /// `reference` (problem index → log p of its reference solution) adds `p_ref` and
     /// `logp_ref` over every problem it covers.
     public static func summarize(
         _ outcomes: [ProblemOutcome], set: EvalSet, ks: [Int], buckets: [Int: PassBucket]? = nil,
-        reference: [Int: Double] = [:], trainRange: [String: ClosedRange<Int>]? = nil
+        reference: [Int: Double] = [:], trainRange: [String: ClosedRange<Int>]? = nil, trainBucket: PassBucket? = nil
     ) -> [GroupMetrics] {
         var sampled: [String: [String: [ProblemOutcome]]] = [:]
         var refs: [String: [String: [Double]]] = [:]
@@ -196,7 +204,9 @@ public enum Metrics {
             let p = set.problems[index]
             var g = ["all", "d\(p.difficulty)"]
             if let b = buckets?[index] { g.append(b.rawValue) }
-            if let r = trainRange?[p.family], r.contains(p.difficulty) { g.append("train_dist") }
+            if let r = trainRange?[p.family], r.contains(p.difficulty), trainBucket == nil || buckets?[index] == trainBucket {
+                g.append("train_dist")
+            }
             return (p.family, g)
         }
         func note(_ fam: String, _ g: String) {

@@ -1,3 +1,4 @@
+import Evaluation
 import BasePolicies
 import Foundation
 import RLCommon
@@ -60,12 +61,13 @@ public enum GridFile {
         "eval_points", "eval_samples", "eval_problems", "warmup", "kl", "entropy", "teacher_lag",
         "distill_reward_weight", "min_difficulty", "max_difficulty",
     ]
-    static let axisKeys = ["size", "method", "tasks", "n", "bp", "budget", "lr", "lag", "curriculum", "seed"]
+    static let axisKeys = ["size", "method", "tasks", "n", "bp", "budget", "lr", "lag", "curriculum", "train_bucket", "pool_size", "seed"]
     /// Common misnamings, checked before edit distance.
     static let aliases = [
         "rollouts": "n", "rollouts_per_problem": "n", "problems_per_batch": "bp", "batch": "bp", "budgets": "budget",
         "compute": "budget", "methods": "method", "seeds": "seed", "sizes": "size", "model": "size",
-        "learning_rate": "lr", "policy_lag": "lag", "mixture": "tasks", "task": "tasks",
+        "learning_rate": "lr", "policy_lag": "lag", "mixture": "tasks", "task": "tasks", "bucket": "train_bucket",
+        "pool": "pool_size", "dataset_size": "pool_size",
     ]
 
     public static func load(_ path: String) throws(GridError) -> Grid {
@@ -175,6 +177,14 @@ public enum GridFile {
         let evalPoints = try int(cellT, "eval_points", "[cell]", default: 8, min: 2)
         let evalSamples = try int(cellT, "eval_samples", "[cell]", default: 8, min: 4)
         let evalProblems = try int(cellT, "eval_problems", "[cell]", default: 4, min: 1)
+        // A cell evaluates a subset of its base's evaluation problems (so that the base's
+        // pass-rate buckets apply to it): it cannot ask for more per level than the base has.
+        let baseEvalProblems = try int(baseT, "eval_problems", "[base]", default: 16, min: 1)
+        guard evalProblems <= baseEvalProblems else {
+            throw err(cellT.line(of: "eval_problems"), "eval_problems",
+                      "in [cell] is \(evalProblems), more than the \(baseEvalProblems) problems per level the base is evaluated on "
+                          + "([base] eval_problems); cells evaluate a subset of the base's problems, so raise [base] eval_problems")
+        }
         let warmup = try int(cellT, "warmup", "[cell]", default: 0)
         let kl = try number(cellT, "kl", "[cell]", default: 0, min: 0)
         let entropy = try number(cellT, "entropy", "[cell]", default: 0, min: 0)
@@ -242,6 +252,17 @@ public enum GridFile {
             }
             curricula.append(c)
         }
+        // Fixed training pools: `train_bucket` ("all" = any base pass rate) and its size D.
+        var trainBuckets: [PassBucket?] = []
+        for s in try strings("train_bucket", default: ["all"]) {
+            if s == "all" { trainBuckets.append(nil); continue }
+            guard let b = PassBucket(rawValue: s) else {
+                throw err(axesT.line(of: "train_bucket"), "train_bucket",
+                          "'\(s)' is not a base pass bucket (all, \(PassBucket.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            trainBuckets.append(b)
+        }
+        let poolSizes: [Int?] = axesT["pool_size"] == nil ? [nil] : try ints("pool_size", default: [], min: 1).map { $0 }
         // budget: a list, or a log range {from, to, per_decade}
         var budgets: [Double] = []
         if case .table(let r)? = axesT["budget"] {
@@ -294,7 +315,7 @@ public enum GridFile {
         let axisValues: [(String, Int)] = [
             ("size", sizes.count), ("method", methods.count), ("tasks", mixtures.count), ("n", ns.count), ("bp", bps.count),
             ("budget", budgets.count), ("lr", lrs.count), ("lag", lags.count), ("curriculum", curricula.count),
-            ("seed", seeds.count),
+            ("train_bucket", trainBuckets.count), ("pool_size", poolSizes.count), ("seed", seeds.count),
         ]
         var dims: [[String]] = []
         var zipped = Set<String>()
@@ -328,7 +349,8 @@ public enum GridFile {
                 let config = CellConfig(
                     method: methods[pick["method"] ?? 0], rolloutsPerProblem: n, problemsPerBatch: bp, budgetFLOPs: budget,
                     learningRate: Float(lr), warmupSteps: warmup, tasks: mixtures[pick["tasks"] ?? 0], maxDifficulty: maxDiff,
-                    minDifficulty: minDiff, curriculum: curricula[pick["curriculum"] ?? 0], policyLag: lag, klCoef: kl,
+                    minDifficulty: minDiff, curriculum: curricula[pick["curriculum"] ?? 0],
+                    trainBucket: trainBuckets[pick["train_bucket"] ?? 0], poolSize: poolSizes[pick["pool_size"] ?? 0], policyLag: lag, klCoef: kl,
                     entropyCoef: entropy, teacherLag: teacherLag, distillRewardWeight: distillW, seed: UInt64(seed),
                     evalPoints: evalPoints, evalSamples: evalSamples, evalProblemsPerLevel: evalProblems)
                 if let why = config.validationError() { throw err(axesT.line, nil, "cell \(cells.count): \(why)") }
@@ -347,7 +369,7 @@ public enum GridFile {
         let used = Set(cells.map(\.base))
         return Grid(
             name: name, description: description, bases: bases.filter { used.contains($0.name) }, cells: cells,
-            baseEvalProblems: try int(baseT, "eval_problems", "[base]", default: 16, min: 1),
+            baseEvalProblems: baseEvalProblems,
             baseEvalSamples: try int(baseT, "eval_samples", "[base]", default: 32, min: 1))
     }
 }

@@ -10,12 +10,14 @@ public enum CellError: Error, CustomStringConvertible {
     case invalidConfig(String)
     case model(ModelError)
     case missingBaseEvaluation
+    case pool(PoolError)
 
     public var description: String {
         switch self {
         case .invalidConfig(let s): "invalid cell config: \(s)"
         case .model(let e): e.description
         case .missingBaseEvaluation: "the base record has no held-out evaluation (pass buckets unknown)"
+        case .pool(let e): e.description
         }
     }
 }
@@ -27,11 +29,15 @@ public struct CellRunner {
     public var base: Transformer
     public var baseRecord: BaseRecord
     public var log: ((String) -> Void)?
+    /// The cell's training pool when its config asks for one (`poolSize`), built and cached
+    /// by the caller; nil builds it here (uncached).
+    public var pool: ProblemPool?
 
-    public init(config: CellConfig, base: Transformer, baseRecord: BaseRecord, log: ((String) -> Void)? = nil) {
+    public init(config: CellConfig, base: Transformer, baseRecord: BaseRecord, pool: ProblemPool? = nil, log: ((String) -> Void)? = nil) {
         self.config = config
         self.base = base
         self.baseRecord = baseRecord
+        self.pool = pool
         self.log = log
     }
 
@@ -45,8 +51,18 @@ public struct CellRunner {
         if let why = config.validationError() { throw .invalidConfig(why) }
         guard let method = config.makeMethod() else { throw .invalidConfig("method \(config.method)") }
         guard let baseEval = baseRecord.evaluation else { throw .missingBaseEvaluation }
+        var pool = self.pool
+        if let request = config.poolRequest(corpus: baseRecord.spec.corpus, baseSamples: baseEval.options.samples) {
+            if let p = pool, p.request != request { throw .invalidConfig("the pool given was built for another request") }
+            if pool == nil {
+                do { pool = try ProblemPool.build(request, base: base) } catch { throw .pool(error) }
+            }
+        } else if pool != nil {
+            throw .invalidConfig("a pool was given but the config has no pool_size")
+        }
         do {
-            var state = try TrainingState(config: config, method: method, base: base, baseRecord: baseRecord, baseEval: baseEval)
+            var state = try TrainingState(
+                config: config, method: method, base: base, baseRecord: baseRecord, baseEval: baseEval, pool: pool)
             return try state.run(log: log)
         } catch let e as CellError {
             throw e
@@ -91,12 +107,22 @@ struct TrainingState {
     /// The difficulties the cell trains on, per family (the `train_dist` eval group).
     let trainRange: [String: ClosedRange<Int>]
     let baseBuckets: [Int: PassBucket]
+    /// The fixed training pool (nil: fresh problems from the train stream), visited in
+    /// epochs: a seeded shuffle of its problems, drawn in order, reshuffled when exhausted.
+    let pool: ProblemPool?
+    var poolOrder: [Int] = []
+    var poolCursor = 0
+    /// Problems drawn from the pool so far (epochs = drawn / D).
+    var poolDrawn = 0
     let started = monotonicSeconds()
     /// Parameter snapshots kept: one more than the oldest lag any model reads (policy
     /// lag, teacher lag); with no lag nothing reads them and none is copied.
     let snapshotsKept: Int
 
-    init(config: CellConfig, method: any RLMethod, base: Transformer, baseRecord: BaseRecord, baseEval: BaseEvaluation) throws {
+    init(
+        config: CellConfig, method: any RLMethod, base: Transformer, baseRecord: BaseRecord, baseEval: BaseEvaluation,
+        pool: ProblemPool? = nil
+    ) throws {
         self.config = config
         self.method = method
         self.base = base
@@ -108,12 +134,8 @@ struct TrainingState {
         teacher = try Transformer(config: base.config, seed: 0)
         optimizer = AdamW(for: policy, config: AdamWConfig(weightDecay: 0, gradClip: 1))
         rng = SeededRNG(seed: config.seed).derived("cell")
-        var range: [String: ClosedRange<Int>] = [:]
-        let corpus = baseRecord.spec.corpus
-        for f in config.tasks.families {
-            let hi = min(f.maxDifficulty, config.maxDifficulty ?? corpus.maxPretrainDifficulty(f))
-            range[f.name] = min(config.minDifficulty, hi)...hi
-        }
+        let range = config.trainRanges(corpus: baseRecord.spec.corpus)
+        self.pool = pool
         curriculum = CurriculumState(curriculum: config.curriculum, mixture: config.tasks, range: range)
         trainRange = range
         // The base's own held-out set, restricted to the cell's families and to the first
@@ -183,7 +205,12 @@ struct TrainingState {
             config: config, baseKey: baseRecord.key, baseName: baseRecord.spec.name,
             baseParameters: baseRecord.nonEmbeddingParameters, status: failure == nil ? "done" : "failed", failure: failure,
             steps: step, curve: curve, windows: windows, compute: ledger, wallSeconds: total, wallTime: wallTime,
-            blasCore: BLASCore.current)
+            blasCore: BLASCore.current,
+            pool: pool.map { p in
+                PoolUse(
+                    key: p.request.key, size: p.problems.count, bucket: p.request.bucket?.rawValue, drawn: poolDrawn,
+                    epochs: Double(poolDrawn) / Double(max(1, p.problems.count)), candidates: p.candidates, buildFLOPs: p.forwardFLOPs)
+            })
     }
 
     struct Divergence: Error { var reason: String }
@@ -253,6 +280,17 @@ struct TrainingState {
 
     // MARK: one step
 
+    /// The next problem of the pool's current epoch (a fresh seeded shuffle per epoch).
+    mutating func nextPoolProblem(_ pool: ProblemPool) -> Problem {
+        if poolCursor >= poolOrder.count {
+            poolOrder = Array(pool.problems.indices)
+            for i in stride(from: poolOrder.count - 1, to: 0, by: -1) { poolOrder.swapAt(i, rng.below(i + 1)) }
+            poolCursor = 0
+        }
+        defer { poolCursor += 1; poolDrawn += 1 }
+        return pool.problems[poolOrder[poolCursor]]
+    }
+
     mutating func trainStep(step: Int, lr: Float) throws -> StepStats {
         var stats = StepStats()
         let progress = ledger.total / config.budgetFLOPs
@@ -261,6 +299,7 @@ struct TrainingState {
         for _ in 0..<maxRounds where kept.count < config.problemsPerBatch {
             let need = config.problemsPerBatch - kept.count
             let problems = (0..<need).map { _ -> Problem in
+                if let pool { return nextPoolProblem(pool) }
                 let (f, d) = curriculum.pick(progress: progress, rng: &rng)
                 return TaskFamilies.sample(f, difficulty: d, split: .train, rng: &rng)
             }
@@ -425,7 +464,8 @@ struct TrainingState {
         ledger.evaluation += ref.forwardFLOPs
         let groups = Metrics.summarize(
             outcomes, set: evalSet, ks: [1, 4], buckets: baseBuckets,
-            reference: Dictionary(uniqueKeysWithValues: zip(referenceIndices, ref.logProbs)), trainRange: trainRange)
+            reference: Dictionary(uniqueKeysWithValues: zip(referenceIndices, ref.logProbs)), trainRange: trainRange,
+            trainBucket: pool == nil ? nil : config.trainBucket)
         var unsolved = 0, expanded = 0
         for o in outcomes where baseBuckets[o.index] == .unsolved {
             unsolved += 1

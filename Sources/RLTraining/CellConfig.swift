@@ -1,3 +1,5 @@
+import BasePolicies
+import Evaluation
 import Foundation
 import Tasks
 
@@ -18,6 +20,12 @@ public struct CellConfig: Codable, Hashable, Sendable {
     public var maxDifficulty: Int?
     public var minDifficulty: Int
     public var curriculum: Curriculum
+    /// Train on a fixed pool of D = `poolSize` distinct problems of the train stream (nil:
+    /// a fresh problem for every draw). With `trainBucket`, only problems whose base pass
+    /// rate (K base samples) falls in that bucket enter the pool, and the `train_dist`
+    /// evaluation group holds the held-out problems of the same bucket.
+    public var trainBucket: PassBucket?
+    public var poolSize: Int?
     /// Rollouts come from weights this many updates old (0 = on-policy).
     public var policyLag: Int
     public var klCoef: Double
@@ -34,7 +42,8 @@ public struct CellConfig: Codable, Hashable, Sendable {
     public init(
         method: String, rolloutsPerProblem: Int = 8, problemsPerBatch: Int = 8, budgetFLOPs: Double,
         learningRate: Float = 1e-3, warmupSteps: Int = 0, tasks: TaskMixture = .uniform, maxDifficulty: Int? = nil,
-        minDifficulty: Int = 1, curriculum: Curriculum = .uniform, policyLag: Int = 0, klCoef: Double = 0,
+        minDifficulty: Int = 1, curriculum: Curriculum = .uniform, trainBucket: PassBucket? = nil, poolSize: Int? = nil,
+        policyLag: Int = 0, klCoef: Double = 0,
         entropyCoef: Double = 0, teacherLag: Int = 0, distillRewardWeight: Double = 0, seed: UInt64 = 0,
         evalPoints: Int = 8, evalSamples: Int = 8, evalProblemsPerLevel: Int = 4
     ) {
@@ -48,6 +57,8 @@ public struct CellConfig: Codable, Hashable, Sendable {
         self.maxDifficulty = maxDifficulty
         self.minDifficulty = minDifficulty
         self.curriculum = curriculum
+        self.trainBucket = trainBucket
+        self.poolSize = poolSize
         self.policyLag = policyLag
         self.klCoef = klCoef
         self.entropyCoef = entropyCoef
@@ -78,6 +89,33 @@ public struct CellConfig: Codable, Hashable, Sendable {
         if evalSamples < 4 { return "eval_samples: need at least 4 for avg@4 (got \(evalSamples))" }
         if minDifficulty < 1 { return "min_difficulty: must be at least 1 (got \(minDifficulty))" }
         if let m = maxDifficulty, m < minDifficulty { return "max_difficulty: \(m) is below min_difficulty \(minDifficulty)" }
+        if let d = poolSize, d < 1 { return "pool_size: must be at least 1 (got \(d))" }
+        if let b = trainBucket, poolSize == nil {
+            return "train_bucket: '\(b.rawValue)' needs pool_size (the number of distinct problems to train on)"
+        }
+        if poolSize != nil, curriculum != .uniform {
+            return "curriculum: '\(curriculum)' cannot steer a fixed pool (pool_size); use uniform"
+        }
         return nil
+    }
+}
+
+extension CellConfig {
+    /// Training difficulties per family: [min_difficulty, max_difficulty], where a missing
+    /// maximum is the highest level the base was pretrained on (`corpus`).
+    public func trainRanges(corpus: CorpusConfig) -> [String: ClosedRange<Int>] {
+        var range: [String: ClosedRange<Int>] = [:]
+        for f in tasks.families {
+            let hi = min(f.maxDifficulty, maxDifficulty ?? corpus.maxPretrainDifficulty(f))
+            range[f.name] = min(minDifficulty, hi)...hi
+        }
+        return range
+    }
+
+    /// The pool this cell trains on (nil without `poolSize`); K is the base evaluation's
+    /// sample count, so pool and held-out buckets share their boundaries.
+    public func poolRequest(corpus: CorpusConfig, baseSamples: Int) -> PoolRequest? {
+        guard let d = poolSize else { return nil }
+        return PoolRequest(mixture: tasks, ranges: trainRanges(corpus: corpus), bucket: trainBucket, size: d, samples: baseSamples)
     }
 }

@@ -59,6 +59,25 @@ public struct CellResult: Codable, Sendable {
     /// The OpenBLAS core the cell ran on (`BLASCore.current`): results are bitwise
     /// reproducible for one core.
     public var blasCore: String? = nil
+    /// The fixed training pool, when the cell trained on one (`pool_size`).
+    public var pool: PoolUse? = nil
+}
+
+/// How a cell used its fixed training pool. Building the pool (base sampling) is base
+/// profiling: its FLOPs are recorded here and never charged to the cell's budget.
+public struct PoolUse: Codable, Sendable, Equatable {
+    /// The pool's cache key (`PoolRequest.key`).
+    public var key: String
+    /// D, distinct problems.
+    public var size: Int
+    /// The base pass bucket of its problems (nil: any).
+    public var bucket: String?
+    /// Problems drawn over the run, and epochs = drawn / D.
+    public var drawn: Int
+    public var epochs: Double
+    /// Candidates examined and the base-sampling FLOPs it took to build (not charged).
+    public var candidates: Int
+    public var buildFLOPs: Double
 }
 
 /// A cell's wall time by phase, in seconds; `other` is the rest (problem generation,

@@ -33,6 +33,9 @@ struct Train: ParsableCommand {
     @Option(help: "Lowest training difficulty.") var minDifficulty: Int = 1
     @Option(help: "Highest training difficulty (default: the base's pretraining range).") var maxDifficulty: Int?
     @Option(help: "uniform, easy_to_hard or pass_rate[:low-high].") var curriculum: String = "uniform"
+    @Option(help: "Train on a fixed pool of this many distinct problems (D) instead of fresh ones.") var poolSize: Int?
+    @Option(help: "Only pool problems whose base pass rate is in this bucket (easy, medium, hard, solved, unsolved); needs --pool-size.")
+    var trainBucket: String?
     @Option(help: "Policy lag k: rollouts from weights k updates old.") var lag: Int = 0
     @Option(help: "KL-to-base coefficient (grpo).") var kl: Double = 0
     @Option(help: "Entropy bonus coefficient (grpo).") var entropy: Double = 0
@@ -55,19 +58,30 @@ struct Train: ParsableCommand {
         guard let cur = Curriculum.parse(curriculum) else {
             throw ValidationError("--curriculum: '\(curriculum)' is not uniform, easy_to_hard or pass_rate[:low-high]")
         }
+        var bucket: PassBucket?
+        if let b = trainBucket {
+            guard let pb = PassBucket(rawValue: b) else {
+                throw ValidationError("--train-bucket: '\(b)' is not one of \(PassBucket.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            bucket = pb
+        }
         guard let spec = BaseLadder.spec(base, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens) else {
             throw ValidationError("--base: unknown size '\(base)'")
         }
         let config = CellConfig(
             method: method, rolloutsPerProblem: n, problemsPerBatch: bp, budgetFLOPs: budget, learningRate: lr,
             warmupSteps: warmup, tasks: mixture, maxDifficulty: maxDifficulty, minDifficulty: minDifficulty,
-            curriculum: cur, policyLag: lag, klCoef: kl, entropyCoef: entropy, teacherLag: teacherLag,
+            curriculum: cur, trainBucket: bucket, poolSize: poolSize, policyLag: lag, klCoef: kl, entropyCoef: entropy, teacherLag: teacherLag,
             distillRewardWeight: distillRewardWeight, seed: seed, evalPoints: evalPoints, evalSamples: evalSamples,
             evalProblemsPerLevel: evalProblems)
         if let why = config.validationError() { throw ValidationError(why) }
         let stderr = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
         let (model, record) = try BaseCache(directory: results + "/bases").obtain(spec, log: stderr)
-        let result = try CellRunner(config: config, base: model, baseRecord: record, log: verbose ? stderr : nil).run()
+        let cache = BaseCache(directory: results + "/bases")
+        let pool = try config.poolRequest(corpus: spec.corpus, baseSamples: record.evaluation?.options.samples ?? 32).map {
+            try cache.obtainPool(spec, $0, base: model, log: stderr)
+        }
+        let result = try CellRunner(config: config, base: model, baseRecord: record, pool: pool, log: verbose ? stderr : nil).run()
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try enc.encode(result)

@@ -85,6 +85,13 @@ let minimalGrid = """
          "bad.toml:5: unterminated array"),
         ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[cell]\neval_samples = 2\n[axes]\nbudget = [1e9]\n",
          "bad.toml:5: eval_samples: in [cell] must be at least 4, got 2"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\neval_problems = 8\n[cell]\neval_problems = 32\n[axes]\nbudget = [1e9]\n",
+         "bad.toml:6: eval_problems: in [cell] is 32, more than the 8 problems per level the base is evaluated on "
+             + "([base] eval_problems); cells evaluate a subset of the base's problems, so raise [base] eval_problems"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\ntrain_bucket = [\"simple\"]\n",
+         "bad.toml:6: train_bucket: 'simple' is not a base pass bucket (all, unsolved, hard, medium, easy, solved)"),
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\npool_size = [0]\n",
+         "bad.toml:6: pool_size: in [axes] must be at least 1, got 0"),
         ("name = \"my grid\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
          "bad.toml:1: name: 'my grid' must be letters, digits, '_' or '-' (it names the results folder)"),
         ("[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
@@ -98,6 +105,23 @@ let minimalGrid = """
             Issue.record("parsed without error; expected \(expected)")
         } catch {
             #expect(error.description == expected)
+        }
+    }
+
+    /// Training pools are axes: every (bucket, D) pair is a cell, and a bucket needs a pool size.
+    @Test func poolAxesExpandAndABucketNeedsAPoolSize() throws {
+        let g = try GridFile.parse(minimalGrid + "train_bucket = [\"easy\", \"hard\"]\npool_size = [32, 128]\n", file: "p.toml")
+        let pairs = Set(g.cells.map { "\($0.config.trainBucket?.rawValue ?? "-")/\($0.config.poolSize ?? 0)" })
+        #expect(pairs == ["easy/32", "easy/128", "hard/32", "hard/128"])
+        #expect(Set(g.cells.map(\.id)).count == 4)
+        // Without the pool axes a cell's identity is what it was before they existed.
+        let plain = try GridFile.parse(minimalGrid, file: "a.toml"), all = try GridFile.parse(minimalGrid + "train_bucket = [\"all\"]\n", file: "b.toml")
+        #expect(plain.cells.map(\.id) == all.cells.map(\.id))
+        do {
+            _ = try GridFile.parse(minimalGrid + "train_bucket = [\"easy\"]\n", file: "q.toml")
+            Issue.record("a bucket without a pool size parsed")
+        } catch {
+            #expect(error.description.contains("train_bucket: 'easy' needs pool_size"))
         }
     }
 

@@ -141,6 +141,36 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
     }
 }
 
+@Suite struct PoolCellTests {
+    /// A cell on a fixed pool draws only its D problems, in epochs, and reports how many it drew;
+    /// its `train_dist` group holds the held-out problems of its bucket in its training levels.
+    @Test func aPoolCellTrainsInEpochsOverItsPool() throws {
+        setBLASThreads(1)
+        let (model, record) = try toyBase()
+        let cfg = CellConfig(
+            method: "rloo", rolloutsPerProblem: 2, problemsPerBatch: 2, budgetFLOPs: 2e9, maxDifficulty: 2,
+            trainBucket: .unsolved, poolSize: 3, evalPoints: 2, evalSamples: 4)
+        let r = try CellRunner(config: cfg, base: model, baseRecord: record).run()
+        #expect(r.status == "done")
+        let pool = try #require(r.pool)
+        #expect(pool.size == 3 && pool.bucket == "unsolved")
+        // Every step draws Bp problems from the pool.
+        #expect(pool.drawn == 2 * r.steps && pool.drawn > 3)
+        #expect(abs(pool.epochs - Double(pool.drawn) / 3) < 1e-12)
+        #expect(pool.buildFLOPs > 0 && r.compute.total < 2e9 + r.compute.total / Double(r.steps) * 2)
+        // The toy base marks every held-out problem unsolved: train_dist = every sort problem of levels 1–2.
+        let eval = try #require(record.evaluation)
+        let set = eval.set.build(record.spec.corpus.mixture.families)
+        let expected = set.problems.filter { $0.family == "sort" && $0.difficulty <= 2 }.count
+        let train = r.curve.last?.groups.first { $0.group == "train_dist" }
+        #expect(train?.problems == expected && expected > 0)
+        // A bucket the (untrained) base never lands in cannot fill its pool: the cell refuses to run.
+        var easy = cfg
+        easy.trainBucket = .easy
+        #expect(throws: CellError.self) { try CellRunner(config: easy, base: model, baseRecord: record).run() }
+    }
+}
+
 @Suite struct SurrogateGradientTests {
     /// The full surrogate of each method (PPO ratio term, k3 KL to the base, entropy bonus,
     /// reverse KL to a fixed teacher, process credit) against central finite differences

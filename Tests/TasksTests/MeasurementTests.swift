@@ -99,4 +99,19 @@ import Testing
         let expected = Self.set.problems.filter { $0.family == "sort" && (2...3).contains($0.difficulty) }.count
         #expect(train.first?.problems == expected && expected == 8)
     }
+
+    /// With a training bucket, `train_dist` keeps only the held-out problems of that base pass
+    /// bucket inside the training families and levels.
+    @Test func trainDistWithABucketHoldsOnlyThatBucket() {
+        let P = Self.set.problems
+        let outcomes = P.indices.map { ProblemOutcome(index: $0, greedyCorrect: false, successes: $0 % 3, samples: 4) }
+        // successes 0, 1, 2 of 4: unsolved, medium (0.25), easy (0.5)
+        let buckets = Metrics.buckets(from: outcomes)
+        let groups = Metrics.summarize(outcomes, set: Self.set, ks: [1], buckets: buckets, trainRange: ["sort": 1...3], trainBucket: .easy)
+        let train = groups.filter { $0.group == "train_dist" }
+        let expected = P.indices.filter { P[$0].family == "sort" && (1...3).contains(P[$0].difficulty) && $0 % 3 == 2 }
+        #expect(train.map(\.family) == ["sort"])
+        #expect(train.first?.problems == expected.count && expected.count >= 3)
+        #expect(abs((train.first?.avg[1] ?? 0) - 0.5) < 1e-12)
+    }
 }
