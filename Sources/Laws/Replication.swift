@@ -31,10 +31,31 @@ public enum Replication {
         return o
     }
 
-    /// Whether `value` lies inside the pooled interval (inclusive); nil when either is unknown.
-    public static func agrees(_ value: Double, _ pooled: Interval) -> Bool? {
+    /// Relative tolerance of an agreement check: the least-squares fits converge to about
+    /// this, so a seed's own fit and the pooled bootstrap resample made of that seed's cells
+    /// alone (the same data) can differ by this much.
+    public static let numericalTolerance = 1e-6
+
+    /// Whether `value` lies inside the pooled interval (inclusive), widened on each side by
+    /// the fits' numerical tolerance (relative) and by `resolution` (absolute: for a
+    /// score-valued parameter, the score's typical standard error — two ceilings closer than
+    /// the measurement resolves are not in disagreement); nil when either is unknown.
+    public static func agrees(_ value: Double, _ pooled: Interval, resolution: Double = 0) -> Bool? {
         guard value.isFinite, pooled.low.isFinite, pooled.high.isFinite else { return nil }
-        return pooled.contains(value)
+        let slack = numericalTolerance * max(abs(pooled.low), abs(pooled.high)) + (resolution.isFinite ? max(0, resolution) : 0)
+        return value >= pooled.low - slack && value <= pooled.high + slack
+    }
+
+    /// The absolute resolution of parameter `name` of a law in `form` (see `agrees`): the
+    /// typical score SE for score-valued parameters (a ScaleRL law's A and R0, the envelope's
+    /// value), 0 otherwise.
+    public static func resolution(_ form: LawForm, _ name: String, typicalSE: Double) -> Double {
+        guard typicalSE.isFinite, typicalSE > 0 else { return 0 }
+        switch form {
+        case .scaleRL: return name == "A" || name == "R0" ? typicalSE : 0
+        case .envelope: return typicalSE
+        default: return 0
+        }
     }
 
     /// The seed-to-seed standard deviation of the score at each of `computes`: for every seed,
@@ -83,14 +104,20 @@ extension LawResult {
         if f.form == .envelope {
             return seedFits.filter { s in
                 let known = band.indices.filter { $0 < s.band.count && s.band[$0].isFinite && band[$0].interval.low.isFinite }
-                return known.last.map { Replication.agrees(s.band[$0], band[$0].interval) == false } ?? false
+                return known.last.map {
+                    Replication.agrees(s.band[$0], band[$0].interval, resolution: Replication.resolution(f.form, "", typicalSE: typicalSE))
+                        == false
+                } ?? false
             }.map(\.seed)
         }
         let idx = LawQuality.headlineParameters(f.form).filter { !f.fixed.contains($0) }
             .compactMap { f.form.parameterNames.firstIndex(of: $0) }
         return seedFits.filter { s in
             idx.contains { i in
-                i < s.values.count && i < estimate.intervals.count && Replication.agrees(s.values[i], estimate.intervals[i]) == false
+                i < s.values.count && i < estimate.intervals.count
+                    && Replication.agrees(
+                        s.values[i], estimate.intervals[i],
+                        resolution: Replication.resolution(f.form, f.form.parameterNames[i], typicalSE: typicalSE)) == false
             }
         }.map(\.seed)
     }

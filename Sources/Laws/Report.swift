@@ -113,7 +113,8 @@ extension LawsReport {
                         let v = i < s.values.count ? s.values[i] : .nan
                         let iv = i < s.intervals.count ? s.intervals[i] : .unknown
                         // A fixed parameter's pooled "interval" is its value, not an estimate.
-                        let agrees = f.fixed.contains(name) ? "" : Replication.agrees(v, pooled).map { $0 ? "true" : "false" } ?? ""
+                        let resolution = Replication.resolution(f.form, name, typicalSE: law.typicalSE)
+                        let agrees = f.fixed.contains(name) ? "" : Replication.agrees(v, pooled, resolution: resolution).map { $0 ? "true" : "false" } ?? ""
                         t.rows.append([g.method, g.taskMix, law.quantity, f.form.rawValue, name, String(s.seed), csvNumber(v),
                                        csvNumber(iv.low), csvNumber(iv.high), agrees])
                     }

@@ -113,6 +113,14 @@ struct ReplicationTests {
         #expect(law([[0.1, 0.6, 1, 1e10], [0.1, 0.64, 1.05, 1.1e10]]).quality == .pass)
         #expect(law([[0.1, 0.6, 1, 1e10], [0.1, 0.7, 1, 1e10]]).quality == .seedsDisagree)
         #expect(law([[0.1, 0.6, 1, 1e10], [0.1, 0.6, 1, 2e10]]).disagreeingSeeds == [1])
+        // Slack: A within one typical score SE (0.01) of the interval agrees, beyond it not;
+        // C_mid within the fits' numerical tolerance (1e-6 relative) agrees, 1e-3 beyond not.
+        #expect(law([[0.1, 0.655, 1, 1e10]]).quality == .pass)
+        #expect(law([[0.1, 0.665, 1, 1e10]]).quality == .seedsDisagree)
+        #expect(law([[0.1, 0.6, 1, 1.2e10 * (1 + 1e-8)]]).quality == .pass)
+        #expect(law([[0.1, 0.6, 1, 1.2e10 * (1 + 1e-3)]]).quality == .seedsDisagree)
+        #expect(Replication.agrees(0.655, Interval(low: 0.55, high: 0.65), resolution: 0.01) == true)
+        #expect(Replication.agrees(0.655, Interval(low: 0.55, high: 0.65)) == false)
         // B and R0 are not headline parameters of a score law.
         #expect(law([[0.3, 0.6, 5, 1e10]]).quality == .pass)
         // An unknown seed value is not a disagreement.

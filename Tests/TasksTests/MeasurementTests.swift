@@ -112,6 +112,6 @@ import Testing
         let expected = P.indices.filter { P[$0].family == "sort" && (1...3).contains(P[$0].difficulty) && $0 % 3 == 2 }
         #expect(train.map(\.family) == ["sort"])
         #expect(train.first?.problems == expected.count && expected.count >= 3)
-        #expect(abs((train.first?.avg[1] ?? 0) - 0.5) < 1e-12)
+        #expect(abs((train.first?.avg["1"] ?? 0) - 0.5) < 1e-12)
     }
 }

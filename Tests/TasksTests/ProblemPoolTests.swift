@@ -12,7 +12,7 @@ import Testing
     static let mix = (try? TaskMixture.parse("sort")) ?? .uniform
 
     /// A base that solves some short sorts and not others, so that several buckets are populated.
-    static let base: Transformer? = {
+    nonisolated(unsafe) static let base: Transformer? = {
         setBLASThreads(1)
         let spec = BaseSpec(
             name: "pool", model: BaseSpec.shape(dModel: 32, layers: 2, heads: 2), corpus: CorpusConfig(mixture: mix),
