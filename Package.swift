@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon"]),
         .testTarget(name: "RLTrainingTests", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "Tasks", "PolicyModel", "RLCommon"]),
         .testTarget(name: "LawsTests", dependencies: ["Laws", "RLCommon"]),
-        .testTarget(name: "GridTests", dependencies: ["Grid", "RLTraining", "BasePolicies", "RLCommon", "Laws"]),
+        .testTarget(name: "GridTests", dependencies: ["Grid", "RLTraining", "BasePolicies", "Evaluation", "Tasks", "RLCommon", "Laws"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Evaluation", "BasePolicies", "PolicyModel", "RLCommon"]),
     ]
 )

@@ -182,6 +182,15 @@ public struct GroupMetrics: Codable, Sendable, Hashable {
     public var pRef: Double? = nil
     public var logpRef: Double? = nil
     public var refProblems: Int? = nil
+
+    /// A group's metrics (standard errors and `p_ref` are set afterwards, when known).
+    public init(
+        family: String, group: String, problems: Int, greedy: Double, avg: [String: Double], best: [String: Double],
+        worst: [String: Double]
+    ) {
+        self.family = family; self.group = group; self.problems = problems; self.greedy = greedy
+        self.avg = avg; self.best = best; self.worst = worst
+    }
 }
 
 public enum Metrics {

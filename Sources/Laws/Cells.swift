@@ -108,6 +108,9 @@ struct CellDocument: Decodable {
         var problemsPerBatch: Int
         var tasks: Mixture
         var seed: UInt64?
+        /// A fixed training pool (absent for fresh problems): its base pass bucket and size D.
+        var trainBucket: String?
+        var poolSize: Int?
     }
     struct Group: Decodable {
         var family: String, group: String, problems: Int, greedy: Double
@@ -170,6 +173,13 @@ public struct CellStore: Sendable {
         return CellStore(grid: grid, cells: cells, skipped: skipped)
     }
 
+    /// How a training pool shows in a group's task_mix: " [easy D=256]" (bucket, then size),
+    /// so that cells on different pools form different groups; empty for fresh problems.
+    static func poolLabel(_ c: CellDocument.Config) -> String {
+        guard let d = c.poolSize else { return "" }
+        return " [" + (c.trainBucket.map { $0 + " " } ?? "") + "D=\(d)]"
+    }
+
     /// Decodes one cell document.
     static func parse(_ data: Data, id: String, score: ScoreSelector) -> Result<Cell, LawFitFailure> {
         let doc: CellDocument
@@ -188,7 +198,7 @@ public struct CellStore: Sendable {
         guard !curve.isEmpty else { return .failure(LawFitFailure("no evaluation point has \(score)")) }
         curve.sort { $0.compute < $1.compute }
         let mix = doc.config.tasks.components.sorted { $0.family < $1.family }
-            .map { "\($0.family):\(fmt($0.weight))" }.joined(separator: ",")
+            .map { "\($0.family):\(fmt($0.weight))" }.joined(separator: ",") + poolLabel(doc.config)
         let fpr = doc.compute.rollouts > 0 ? doc.compute.total / Double(doc.compute.rollouts) : .nan
         return .success(Cell(
             id: id, method: doc.config.method, taskMix: mix, parameters: Double(doc.baseParameters),

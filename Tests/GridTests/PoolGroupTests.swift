@@ -1,0 +1,45 @@
+import Foundation
+import Tasks
+import Testing
+
+import Evaluation
+import Laws
+@testable import RLTraining
+
+/// Cells on different training pools are different groups for the law fitter: the pool's
+/// bucket and size D are part of the group's task_mix label.
+@Suite struct PoolGroupTests {
+    func document(bucket: PassBucket?, pool: Int?, score: Double) throws -> Data {
+        let config = CellConfig(method: "grpo", budgetFLOPs: 1e9, tasks: try TaskMixture.parse("sort:1"), trainBucket: bucket, poolSize: pool)
+        var ledger = ComputeLedger()
+        ledger.sampling = 1e9
+        ledger.rollouts = 100
+        var g = GroupMetrics(family: "sort", group: "train_dist", problems: 10, greedy: score, avg: ["4": score], best: [:], worst: [:])
+        g.se = ["avg@4": 0.01]
+        let points = [0.0, 1e9].map { c -> EvalPoint in
+            var l = ledger
+            if c == 0 { l = ComputeLedger() }
+            return EvalPoint(step: c == 0 ? 0 : 10, compute: l, wallSeconds: 0, groups: [g], supportExpansion: 0, baseUnsolved: 0,
+                             klToBase: 0, entropy: 0)
+        }
+        let r = CellResult(config: config, baseKey: "k", baseName: "s", baseParameters: 25472, status: "done", failure: nil, steps: 10,
+                           curve: points, windows: [], compute: ledger, wallSeconds: 1)
+        return try JSONEncoder().encode(r)
+    }
+
+    @Test func poolsSplitGroups() throws {
+        let dir = NSTemporaryDirectory() + "rlscale-poolgroups-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/cells", withIntermediateDirectories: true)
+        try document(bucket: nil, pool: nil, score: 0.3).write(to: URL(fileURLWithPath: dir + "/cells/a.json"))
+        try document(bucket: .easy, pool: 64, score: 0.4).write(to: URL(fileURLWithPath: dir + "/cells/b.json"))
+        try document(bucket: nil, pool: 64, score: 0.5).write(to: URL(fileURLWithPath: dir + "/cells/c.json"))
+        let store = try CellStore.load(results: dir, score: try ScoreSelector(metric: "avg@4", group: "train_dist"))
+        #expect(store.skipped.isEmpty, "\(store.skipped)")
+        let labels = Dictionary(uniqueKeysWithValues: store.cells.map { ($0.id, $0.taskMix) })
+        #expect(labels == ["a": "sort:1", "b": "sort:1 [easy D=64]", "c": "sort:1 [D=64]"])
+        let report = GridAnalysis.run(store, score: try ScoreSelector(metric: "avg@4", group: "train_dist"),
+                                      options: AnalysisOptions(bootstrap: BootstrapOptions(resamples: 0)))
+        #expect(report.groups.map(\.taskMix).sorted() == ["sort:1", "sort:1 [D=64]", "sort:1 [easy D=64]"])
+    }
+}
