@@ -90,8 +90,11 @@ struct Plan: ParsableCommand {
         discussion: """
             The estimate comes from a short calibration of training and sampling throughput
             for each base size on this machine (single-threaded, as workers run), applied to
-            each cell's budget (a quarter sampling, three quarters training) plus each base's
-            pretraining, divided over --jobs workers.
+            each cell's budget (a quarter sampling, three quarters training) and each base's
+            pretraining, scheduled as `run` does on --jobs workers: bases first, then cells,
+            longest first, each on the first free worker. Evaluation, pool building and the
+            per-step overheads of small batches are not in it, so a grid of small cells takes
+            longer (the quick grid: about 2× on this project's machine).
             """)
 
     @Argument(help: "Grid file.") var grid: String
@@ -123,18 +126,18 @@ struct Plan: ParsableCommand {
             let r = try EngineBenchmark.measure(EngineBenchmark.Case(name: b.name, config: b.model, batch: 32), peak: 1, minSeconds: 0.2)
             rate[b.name] = (r.trainGflops * 1e9, r.sampleGflops * 1e9)
         }
-        var seconds = 0.0, cellFlops = 0.0, baseFlops = 0.0
+        var cellSeconds: [Double] = [], baseSeconds: [Double] = [], cellFlops = 0.0, baseFlops = 0.0
         for c in g.cells {
             cellFlops += c.config.budgetFLOPs
-            if let r = rate[c.base] { seconds += c.config.budgetFLOPs * (0.25 / r.sample + 0.75 / r.train) }
+            if let r = rate[c.base] { cellSeconds.append(c.config.budgetFLOPs * (0.25 / r.sample + 0.75 / r.train)) }
         }
         for b in g.bases {
             // Pretraining: ~2.5 processed positions per completion token (prompts and padding).
             let f = 2.5 * Double(b.tokenBudget) * FLOPs.trainSequence(b.model, length: 48) / 48
             baseFlops += f
-            if let r = rate[b.name] { seconds += f / r.train }
+            if let r = rate[b.name] { baseSeconds.append(f / r.train) }
         }
-        let est = seconds / Double(max(1, jobs))
+        let est = Self.makespan(baseSeconds, workers: jobs) + Self.makespan(cellSeconds, workers: jobs)
         if json {
             let out = Output(
                 grid: g.name, cells: g.cells.count, bases: g.bases.map(\.name), totalFlops: cellFlops + baseFlops,
@@ -153,6 +156,18 @@ struct Plan: ParsableCommand {
         }
         print(String(format: "%d cells, %d bases, %.3g FLOPs in all (cells %.3g, bases %.3g); about %.0f s on %d worker(s)",
                      g.cells.count, g.bases.count, cellFlops + baseFlops, cellFlops, baseFlops, est, jobs))
+    }
+}
+
+extension Plan {
+    /// Wall time of `tasks` on `workers` workers, longest first, each on the first free worker.
+    static func makespan(_ tasks: [Double], workers: Int) -> Double {
+        var free = [Double](repeating: 0, count: max(1, workers))
+        for t in tasks.sorted(by: >) {
+            guard let i = free.indices.min(by: { free[$0] < free[$1] }) else { break }
+            free[i] += t
+        }
+        return free.max() ?? 0
     }
 }
 
