@@ -93,8 +93,8 @@ struct Plan: ParsableCommand {
             each cell's budget (a quarter sampling, three quarters training) and each base's
             pretraining, scheduled as `run` does on --jobs workers: bases first, then cells,
             longest first, each on the first free worker. Evaluation, pool building and the
-            per-step overheads of small batches are not in it, so a grid of small cells takes
-            longer (the quick grid: about 2× on this project's machine).
+            per-step overheads of small batches are not in it (the quick grid took 1.1× its
+            estimate on this project's machine).
             """)
 
     @Argument(help: "Grid file.") var grid: String
