@@ -79,9 +79,11 @@ public struct ProblemPool: Codable, Sendable {
         var tried = 0, flops = 0.0
         let chunk = 64
         while kept.count < request.size && tried < request.maxCandidates {
+            // Without a bucket every candidate is kept: draw only what is missing.
+            let want = request.bucket == nil ? request.size - kept.count : chunk
             var batch: [Problem] = []
             var draws = 0
-            while batch.count < chunk && draws < 50 * chunk && tried + batch.count < request.maxCandidates {
+            while batch.count < want && draws < 50 * chunk && tried + batch.count < request.maxCandidates {
                 draws += 1
                 let f = request.mixture.draw(&rng)
                 guard let r = request.ranges.first(where: { $0.family == f.name }), r.low <= r.high else { continue }
