@@ -125,12 +125,15 @@ public struct BaseCache: Sendable {
 
     /// Writes a base record atomically (sorted keys, pretty-printed).
     func writeRecord(_ record: BaseRecord, to path: String) throws(BaseCacheError) {
+        do { try Self.writeJSON(record, to: path) } catch { throw .io(path: path, reason: "\(error)") }
+    }
+
+    /// Writes `value` as pretty-printed JSON with sorted keys, atomically, creating the folder.
+    static func writeJSON(_ value: some Encodable, to path: String) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do {
-            try AtomicFile.write(try enc.encode(record), to: path)
-        } catch {
-            throw .io(path: path, reason: "\(error)")
-        }
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try AtomicFile.write(try enc.encode(value), to: path)
     }
 }

@@ -167,14 +167,7 @@ extension BaseCache {
         log?("building a training pool for base \(spec.name): \(request.size) problems"
              + (request.bucket.map { " in bucket \($0.rawValue) (\(request.samples) base samples each)" } ?? ""))
         let pool = try ProblemPool.build(request, base: base)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try AtomicFile.write(try enc.encode(pool), to: path)
-        } catch {
-            throw .io(path: path, reason: "\(error)")
-        }
+        do { try Self.writeJSON(pool, to: path) } catch { throw .io(path: path, reason: "\(error)") }
         return pool
     }
 }
