@@ -145,12 +145,19 @@ extension BaseCache {
         "\(directory)/\(spec.name)-\(spec.key)-pool-\(request.key).json"
     }
 
-    /// The cached pool, or builds it from `base` and caches it (atomically). Callers that run
-    /// concurrently should hold a lock on `poolPath + ".lock"` (the grid runner does).
+    /// The cached pool, or builds it from `base` and caches it (atomically). One builder per
+    /// pool across processes: concurrent callers wait on a lock and then read the cached pool.
     public func obtainPool(
         _ spec: BaseSpec, _ request: PoolRequest, base: Transformer, log: ((String) -> Void)? = nil
     ) throws(PoolError) -> ProblemPool {
         let path = poolPath(spec, request)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .io(path: directory, reason: "cannot create directory: \(error.localizedDescription)")
+        }
+        let lock = FileLock(path: path + ".lock", wait: true)
+        defer { _ = lock }
         if FileManager.default.fileExists(atPath: path) {
             do {
                 let pool = try JSONDecoder().decode(ProblemPool.self, from: Data(contentsOf: URL(fileURLWithPath: path)))

@@ -2,6 +2,7 @@ import BasePolicies
 import Evaluation
 import Foundation
 import PolicyModel
+import RLCommon
 import RLTraining
 
 /// Runs a grid (or one shard of it) on this node: bases first, then one worker process
@@ -164,14 +165,7 @@ public enum Worker {
             throw GridRunner.RunError.io("cell '\(id)' is not in the manifest")
         }
         let (base, record) = try obtainBase(spec, grid: m.grid, store: store)
-        var pool: ProblemPool?
-        if let request = cell.config.poolRequest(corpus: spec.corpus, baseSamples: record.evaluation?.options.samples ?? m.grid.baseEvalSamples) {
-            // One builder per pool across workers; later cells read the cached one.
-            let path = store.bases.poolPath(spec, request)
-            let lock = FileLock(path: path + ".lock", wait: true)
-            defer { _ = lock }
-            pool = try store.bases.obtainPool(spec, request, base: base) { print($0) }
-        }
+        let pool = try cell.config.poolRequest(base: record).map { try store.bases.obtainPool(spec, $0, base: base) { print($0) } }
         let result = try CellRunner(config: cell.config, base: base, baseRecord: record, pool: pool) { print($0) }.run()
         try store.writeCell(result, id: id)
     }

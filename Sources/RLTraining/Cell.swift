@@ -52,7 +52,7 @@ public struct CellRunner {
         guard let method = config.makeMethod() else { throw .invalidConfig("method \(config.method)") }
         guard let baseEval = baseRecord.evaluation else { throw .missingBaseEvaluation }
         var pool = self.pool
-        if let request = config.poolRequest(corpus: baseRecord.spec.corpus, baseSamples: baseEval.options.samples) {
+        if let request = config.poolRequest(base: baseRecord) {
             if let p = pool, p.request != request { throw .invalidConfig("the pool given was built for another request") }
             if pool == nil {
                 do { pool = try ProblemPool.build(request, base: base) } catch { throw .pool(error) }
@@ -208,7 +208,7 @@ struct TrainingState {
             blasCore: BLASCore.current,
             pool: pool.map { p in
                 PoolUse(
-                    key: p.request.key, size: p.problems.count, bucket: p.request.bucket?.rawValue, drawn: poolDrawn,
+                    key: p.request.key, size: p.problems.count, bucket: p.request.bucket, drawn: poolDrawn,
                     epochs: Double(poolDrawn) / Double(max(1, p.problems.count)), candidates: p.candidates, buildFLOPs: p.forwardFLOPs)
             })
     }

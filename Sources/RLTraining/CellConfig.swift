@@ -112,10 +112,12 @@ extension CellConfig {
         return range
     }
 
-    /// The pool this cell trains on (nil without `poolSize`); K is the base evaluation's
-    /// sample count, so pool and held-out buckets share their boundaries.
-    public func poolRequest(corpus: CorpusConfig, baseSamples: Int) -> PoolRequest? {
+    /// The pool this cell trains on from `base` (nil without `poolSize`); K is the base
+    /// evaluation's sample count, so pool and held-out buckets share their boundaries.
+    public func poolRequest(base: BaseRecord) -> PoolRequest? {
         guard let d = poolSize else { return nil }
-        return PoolRequest(mixture: tasks, ranges: trainRanges(corpus: corpus), bucket: trainBucket, size: d, samples: baseSamples)
+        return PoolRequest(
+            mixture: tasks, ranges: trainRanges(corpus: base.spec.corpus), bucket: trainBucket, size: d,
+            samples: base.evaluation?.options.samples ?? EvalOptions().samples)
     }
 }

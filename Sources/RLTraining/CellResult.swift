@@ -71,7 +71,7 @@ public struct PoolUse: Codable, Sendable, Equatable {
     /// D, distinct problems.
     public var size: Int
     /// The base pass bucket of its problems (nil: any).
-    public var bucket: String?
+    public var bucket: PassBucket?
     /// Problems drawn over the run, and epochs = drawn / D.
     public var drawn: Int
     public var epochs: Double

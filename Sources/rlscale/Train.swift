@@ -78,9 +78,7 @@ struct Train: ParsableCommand {
         let stderr = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
         let (model, record) = try BaseCache(directory: results + "/bases").obtain(spec, log: stderr)
         let cache = BaseCache(directory: results + "/bases")
-        let pool = try config.poolRequest(corpus: spec.corpus, baseSamples: record.evaluation?.options.samples ?? 32).map {
-            try cache.obtainPool(spec, $0, base: model, log: stderr)
-        }
+        let pool = try config.poolRequest(base: record).map { try cache.obtainPool(spec, $0, base: model, log: stderr) }
         let result = try CellRunner(config: config, base: model, baseRecord: record, pool: pool, log: verbose ? stderr : nil).run()
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -153,7 +153,7 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         let r = try CellRunner(config: cfg, base: model, baseRecord: record).run()
         #expect(r.status == "done")
         let pool = try #require(r.pool)
-        #expect(pool.size == 3 && pool.bucket == "unsolved")
+        #expect(pool.size == 3 && pool.bucket == .unsolved)
         // Every step draws Bp problems from the pool.
         #expect(pool.drawn == 2 * r.steps && pool.drawn > 3)
         #expect(abs(pool.epochs - Double(pool.drawn) / 3) < 1e-12)
