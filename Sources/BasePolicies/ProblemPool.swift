@@ -69,6 +69,17 @@ public struct ProblemPool: Codable, Sendable {
     public var forwardFLOPs: Double
     public var wallSeconds: Double
 
+    /// A pool of given problems (hand-picked sets, tests): no base sampling, so no base
+    /// successes and no build cost.
+    public init(request: PoolRequest, problems: [Problem]) {
+        self.init(request: request, problems: problems, baseSuccesses: [], candidates: problems.count, forwardFLOPs: 0, wallSeconds: 0)
+    }
+
+    init(request: PoolRequest, problems: [Problem], baseSuccesses: [Int], candidates: Int, forwardFLOPs: Double, wallSeconds: Double) {
+        self.request = request; self.problems = problems; self.baseSuccesses = baseSuccesses
+        self.candidates = candidates; self.forwardFLOPs = forwardFLOPs; self.wallSeconds = wallSeconds
+    }
+
     /// Draws candidates from the train stream and keeps those in the bucket until D are found.
     public static func build(_ request: PoolRequest, base: Transformer) throws(PoolError) -> ProblemPool {
         let t0 = monotonicSeconds()

@@ -68,6 +68,36 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         #expect(after > before + 0.1, "pass rate \(before) → \(after)")
     }
 
+    /// The dead-zone fraction the trainer measures (its step statistics) on a one-problem pool,
+    /// with the policy held fixed (lr 0), matches pⁿ + (1 − p)ⁿ for the problem's pass rate p
+    /// measured independently from 4,000 samples.
+    @Test func theMeasuredDeadZoneMatchesTheBinomialPrediction() throws {
+        setBLASThreads(1)
+        let (model, record) = try toyBase()
+        try warmStart(model)
+        let p = try passRate(model, problem, n: 4000, seed: 5)
+        #expect(p > 0.05 && p < 0.95, "pass rate \(p)")
+        let n = 4, bp = 8, steps = 150
+        let cfg = CellConfig(method: "grpo", rolloutsPerProblem: n, problemsPerBatch: bp, budgetFLOPs: 1e15, poolSize: 1)
+        let request = PoolRequest(mixture: cfg.tasks, ranges: ["sort": 2...2], bucket: nil, size: 1, samples: 4)
+        var state = try TrainingState(
+            config: cfg, method: GRPO(), base: model, baseRecord: record, baseEval: try #require(record.evaluation),
+            pool: ProblemPool(request: request, problems: [problem]))
+        var groups = 0, dead = 0
+        for s in 0..<steps {
+            let st = try state.trainStep(step: s, lr: 0)
+            groups += st.groups
+            dead += st.deadGroups
+        }
+        #expect(groups == bp * steps)
+        let expected = pow(p, Double(n)) + pow(1 - p, Double(n))
+        let observed = Double(dead) / Double(groups)
+        // Binomial noise of the count plus the propagated noise of the measured p.
+        let slope = Double(n) * (pow(p, Double(n - 1)) - pow(1 - p, Double(n - 1)))
+        let sigma = (expected * (1 - expected) / Double(groups) + slope * slope * p * (1 - p) / 4000).squareRoot()
+        #expect(abs(observed - expected) < 5 * sigma, "dead \(observed) vs pⁿ + (1 − p)ⁿ = \(expected) (p \(p), σ \(sigma))")
+    }
+
     @Test(arguments: ["grpo", "opsd"])
     func recordedFLOPsEqualTheSumOverPasses(method: String) throws {
         let (model, record) = try toyBase()
