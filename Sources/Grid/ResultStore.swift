@@ -85,7 +85,16 @@ public struct ResultStore: Sendable {
         try AtomicFile.write(try Self.encoder.encode(m), to: manifestPath)
     }
 
-    public func readManifest() throws -> Manifest {
-        try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+    public func readManifest() throws(GridRunner.RunError) -> Manifest {
+        guard FileManager.default.fileExists(atPath: manifestPath) else {
+            throw .io("\(gridDir) is not a result store: it has no manifest.json (`rlscale run GRID --results DIR` writes DIR/<grid>/manifest.json)")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: manifestPath)) } catch {
+            throw .io("\(manifestPath): cannot read: \(error.localizedDescription)")
+        }
+        do { return try JSONDecoder().decode(Manifest.self, from: data) } catch {
+            throw .io("\(manifestPath): not a manifest this version can read: \(error)")
+        }
     }
 }

@@ -151,6 +151,10 @@ public struct CellStore: Sendable {
         let fm = FileManager.default
         let dir = (results as NSString).appendingPathComponent("cells")
         let names: [String]
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .io("\(results) is not a result store: it has no cells/ folder (`rlscale run GRID` writes results/<grid>/cells/)")
+        }
         do { names = try fm.contentsOfDirectory(atPath: dir) } catch {
             throw .io("cannot list \(dir): \(error.localizedDescription)")
         }

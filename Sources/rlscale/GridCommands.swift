@@ -180,8 +180,7 @@ struct Status: ParsableCommand {
     func run() throws {
         let dir = URL(fileURLWithPath: results)
         let store = ResultStore(root: dir.deletingLastPathComponent().path, grid: dir.lastPathComponent)
-        let m: ResultStore.Manifest
-        do { m = try store.readManifest() } catch { throw ValidationError("\(store.manifestPath): \(error)") }
+        let m = try store.readManifest()
         var rows: [String: (done: Int, failed: Int, pending: Int)] = [:]
         for c in m.grid.cells {
             var r = rows[c.config.method] ?? (0, 0, 0)

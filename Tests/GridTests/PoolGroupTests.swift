@@ -3,6 +3,7 @@ import Tasks
 import Testing
 
 import Evaluation
+import Grid
 import Laws
 @testable import RLTraining
 
@@ -41,5 +42,28 @@ import Laws
         let report = GridAnalysis.run(store, score: try ScoreSelector(metric: "avg@4", group: "train_dist"),
                                       options: AnalysisOptions(bootstrap: BootstrapOptions(resamples: 0)))
         #expect(report.groups.map(\.taskMix).sorted() == ["sort:1", "sort:1 [D=64]", "sort:1 [easy D=64]"])
+    }
+}
+
+/// A folder that is not a result store is named as such, without Foundation's internals.
+@Suite struct NotAResultStoreTests {
+    @Test func statusAndFitSayWhatIsMissing() throws {
+        let dir = NSTemporaryDirectory() + "rlscale-notastore-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = ResultStore(root: NSTemporaryDirectory(), grid: (dir as NSString).lastPathComponent)
+        do {
+            _ = try store.readManifest()
+            Issue.record("read a manifest that does not exist")
+        } catch {
+            #expect(error.description.hasPrefix("\(store.gridDir) is not a result store: it has no manifest.json"), "\(error)")
+            #expect(!error.description.contains("NSCocoaErrorDomain"))
+        }
+        do {
+            _ = try CellStore.load(results: dir, score: try ScoreSelector(metric: "avg@4", group: "train_dist"))
+            Issue.record("loaded cells from a folder without cells/")
+        } catch {
+            #expect(error.description.contains("\(dir) is not a result store: it has no cells/ folder"), "\(error)")
+        }
     }
 }
