@@ -71,9 +71,19 @@ public enum GridFile {
     ]
 
     public static func load(_ path: String) throws(GridError) -> Grid {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw GridError(file: path, line: 0, key: nil, message: "cannot read: \(error.localizedDescription)")
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            let why = FileManager.default.fileExists(atPath: path) ? "cannot read it" : "no such file"
+            throw GridError(file: path, line: 1, key: nil, message: why)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            // The line of the first byte that is not UTF-8.
+            var line = 1
+            for prefix in (0...data.count).reversed() where String(data: data.prefix(prefix), encoding: .utf8) != nil {
+                line += data.prefix(prefix).filter { $0 == 0x0A }.count
+                break
+            }
+            throw GridError(file: path, line: line, key: nil, message: "is not UTF-8 text (a grid file is TOML, UTF-8 encoded)")
         }
         return try parse(text, file: path)
     }
@@ -103,7 +113,11 @@ public enum GridFile {
         do { root = try TOMLParser.parse(text) } catch {
             throw GridError(file: file, line: error.line, key: nil, message: error.message)
         }
-        func err(_ line: Int, _ key: String?, _ m: String) -> GridError { GridError(file: file, line: line, key: key, message: m) }
+        // Errors about something missing point at the file's last line.
+        let lastLine = max(1, text.split(separator: "\n", omittingEmptySubsequences: false).count - (text.hasSuffix("\n") ? 1 : 0))
+        func err(_ line: Int, _ key: String?, _ m: String) -> GridError {
+            GridError(file: file, line: line >= 1 ? line : lastLine, key: key, message: m)
+        }
         func checkKeys(_ t: TOMLTable, _ known: [String], _ section: String) throws(GridError) {
             for k in t.keys where !known.contains(k) {
                 throw err(t.line(of: k), k, "unknown key in \(section)" + suggestion(k, among: known))
@@ -365,7 +379,7 @@ public enum GridFile {
                 d -= 1
             }
         }
-        guard !cells.isEmpty else { throw err(0, "constraints", "no cell satisfies the constraints") }
+        guard !cells.isEmpty else { throw err(root.line(of: "constraints"), "constraints", "no cell satisfies the constraints") }
         let used = Set(cells.map(\.base))
         return Grid(
             name: name, description: description, bases: bases.filter { used.contains($0.name) }, cells: cells,

@@ -151,26 +151,37 @@ public enum TOMLParser {
         !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
     }
 
+    /// Calls `body` with each character of `s` outside basic strings (a `"` … `"` with `\"`
+    /// escapes), stopping when it returns false.
+    static func forEachOutsideStrings(_ s: String, _ body: (String.Index, Character) -> Bool) {
+        var inString = false, escaped = false
+        for i in s.indices {
+            let c = s[i]
+            if inString {
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == "\"" { inString = false }
+                continue
+            }
+            if c == "\"" { inString = true; continue }
+            if !body(i, c) { return }
+        }
+    }
+
     /// Removes a `#` comment that is not inside a string.
     static func stripComment(_ s: String) -> String {
-        var inString = false
-        var out = ""
-        for c in s {
-            if c == "\"" { inString.toggle() }
-            if c == "#" && !inString { break }
-            out.append(c)
+        var end = s.endIndex
+        forEachOutsideStrings(s) { i, c in
+            if c == "#" { end = i; return false }
+            return true
         }
-        return out
+        return String(s[..<end])
     }
 
     static func bracketDepth(_ s: String) -> Int {
         var depth = 0
-        var inString = false
-        for c in s {
-            if c == "\"" { inString.toggle() }
-            if inString { continue }
+        forEachOutsideStrings(s) { _, c in
             if c == "[" || c == "{" { depth += 1 }
             if c == "]" || c == "}" { depth -= 1 }
+            return true
         }
         return depth
     }

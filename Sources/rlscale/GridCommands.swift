@@ -6,8 +6,13 @@ import PolicyModel
 import RLTraining
 
 /// Loads a grid file, turning its errors into a validation message that names file, line and key.
+/// Loads a grid file; a bad one is reported on stderr as `file:line: key: message` (no
+/// usage banner: the command line was fine, the file was not) and exits with status 2.
 func loadGrid(_ path: String) throws -> Grid {
-    do { return try GridFile.load(path) } catch { throw ValidationError(error.description) }
+    do { return try GridFile.load(path) } catch {
+        FileHandle.standardError.write(Data(("Error: " + error.description + "\n").utf8))
+        throw ExitCode(2)
+    }
 }
 
 func parseShard(_ s: String) throws -> (Int, Int) {

@@ -77,7 +77,7 @@ let minimalGrid = """
         ("name = \"t\"\nconstraints = [\"n * rollouts < 4\"]\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
          "bad.toml:2: constraints: 'n * rollouts < 4': unknown variable 'rollouts' (known: bp, budget, lag, lr, n, params, seed)"),
         ("name = \"t\"\nconstraints = [\"n > 100\"]\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
-         "bad.toml:0: constraints: no cell satisfies the constraints"),
+         "bad.toml:2: constraints: no cell satisfies the constraints"),
         ("name = \"t\"\nzip = [[\"n\", \"bp\"]]\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\nn = [1, 2]\nbp = [4]\n",
          "bad.toml:2: zip: axes [\"n\", \"bp\"] have different lengths [2, 1]"),
         ("name = \"t\"\n[base]\nsizes = [\"xs\"]\ntasks = \"add:1,division:1\"\n[axes]\nbudget = [1e9]\n",
@@ -93,10 +93,12 @@ let minimalGrid = """
          "bad.toml:6: train_bucket: 'simple' is not a base pass bucket (all, unsolved, hard, medium, easy, solved)"),
         ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\npool_size = [0]\n",
          "bad.toml:6: pool_size: in [axes] must be at least 1, got 0"),
+        ("name = \"t\"\n# a \"quoted # word\" in a comment\n[base]\nsizes = [\"xs\"]\ntasks = \"sort:1\" # \"\n[axes]\nbudget = [1e9]\nn = [\"a\\\"]#\"]\n",
+         "bad.toml:8: n: in [axes] must hold integers, got string \"a\"]#\""),
         ("name = \"my grid\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
          "bad.toml:1: name: 'my grid' must be letters, digits, '_' or '-' (it names the results folder)"),
         ("[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\n",
-         "bad.toml:0: name: missing (every grid needs a name)"),
+         "bad.toml:4: name: missing (every grid needs a name)"),
         ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\n",
          "bad.toml:4: budget: [axes] needs budget = [...] or {from, to, per_decade}"),
     ])
@@ -123,6 +125,24 @@ let minimalGrid = """
             Issue.record("a bucket without a pool size parsed")
         } catch {
             #expect(error.description.contains("train_bucket: 'easy' needs pool_size"))
+        }
+    }
+
+    /// Files that cannot be read as grids: the error names the file and a line ≥ 1.
+    @Test func unreadableGridFilesSayWhy() throws {
+        let dir = NSTemporaryDirectory() + "rlscale-gridfiles-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let latin1 = dir + "/latin1.toml"
+        try Data("name = \"t\"\n[base]\nsizes = [\"xs\"]\n# caf".utf8 + [0xE9, 0x0A]).write(to: URL(fileURLWithPath: latin1))
+        for (path, expected) in [(latin1, "\(latin1):4: is not UTF-8 text (a grid file is TOML, UTF-8 encoded)"),
+                                 (dir + "/missing.toml", "\(dir)/missing.toml:1: no such file")] {
+            do {
+                _ = try GridFile.load(path)
+                Issue.record("loaded \(path)")
+            } catch {
+                #expect(error.description == expected)
+            }
         }
     }
 
