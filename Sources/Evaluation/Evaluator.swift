@@ -298,7 +298,22 @@ public enum Metrics {
         var s = col("task", 7) + " " + col("group", 9) + "     n   greedy"
         for k in ks { s += " " + ["avg@", "best@", "worst@"].map { String(repeating: " ", count: max(0, 8 - $0.count - "\(k)".count)) + $0 + "\(k)" }.joined(separator: " ") }
         s += "\n"
-        for r in rows {
+        // Per family (in order of appearance): all, then levels d1, d2, …, then pass buckets
+        // from unsolved to solved, then anything else (train_dist).
+        let families = rows.reduce(into: [String]()) { if !$0.contains($1.family) { $0.append($1.family) } }
+        func rank(_ g: String) -> (Int, Int) {
+            if g == "all" { return (0, 0) }
+            if g.hasPrefix("d"), let level = Int(g.dropFirst()) { return (1, level) }
+            if let b = PassBucket(rawValue: g) { return (2, b.rank) }
+            return (3, 0)
+        }
+        let ordered = rows.enumerated().sorted { a, b in
+            let fa = families.firstIndex(of: a.element.family) ?? 0, fb = families.firstIndex(of: b.element.family) ?? 0
+            if fa != fb { return fa < fb }
+            let ra = rank(a.element.group), rb = rank(b.element.group)
+            return ra != rb ? ra < rb : a.offset < b.offset
+        }.map(\.element)
+        for r in ordered {
             s += col(r.family, 7) + " " + col(r.group, 9) + String(format: " %5d", r.problems) + num(r.greedy) + " "
             for k in ks {
                 let key = "\(k)"

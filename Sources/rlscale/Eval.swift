@@ -9,11 +9,11 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a checkpoint on the held-out sets, per task, difficulty and pass-rate bucket.",
         discussion: """
-            Samples n completions per held-out problem (and one greedy), verifies them exactly,
-            and reports greedy accuracy, avg@k, best@k (unbiased pass@k) and worst@k (all k
-            correct) per task and difficulty level, and per pass-rate bucket: unsolved (no
-            success in K samples), hard (0, 0.0625], medium, easy [0.3, 0.6], solved (> 0.6).
-            Buckets come from --reference (a base checkpoint, usually the one a policy was
+            Samples n completions per held-out problem (and one greedy), verifies them exactly, \
+            and reports greedy accuracy, avg@k, best@k (unbiased pass@k) and worst@k (all k \
+            correct) per task and difficulty level, and per pass-rate bucket: unsolved (no \
+            success in K samples), hard (0, 0.0625], medium, easy [0.3, 0.6], solved (> 0.6). \
+            Buckets come from --reference (a base checkpoint, usually the one a policy was \
             trained from) or else from the checkpoint's own samples.
             """)
 

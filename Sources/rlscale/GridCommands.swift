@@ -60,13 +60,13 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a grid on this node: bases first, then one worker process per cell, resumably.",
         discussion: """
-            Each cell runs in its own worker process with single-threaded BLAS, --jobs at a
-            time. A cell's identity is a hash of its resolved configuration, its base and
-            the result schema, and its document is written atomically when it finishes, so
-            rerunning the same command skips finished cells: a killed or interrupted run
-            (Ctrl-C) resumes where it stopped. Crashed workers are retried; a cell that fails
-            for good is recorded with its reason and the grid goes on. --shard I/K runs every
-            K-th cell starting at I (how Slurm array tasks split a grid); a lock stops two
+            Each cell runs in its own worker process with single-threaded BLAS, --jobs at a \
+            time. A cell's identity is a hash of its resolved configuration, its base and \
+            the result schema, and its document is written atomically when it finishes, so \
+            rerunning the same command skips finished cells: a killed or interrupted run \
+            (Ctrl-C) resumes where it stopped. Crashed workers are retried; a cell that fails \
+            for good is recorded with its reason and the grid goes on. --shard I/K runs every \
+            K-th cell starting at I (how Slurm array tasks split a grid); a lock stops two \
             runners from working the same shard.
             """)
 
@@ -93,12 +93,12 @@ struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a grid's expanded cells, bases, total FLOPs and an estimated wall time.",
         discussion: """
-            The estimate comes from a short calibration of training and sampling throughput
-            for each base size on this machine (single-threaded, as workers run), applied to
-            each cell's budget (a quarter sampling, three quarters training) and each base's
-            pretraining, scheduled as `run` does on --jobs workers: bases first, then cells,
-            longest first, each on the first free worker. Evaluation, pool building and the
-            per-step overheads of small batches are not in it (the quick grid took 1.1× its
+            The estimate comes from a short calibration of training and sampling throughput \
+            for each base size on this machine (single-threaded, as workers run), applied to \
+            each cell's budget (a quarter sampling, three quarters training) and each base's \
+            pretraining, scheduled as `run` does on --jobs workers: bases first, then cells, \
+            longest first, each on the first free worker. Evaluation, pool building and the \
+            per-step overheads of small batches are not in it (the quick grid took 1.1× its \
             estimate on this project's machine).
             """)
 
@@ -228,8 +228,8 @@ struct Slurm: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a grid as a Slurm job array: a base-pretraining job, then one array task per shard.",
         discussion: """
-            Writes RESULTS/<grid>/slurm/bases.sbatch and cells.sbatch and submits them; the
-            array depends on the base job (--dependency=afterok). Array task i runs
+            Writes RESULTS/<grid>/slurm/bases.sbatch and cells.sbatch and submits them; the \
+            array depends on the base job (--dependency=afterok). Array task i runs \
             `rlscale run GRID --shard i/K`, so tasks are resumable exactly like local runs.
             --dry-run prints the scripts without submitting.
             """)

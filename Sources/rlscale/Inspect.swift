@@ -6,8 +6,8 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a checkpoint's config, parameter counts and metadata (and optionally logits).",
         discussion: """
-            With --logits 1,5,3 also prints the logits [T, vocab] of that token sequence as
-            JSON, for comparison with an independent implementation such as
+            With --logits 1,5,3 also prints the logits [T, vocab] of that token sequence as \
+            JSON, for comparison with an independent implementation such as \
             analysis/reference_gpt.py.
             """)
 

@@ -9,11 +9,11 @@ struct Pretrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Pretrain (or fetch from the cache) base policies on the noisy-solver corpus.",
         discussion: """
-            Builds one base of the ladder (--size), a custom shape (--d-model/--layers/--heads),
-            or the whole ladder (--ladder). Bases are cached under RESULTS/bases keyed by a
-            hash of everything that determines them, so the grid runner and later calls reuse
-            them. Each base is evaluated on the held-out set once (K samples per problem),
-            which fixes every held-out problem's pass-rate bucket. Prints pretraining FLOPs,
+            Builds one base of the ladder (--size), a custom shape (--d-model/--layers/--heads), \
+            or the whole ladder (--ladder). Bases are cached under RESULTS/bases keyed by a \
+            hash of everything that determines them, so the grid runner and later calls reuse \
+            them. Each base is evaluated on the held-out set once (K samples per problem), \
+            which fixes every held-out problem's pass-rate bucket. Prints pretraining FLOPs, \
             wall time and pass@1 per task.
             """)
 

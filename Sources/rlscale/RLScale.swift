@@ -9,19 +9,19 @@ struct RLScale: ParsableCommand {
         commandName: "rlscale",
         abstract: "Measure compute-optimal scaling laws for RL post-training on small policies.",
         discussion: """
-            rlscale trains small transformer policies on CPU, post-trains them with RL
+            rlscale trains small transformer policies on CPU, post-trains them with RL \
             methods over a grid of allocations, and fits scaling laws to the results.
 
             A study:  rlscale plan grids/quick.toml
-                      rlscale run grids/quick.toml            (or: rlscale slurm grids/quick.toml)
+                      rlscale run grids/quick.toml    (or rlscale slurm, on a cluster)
                       rlscale status results/quick
                       rlscale fit results/quick --out analysis/quick
             One cell by hand: rlscale train --base s --method grpo --budget 1e12
 
-            Every command accepts --blas-core NAME (SkylakeX, Haswell, Sandybridge, or a
-            generic core such as Prescott) to choose OpenBLAS's kernels. Without it, when
-            OpenBLAS falls back to its generic kernels on a CPU with AVX2 or AVX-512,
-            rlscale picks the matching core itself and says so once on stderr. A grid pins
+            Every command accepts --blas-core NAME (SkylakeX, Haswell, Sandybridge, or a \
+            generic core such as Prescott) to choose OpenBLAS's kernels. Without it, when \
+            OpenBLAS falls back to its generic kernels on a CPU with AVX2 or AVX-512, \
+            rlscale picks the matching core itself and says so once on stderr. A grid pins \
             the core in its manifest; its workers and Slurm tasks all run that core.
             """,
         subcommands: [Plan.self, Run.self, Status.self, Slurm.self, Fit.self, FitCSV.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self, BenchCellWorker.self])
@@ -31,18 +31,18 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure engine throughput (training and KV-cache sampling) as MFU, or whole cells.",
         discussion: """
-            For the base ladder's four shapes (xs, s, m, l: vocabulary 23) and three wider
-            configs (tiny, small, large: the largest d_model 256, 4 layers), all at context
-            64 and batch 64, measures training tokens/s (forward + backward + AdamW) and
-            sampling tokens/s with the KV cache, their achieved GFLOP/s by the harness's
-            FLOP formula, and MFU: achieved GFLOP/s divided by the cblas_sgemm peak
-            measured in the same run at the same thread count. Each figure is the median
+            For the base ladder's four shapes (xs, s, m, l: vocabulary 23) and three wider \
+            configs (tiny, small, large: the largest d_model 256, 4 layers), all at context \
+            64 and batch 64, measures training tokens/s (forward + backward + AdamW) and \
+            sampling tokens/s with the KV cache, their achieved GFLOP/s by the harness's \
+            FLOP formula, and MFU: achieved GFLOP/s divided by the cblas_sgemm peak \
+            measured in the same run at the same thread count. Each figure is the median \
             of --repeats measurements.
 
-            --cell instead runs one fixed GRPO cell per ladder size (n = 8, Bp = 8, an
-            untrained base of the ladder's shape, quick.toml's tasks and evaluation), each
-            in its own worker process as a grid would, and reports charged FLOPs per wall
-            second, the share of wall time in sampling, training, evaluation and the rest,
+            --cell instead runs one fixed GRPO cell per ladder size (n = 8, Bp = 8, an \
+            untrained base of the ladder's shape, tasks mul:1,sort:1, 8 evaluation points), each \
+            in its own worker process as a grid would, and reports charged FLOPs per wall \
+            second, the share of wall time in sampling, training, evaluation and the rest, \
             and the worker's peak resident memory.
             """)
 

@@ -11,10 +11,10 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run one grid cell: RL post-train a base policy until its compute budget is spent.",
         discussion: """
-            Takes a base from the cache (pretraining it first if needed), post-trains a copy
-            with one method (\(Methods.names.joined(separator: ", "))) at n rollouts per
-            problem and Bp problems per batch until the budget C (FLOPs: sampling, training,
-            teacher and reference passes) is spent, and evaluates at log-spaced compute
+            Takes a base from the cache (pretraining it first if needed), post-trains a copy \
+            with one method (\(Methods.names.joined(separator: ", "))) at n rollouts per \
+            problem and Bp problems per batch until the budget C (FLOPs: sampling, training, \
+            teacher and reference passes) is spent, and evaluates at log-spaced compute \
             points. Writes the cell document (learning curve, diagnostics, compute) as JSON.
             """)
 

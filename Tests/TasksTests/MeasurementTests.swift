@@ -114,4 +114,14 @@ import Testing
         #expect(train.first?.problems == expected.count && expected.count >= 3)
         #expect(abs((train.first?.avg["1"] ?? 0) - 0.5) < 1e-12)
     }
+
+    /// The printed table lists each family's groups as all, levels, buckets, then the rest,
+    /// whatever order the groups arrived in.
+    @Test func theTableOrdersGroups() {
+        let names = ["unsolved", "d2", "all", "train_dist", "medium", "d10", "d1", "easy"]
+        let rows = names.map { GroupMetrics(family: "sort", group: $0, problems: 1, greedy: 0, avg: [:], best: [:], worst: [:]) }
+            + [GroupMetrics(family: "add", group: "all", problems: 1, greedy: 0, avg: [:], best: [:], worst: [:])]
+        let printed = Metrics.table(rows, ks: [1]).split(separator: "\n").dropFirst().map { $0.split(separator: " ").prefix(2).joined(separator: "/") }
+        #expect(printed == ["sort/all", "sort/d1", "sort/d2", "sort/d10", "sort/unsolved", "sort/medium", "sort/easy", "sort/train_dist", "add/all"])
+    }
 }
