@@ -5,13 +5,13 @@
 # `make deps` installs the system packages when they are missing (Debian/Ubuntu).
 
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libgsl-dev pkg-config
+APT_PACKAGES := libopenblas-dev libgsl-dev pkg-config librsvg2-bin
 RLSCALE := .build/release/rlscale
 
 .PHONY: deps build run test bench
 
 deps:
-	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openblas gsl; then \
+	@if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openblas gsl || ! command -v rsvg-convert >/dev/null 2>&1; then \
 		echo "installing $(APT_PACKAGES)"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update && $$SUDO apt-get install -y $(APT_PACKAGES); \

@@ -315,7 +315,7 @@ enum ReportPlots {
             }
             if let env = g.law("score_envelope", .envelope), env.estimate.fit.isOK {
                 let pts = env.band.filter { $0.value.isFinite }
-                fp.series.append(.init(name: "envelope of configurations (95% CI)", points: pts.map { (x: $0.budget, y: $0.value) },
+                fp.series.append(.init(name: "envelope (95% CI)", points: pts.map { (x: $0.budget, y: $0.value) },
                                        band: pts.map { (x: $0.budget, low: $0.interval.low, high: $0.interval.high) },
                                        style: .line, color: 4))
             }
