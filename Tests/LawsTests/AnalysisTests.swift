@@ -95,7 +95,7 @@ struct AnalysisTests {
         #expect(frontier.rows.count == report.groups[0].frontier.count)
         let svg = try String(contentsOfFile: dir + "/frontier-grpo-add_1_mul_1.svg", encoding: .utf8)
         #expect(svg.hasPrefix("<svg") && svg.contains("RL compute C (FLOPs)") && svg.contains("empirical frontier"))
-        #expect(svg.contains("envelope of configurations (95% CI)"))
+        #expect(svg.contains("envelope (95% CI)"))
         let md = try String(contentsOfFile: dir + "/report.md", encoding: .utf8)
         #expect(md.contains("`score_frontier` (scalerl)") && md.contains("frontier-grpo-add_1_mul_1.svg"))
         #expect(md.contains("`score_envelope` (envelope): upper envelope of 4 configuration laws; reaches "))
