@@ -70,6 +70,11 @@ public struct GridRunner {
                 flops: 0)
         }
         if !baseJobs.isEmpty { log("pretraining \(baseJobs.count) base(s): \(baseJobs.map(\.id).joined(separator: ", "))") }
+        // A document that cannot be used (corrupt, truncated, another schema) is moved aside
+        // and its cell run again.
+        for c in cells {
+            if let q = store.quarantineIfUnusable(c.id) { log("cell \(c.id): \(q.reason); moved to \(q.path), running it again") }
+        }
         let todo = cells.filter { !store.hasCell($0.id) }
         summary.skipped = cells.count - todo.count
         if summary.skipped > 0 { log("\(summary.skipped) of \(cells.count) cells already finished; skipping them") }

@@ -42,6 +42,38 @@ public struct ResultStore: Sendable {
         try JSONDecoder().decode(CellResult.self, from: Data(contentsOf: URL(fileURLWithPath: cellPath(id))))
     }
 
+    /// Why the document of cell `id` cannot be used (unreadable, not a cell document, or
+    /// another result schema), or nil when it reads.
+    public func cellProblem(_ id: String) -> String? {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: cellPath(id))) } catch { return "unreadable: \(error.localizedDescription)" }
+        struct Schema: Decodable { var schema: Int? }
+        guard let schema = try? JSONDecoder().decode(Schema.self, from: data) else { return "not JSON (truncated or corrupt)" }
+        guard schema.schema == CellResult.schemaVersion else {
+            return "result schema \(schema.schema.map(String.init) ?? "missing"), this version writes \(CellResult.schemaVersion)"
+        }
+        do { _ = try JSONDecoder().decode(CellResult.self, from: data) } catch { return "not a cell document: \(error)" }
+        return nil
+    }
+
+    public var quarantineDir: String { "\(gridDir)/quarantine" }
+
+    /// Moves the document of cell `id` to `quarantine/` when it cannot be used (see
+    /// `cellProblem`), so that the cell counts as pending and is run again; returns where it
+    /// went and why, or nil when the document is fine (or absent). Never deletes anything.
+    public func quarantineIfUnusable(_ id: String) -> (path: String, reason: String)? {
+        guard hasCell(id), let reason = cellProblem(id) else { return nil }
+        let fm = FileManager.default
+        try? fm.createDirectory(atPath: quarantineDir, withIntermediateDirectories: true)
+        var dest = "\(quarantineDir)/\(id).json", n = 1
+        while fm.fileExists(atPath: dest) {
+            dest = "\(quarantineDir)/\(id).\(n).json"
+            n += 1
+        }
+        do { try fm.moveItem(atPath: cellPath(id), toPath: dest) } catch { return nil }
+        return (dest, reason)
+    }
+
     public func writeCell(_ r: CellResult, id: String) throws {
         try AtomicFile.write(try Self.encoder.encode(r), to: cellPath(id))
     }

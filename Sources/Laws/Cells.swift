@@ -94,7 +94,11 @@ public struct Cell: Sendable, Hashable {
 }
 
 /// The subset of rlscale's cell document (`CellResult`, JSON) that the fitter reads.
-struct CellDocument: Decodable {
+public struct CellDocument: Decodable {
+    /// The result schema this reader understands (RLTraining's `CellResult.schemaVersion`;
+    /// a test checks they agree).
+    public static let schemaVersion = 1
+    var schema: Int?
     struct Ledger: Decodable {
         var sampling: Double, training: Double, teacher: Double, reference: Double
         var rollouts: Int
@@ -189,6 +193,9 @@ public struct CellStore: Sendable {
         let doc: CellDocument
         do { doc = try JSONDecoder().decode(CellDocument.self, from: data) } catch {
             return .failure(LawFitFailure("not a cell document: \(error)"))
+        }
+        guard doc.schema == CellDocument.schemaVersion else {
+            return .failure(LawFitFailure("result schema \(doc.schema.map(String.init) ?? "missing"), this version reads \(CellDocument.schemaVersion)"))
         }
         guard doc.status == "done" else { return .failure(LawFitFailure("status \(doc.status)")) }
         var curve: [CurvePoint] = []

@@ -189,7 +189,10 @@ struct Status: ParsableCommand {
         var rows: [String: (done: Int, failed: Int, pending: Int)] = [:]
         for c in m.grid.cells {
             var r = rows[c.config.method] ?? (0, 0, 0)
-            if store.hasCell(c.id) {
+            if store.hasCell(c.id), let problem = store.cellProblem(c.id) {
+                FileHandle.standardError.write(Data("warning: cell \(c.id): \(problem) (counted pending; `run` moves it to quarantine/)\n".utf8))
+                r.pending += 1
+            } else if store.hasCell(c.id) {
                 if (try? store.readCell(c.id))?.status == "failed" { r.failed += 1 } else { r.done += 1 }
             } else {
                 r.pending += 1

@@ -67,3 +67,37 @@ import Laws
         }
     }
 }
+
+/// Documents a store cannot use are never a crash: `run` moves them to quarantine/ and runs
+/// the cell again, `fit` skips them with the reason, and the law reader speaks the writer's schema.
+@Suite struct IntegrityTests {
+    @Test func unusableDocumentsAreQuarantinedAndSkipped() throws {
+        let root = NSTemporaryDirectory() + "rlscale-integrity-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = ResultStore(root: root, grid: "g")
+        try FileManager.default.createDirectory(atPath: store.cellsDir, withIntermediateDirectories: true)
+        let good = try PoolGroupTests().document(bucket: nil, pool: nil, score: 0.3)
+        try good.write(to: URL(fileURLWithPath: store.cellPath("good")))
+        try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: store.cellPath("truncated")))
+        var foreign = try #require(try JSONSerialization.jsonObject(with: good) as? [String: Any])
+        foreign["schema"] = 99
+        try JSONSerialization.data(withJSONObject: foreign).write(to: URL(fileURLWithPath: store.cellPath("foreign")))
+
+        // fit skips both with their reasons and reads the good one.
+        let cells = try CellStore.load(results: store.gridDir, score: try ScoreSelector(metric: "avg@4", group: "train_dist"))
+        #expect(cells.cells.map(\.id) == ["good"])
+        let reasons = Dictionary(uniqueKeysWithValues: cells.skipped.map { ($0.id, $0.reason) })
+        #expect(reasons["foreign"]?.contains("result schema 99") == true, "\(reasons)")
+        #expect(reasons["truncated"]?.hasPrefix("not a cell document") == true, "\(reasons)")
+
+        // run's check: each unusable document moves to quarantine/, the good one stays.
+        #expect(store.cellProblem("good") == nil && store.quarantineIfUnusable("good") == nil)
+        let t = try #require(store.quarantineIfUnusable("truncated"))
+        #expect(t.reason.hasPrefix("not JSON") && t.path == store.quarantineDir + "/truncated.json")
+        let f = try #require(store.quarantineIfUnusable("foreign"))
+        #expect(f.reason.hasPrefix("result schema 99"))
+        #expect(!store.hasCell("truncated") && !store.hasCell("foreign") && store.hasCell("good"))
+        #expect(FileManager.default.fileExists(atPath: t.path) && FileManager.default.fileExists(atPath: f.path))
+        #expect(CellDocument.schemaVersion == CellResult.schemaVersion)
+    }
+}
