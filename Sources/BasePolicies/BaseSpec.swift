@@ -46,7 +46,7 @@ public struct BaseSpec: Codable, Hashable, Sendable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let body = (try? enc.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? name
-        return StableHash.hex("base-v\(Self.schemaVersion):" + body)
+        return StableHash.hex("base-v\(Self.schemaVersion):n\(Numerics.version):" + body)
     }
 
     /// A policy shape for the task vocabulary and context.

@@ -49,7 +49,7 @@ public struct Grid: Codable, Sendable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let body = (try? enc.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return StableHash.hex("cell-v\(CellResult.schemaVersion):\(base.key):" + body)
+        return StableHash.hex("cell-v\(CellResult.schemaVersion):n\(Numerics.version):\(base.key):" + body)
     }
 }
 

@@ -101,7 +101,7 @@ public struct ResultStore: Sendable {
         return (try? readManifest())?.blasCore
     }
 
-    public static let harnessVersion = "rlscale 0.1 (cell schema \(CellResult.schemaVersion), base schema \(BaseSpec.schemaVersion))"
+    public static let harnessVersion = "rlscale 0.1 (numerics \(Numerics.version), cell schema \(CellResult.schemaVersion), base schema \(BaseSpec.schemaVersion))"
 
     public func writeManifest(_ grid: Grid, gridFile: String) throws {
         var uts = utsname()

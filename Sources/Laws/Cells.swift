@@ -75,6 +75,8 @@ public struct Cell: Sendable, Hashable {
     /// Problems per batch (Bp).
     public var problemsPerBatch: Int
     public var seed: UInt64
+    /// The numerics version that computed the cell (nil for documents older than versioning).
+    public var numerics: Int?
     /// The learning curve, step 0 (compute 0) first.
     public var curve: [CurvePoint]
     /// Charged FLOPs per sampled rollout over the whole run (`compute.total / compute.rollouts`):
@@ -83,10 +85,10 @@ public struct Cell: Sendable, Hashable {
 
     /// Creates a cell (tests and synthetic grids build cells directly).
     public init(id: String, method: String, taskMix: String, parameters: Double, rolloutsPerProblem: Int,
-                problemsPerBatch: Int, seed: UInt64 = 0, curve: [CurvePoint], flopsPerRollout: Double) {
+                problemsPerBatch: Int, seed: UInt64 = 0, curve: [CurvePoint], flopsPerRollout: Double, numerics: Int? = nil) {
         self.id = id; self.method = method; self.taskMix = taskMix; self.parameters = parameters
         self.rolloutsPerProblem = rolloutsPerProblem; self.problemsPerBatch = problemsPerBatch; self.seed = seed
-        self.curve = curve; self.flopsPerRollout = flopsPerRollout
+        self.curve = curve; self.flopsPerRollout = flopsPerRollout; self.numerics = numerics
     }
 
     /// The score before any RL (the step-0 point), if the curve has one.
@@ -99,6 +101,7 @@ public struct CellDocument: Decodable {
     /// a test checks they agree).
     public static let schemaVersion = 1
     var schema: Int?
+    var numerics: Int?
     struct Ledger: Decodable {
         var sampling: Double, training: Double, teacher: Double, reference: Double
         var rollouts: Int
@@ -151,7 +154,11 @@ public struct CellStore: Sendable {
     /// Reads every `RESULTS/cells/*.json` with status "done", scoring each evaluation point
     /// with `score`. Points whose score or compute is not finite are dropped; a cell with
     /// no usable point is skipped with its reason.
-    public static func load(results: String, score: ScoreSelector) throws(LawError) -> CellStore {
+    ///
+    /// Cells computed by different numerics versions (`numerics` in the documents) are not
+    /// comparable: a store that mixes them is refused, naming the versions and some of their
+    /// cells, unless `allowMixedNumerics`.
+    public static func load(results: String, score: ScoreSelector, allowMixedNumerics: Bool = false) throws(LawError) -> CellStore {
         let fm = FileManager.default
         let dir = (results as NSString).appendingPathComponent("cells")
         let names: [String]
@@ -177,6 +184,15 @@ public struct CellStore: Sendable {
             case .success(let c): cells.append(c)
             case .failure(let f): skipped.append((id, f.status))
             }
+        }
+        let versions = Dictionary(grouping: cells) { $0.numerics.map { "numerics \($0)" } ?? "no numerics version (older)" }
+        if versions.count > 1 && !allowMixedNumerics {
+            let parts = versions.keys.sorted().map { v in
+                let ids = versions[v, default: []].map(\.id).sorted()
+                return "\(v): \(ids.count) cell(s) (\(ids.prefix(3).joined(separator: ", "))\(ids.count > 3 ? ", …" : ""))"
+            }
+            throw .parse("\(results) mixes results of different numerics: " + parts.joined(separator: "; ")
+                         + ". Rerun the grid with this version (its cells get new ids) or pass --allow-mixed.")
         }
         return CellStore(grid: grid, cells: cells, skipped: skipped)
     }
@@ -214,7 +230,7 @@ public struct CellStore: Sendable {
         return .success(Cell(
             id: id, method: doc.config.method, taskMix: mix, parameters: Double(doc.baseParameters),
             rolloutsPerProblem: doc.config.rolloutsPerProblem, problemsPerBatch: doc.config.problemsPerBatch,
-            seed: doc.config.seed ?? 0, curve: curve, flopsPerRollout: fpr))
+            seed: doc.config.seed ?? 0, curve: curve, flopsPerRollout: fpr, numerics: doc.numerics))
     }
 
     /// The selected metric of the selected group, averaged over families by problem count.

@@ -1,3 +1,4 @@
+import RLCommon
 import Evaluation
 
 /// One evaluation of a cell's policy.
@@ -41,6 +42,8 @@ public struct StepWindow: Codable, Sendable {
 public struct CellResult: Codable, Sendable {
     public static let schemaVersion = 1
     public var schema: Int = CellResult.schemaVersion
+    /// The numerics version that computed it (`Numerics.version`; absent in older documents).
+    public var numerics: Int? = Numerics.version
     public var config: CellConfig
     public var baseKey: String
     /// The base's ladder name and its non-embedding parameter count (the law's N).

@@ -38,9 +38,12 @@ struct Fit: ParsableCommand {
     @Option(help: "Fit within one stratum: KEY=VALUE[,KEY=VALUE] with keys n, bp, N (e.g. bp=8); other cells are left out.")
     var within: String?
 
+    @Flag(help: "Fit a store whose cells come from different numerics versions (refused otherwise).")
+    var allowMixed = false
+
     func run() throws {
         let selector = try ScoreSelector(metric: metric, group: group)
-        var store = try CellStore.load(results: results, score: selector)
+        var store = try CellStore.load(results: results, score: selector, allowMixedNumerics: allowMixed)
         guard !store.cells.isEmpty else {
             throw ValidationError("no finished cells in \(results)/cells (\(store.skipped.count) skipped)")
         }

@@ -3,6 +3,7 @@ import BasePolicies
 import Foundation
 import Grid
 import PolicyModel
+import RLCommon
 import RLTraining
 
 /// Loads a grid file, turning its errors into a validation message that names file, line and key.
@@ -205,6 +206,15 @@ struct Status: ParsableCommand {
         }
         let t = rows.values.reduce((0, 0, 0)) { ($0.0 + $1.done, $0.1 + $1.failed, $0.2 + $1.pending) }
         print(pad("all", 18) + String(format: " %5d %7d %8d", t.0, t.1, t.2))
+        // Documents of cells this grid no longer has: another numerics version (their ids
+        // changed) or an edited grid. `fit` refuses to mix numerics versions.
+        let ids = Set(m.grid.cells.map(\.id))
+        let stale = ((try? FileManager.default.contentsOfDirectory(atPath: store.cellsDir)) ?? [])
+            .filter { $0.hasSuffix(".json") && !ids.contains(String($0.dropLast(5))) }
+        if !stale.isEmpty {
+            print("stale: \(stale.count) document(s) in \(store.cellsDir) belong to no cell of this grid (another numerics "
+                  + "version, \(Numerics.version) now, or an edited grid); `rlscale fit` refuses mixed numerics unless --allow-mixed")
+        }
     }
 }
 

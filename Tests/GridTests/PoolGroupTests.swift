@@ -1,4 +1,5 @@
 import Foundation
+import RLCommon
 import Tasks
 import Testing
 
@@ -99,5 +100,29 @@ import Laws
         #expect(!store.hasCell("truncated") && !store.hasCell("foreign") && store.hasCell("good"))
         #expect(FileManager.default.fileExists(atPath: t.path) && FileManager.default.fileExists(atPath: f.path))
         #expect(CellDocument.schemaVersion == CellResult.schemaVersion)
+    }
+
+    /// Cells of different numerics versions are not mixed by fit unless asked.
+    @Test func mixedNumericsAreRefused() throws {
+        let root = NSTemporaryDirectory() + "rlscale-numerics-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = ResultStore(root: root, grid: "g")
+        try FileManager.default.createDirectory(atPath: store.cellsDir, withIntermediateDirectories: true)
+        let doc = try PoolGroupTests().document(bucket: nil, pool: nil, score: 0.3)
+        try doc.write(to: URL(fileURLWithPath: store.cellPath("now")))
+        var old = try #require(try JSONSerialization.jsonObject(with: doc) as? [String: Any])
+        #expect(old["numerics"] as? Int == Numerics.version)
+        old["numerics"] = Numerics.version + 1
+        try JSONSerialization.data(withJSONObject: old).write(to: URL(fileURLWithPath: store.cellPath("other")))
+        let score = try ScoreSelector(metric: "avg@4", group: "train_dist")
+        do {
+            _ = try CellStore.load(results: store.gridDir, score: score)
+            Issue.record("a store with two numerics versions was fitted")
+        } catch {
+            #expect(error.description.contains("mixes results of different numerics: numerics \(Numerics.version): 1 cell(s) (now); "
+                                               + "numerics \(Numerics.version + 1): 1 cell(s) (other)"), "\(error)")
+        }
+        let both = try CellStore.load(results: store.gridDir, score: score, allowMixedNumerics: true)
+        #expect(both.cells.map(\.id).sorted() == ["now", "other"])
     }
 }

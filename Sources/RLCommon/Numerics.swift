@@ -1,0 +1,9 @@
+/// The version of the harness's numerics: everything that changes what a base or a cell
+/// computes from the same configuration and seed (the engine's kernels and their summation
+/// order, the tasks and their verifiers, the RL methods, the evaluation). It enters every
+/// base key and cell id, so results from different numerics never share an identity: after
+/// a bump, `rlscale run` computes new cells instead of skipping "finished" ones, and
+/// `rlscale fit` refuses a store that mixes versions. Bump it with any such change.
+public enum Numerics {
+    public static let version = 1
+}
