@@ -72,11 +72,16 @@ import Laws
 /// Documents a store cannot use are never a crash: `run` moves them to quarantine/ and runs
 /// the cell again, `fit` skips them with the reason, and the law reader speaks the writer's schema.
 @Suite struct IntegrityTests {
-    @Test func unusableDocumentsAreQuarantinedAndSkipped() throws {
-        let root = NSTemporaryDirectory() + "rlscale-integrity-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let store = ResultStore(root: root, grid: "g")
+    /// A fresh store with an empty cells/ folder under the temporary directory.
+    static func emptyStore(_ label: String) throws -> ResultStore {
+        let store = ResultStore(root: NSTemporaryDirectory() + "rlscale-\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))", grid: "g")
         try FileManager.default.createDirectory(atPath: store.cellsDir, withIntermediateDirectories: true)
+        return store
+    }
+
+    @Test func unusableDocumentsAreQuarantinedAndSkipped() throws {
+        let store = try Self.emptyStore("integrity")
+        defer { try? FileManager.default.removeItem(atPath: store.root) }
         let good = try PoolGroupTests().document(bucket: nil, pool: nil, score: 0.3)
         try good.write(to: URL(fileURLWithPath: store.cellPath("good")))
         try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: store.cellPath("truncated")))
@@ -104,10 +109,8 @@ import Laws
 
     /// Cells of different numerics versions are not mixed by fit unless asked.
     @Test func mixedNumericsAreRefused() throws {
-        let root = NSTemporaryDirectory() + "rlscale-numerics-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let store = ResultStore(root: root, grid: "g")
-        try FileManager.default.createDirectory(atPath: store.cellsDir, withIntermediateDirectories: true)
+        let store = try Self.emptyStore("numerics")
+        defer { try? FileManager.default.removeItem(atPath: store.root) }
         let doc = try PoolGroupTests().document(bucket: nil, pool: nil, score: 0.3)
         try doc.write(to: URL(fileURLWithPath: store.cellPath("now")))
         var old = try #require(try JSONSerialization.jsonObject(with: doc) as? [String: Any])
