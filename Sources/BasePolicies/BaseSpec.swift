@@ -43,10 +43,7 @@ public struct BaseSpec: Codable, Hashable, Sendable {
 
     /// Stable 16-hex-digit identity of this spec.
     public var key: String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let body = (try? enc.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? name
-        return StableHash.hex("base-v\(Self.schemaVersion):n\(Numerics.version):" + body)
+        StableHash.hex("base-v\(Self.schemaVersion):n\(Numerics.version):", json: self, fallback: name)
     }
 
     /// A policy shape for the task vocabulary and context.

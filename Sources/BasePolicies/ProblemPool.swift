@@ -43,10 +43,7 @@ public struct PoolRequest: Codable, Hashable, Sendable {
 
     /// Hex identity of the request (names the cached pool file).
     public var key: String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let body = (try? enc.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return StableHash.hex("pool-v1:" + body)
+        StableHash.hex("pool-v1:", json: self)
     }
 
     /// Most candidates drawn before giving up: 64 per pool problem.

@@ -46,10 +46,7 @@ public struct Grid: Codable, Sendable {
     }
 
     static func cellID(base: BaseSpec, config: CellConfig) -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let body = (try? enc.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return StableHash.hex("cell-v\(CellResult.schemaVersion):n\(Numerics.version):\(base.key):" + body)
+        StableHash.hex("cell-v\(CellResult.schemaVersion):n\(Numerics.version):\(base.key):", json: config)
     }
 }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A 64-bit FNV-1a hash that is stable across processes, machines and Swift versions
 /// (unlike `Hasher`, which is randomly seeded per process). Used for cache keys, cell
 /// identities and deriving RNG sub-streams.
@@ -20,6 +22,15 @@ public struct StableHash: Sendable {
     public mutating func combine(_ s: String) {
         combine(UInt64(s.utf8.count))
         combine(bytes: s.utf8)
+    }
+
+    /// Hex digest of `prefix` followed by `value` encoded as JSON with sorted keys (or by
+    /// `fallback` if it cannot be encoded): the identity of a configuration, stable across
+    /// processes and machines (base keys, cell ids, pool keys).
+    public static func hex(_ prefix: String, json value: some Encodable, fallback: String = "") -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return hex(prefix + ((try? enc.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? fallback))
     }
 
     /// Hex digest of a string's hash, 16 characters.
