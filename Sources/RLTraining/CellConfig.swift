@@ -3,6 +3,36 @@ import Evaluation
 import Foundation
 import Tasks
 
+/// The default of every cell knob. `CellConfig.init`, grid files (`[cell]` and `[axes]`)
+/// and `rlscale train` all read them here; the README lists them.
+public enum CellDefaults {
+    public static let method = "grpo"
+    public static let rolloutsPerProblem = 8
+    public static let problemsPerBatch = 8
+    /// The main job's rate on base s (3e-4 and above collapse there; see grids/quick.toml).
+    public static let learningRate: Float = 2e-4
+    public static let warmupSteps = 0
+    public static let minDifficulty = 1
+    public static let policyLag = 0
+    public static let klCoef = 0.0
+    public static let entropyCoef = 0.0
+    public static let teacherLag = 0
+    public static let distillRewardWeight = 0.0
+    public static let seed: UInt64 = 0
+    public static let evalPoints = 8
+    public static let evalSamples = 8
+    public static let evalProblemsPerLevel = 4
+}
+
+/// A method-specific knob of a cell: each method declares the ones it reads
+/// (`Methods.knobs(of:)`); setting another away from its default is an error.
+public enum MethodKnob: String, CaseIterable, Sendable {
+    case kl
+    case entropy
+    case teacherLag = "teacher_lag"
+    case distillRewardWeight = "distill_reward_weight"
+}
+
 /// Everything that determines one grid cell's RL run (besides the base policy).
 public struct CellConfig: Codable, Hashable, Sendable {
     public var method: String
@@ -40,12 +70,16 @@ public struct CellConfig: Codable, Hashable, Sendable {
     public var evalProblemsPerLevel: Int
 
     public init(
-        method: String, rolloutsPerProblem: Int = 8, problemsPerBatch: Int = 8, budgetFLOPs: Double,
-        learningRate: Float = 1e-3, warmupSteps: Int = 0, tasks: TaskMixture = .uniform, maxDifficulty: Int? = nil,
-        minDifficulty: Int = 1, curriculum: Curriculum = .uniform, trainBucket: PassBucket? = nil, poolSize: Int? = nil,
-        policyLag: Int = 0, klCoef: Double = 0,
-        entropyCoef: Double = 0, teacherLag: Int = 0, distillRewardWeight: Double = 0, seed: UInt64 = 0,
-        evalPoints: Int = 8, evalSamples: Int = 8, evalProblemsPerLevel: Int = 4
+        method: String, rolloutsPerProblem: Int = CellDefaults.rolloutsPerProblem,
+        problemsPerBatch: Int = CellDefaults.problemsPerBatch, budgetFLOPs: Double,
+        learningRate: Float = CellDefaults.learningRate, warmupSteps: Int = CellDefaults.warmupSteps,
+        tasks: TaskMixture = .uniform, maxDifficulty: Int? = nil, minDifficulty: Int = CellDefaults.minDifficulty,
+        curriculum: Curriculum = .uniform, trainBucket: PassBucket? = nil, poolSize: Int? = nil,
+        policyLag: Int = CellDefaults.policyLag, klCoef: Double = CellDefaults.klCoef,
+        entropyCoef: Double = CellDefaults.entropyCoef, teacherLag: Int = CellDefaults.teacherLag,
+        distillRewardWeight: Double = CellDefaults.distillRewardWeight, seed: UInt64 = CellDefaults.seed,
+        evalPoints: Int = CellDefaults.evalPoints, evalSamples: Int = CellDefaults.evalSamples,
+        evalProblemsPerLevel: Int = CellDefaults.evalProblemsPerLevel
     ) {
         self.method = method
         self.rolloutsPerProblem = rolloutsPerProblem
@@ -76,9 +110,36 @@ public struct CellConfig: Codable, Hashable, Sendable {
             method, klCoef: klCoef, entropyCoef: entropyCoef, distillRewardWeight: distillRewardWeight, teacherLag: teacherLag)
     }
 
+    /// The value of a method-specific knob.
+    public func value(of knob: MethodKnob) -> Double {
+        switch knob {
+        case .kl: klCoef
+        case .entropy: entropyCoef
+        case .teacherLag: Double(teacherLag)
+        case .distillRewardWeight: distillRewardWeight
+        }
+    }
+
+    /// Method-specific knobs set away from their defaults that this config's method does
+    /// not read (they would change the cell's identity and nothing else).
+    public func unusedKnobs() -> [MethodKnob] {
+        let used = Methods.knobs(of: method)
+        return MethodKnob.allCases.filter { !used.contains($0) && value(of: $0) != CellDefaults.cell.value(of: $0) }
+    }
+
+    /// "kl = 0.1 is not used by dapo (it is read by grpo)".
+    public func unusedKnobMessage(_ knob: MethodKnob) -> String {
+        let users = Methods.names.filter { Methods.knobs(of: $0).contains(knob) }
+        let v = value(of: knob)
+        let shown = v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : "\(v)"
+        return "\(knob.rawValue) = \(shown) is not used by \(method)"
+            + (users.isEmpty ? "" : " (it is read by \(users.joined(separator: ", ")))")
+    }
+
     /// Why this config cannot run, or nil.
     public func validationError() -> String? {
         if makeMethod() == nil { return "method: unknown '\(method)' (known: \(Methods.names.joined(separator: ", ")))" }
+        if let k = unusedKnobs().first { return "\(k.rawValue): " + unusedKnobMessage(k) }
         if rolloutsPerProblem < 1 { return "n: must be at least 1 (got \(rolloutsPerProblem))" }
         if problemsPerBatch < 1 { return "bp: must be at least 1 (got \(problemsPerBatch))" }
         if !(budgetFLOPs > 0) || !budgetFLOPs.isFinite { return "budget: must be a positive number of FLOPs (got \(budgetFLOPs))" }
@@ -98,6 +159,11 @@ public struct CellConfig: Codable, Hashable, Sendable {
         }
         return nil
     }
+}
+
+extension CellDefaults {
+    /// A config holding every default (its budget is a placeholder).
+    static let cell = CellConfig(method: method, budgetFLOPs: 1)
 }
 
 extension CellConfig {

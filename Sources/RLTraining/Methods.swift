@@ -216,6 +216,15 @@ public struct ProcessReward: RLMethod {
 public enum Methods {
     public static let names = ["grpo", "dr_grpo", "rloo", "dapo", "expert_iteration", "opsd", "process"]
 
+    /// The method-specific knobs `name` reads.
+    public static func knobs(of name: String) -> Set<MethodKnob> {
+        switch name {
+        case "grpo": [.kl, .entropy]
+        case "opsd": [.teacherLag, .distillRewardWeight]
+        default: []
+        }
+    }
+
     /// The method called `name` with its knobs (each applies only to the method that has it).
     public static func make(
         _ name: String, klCoef: Double = 0, entropyCoef: Double = 0, distillRewardWeight: Double = 0, teacherLag: Int = 0
