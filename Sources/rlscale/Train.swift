@@ -23,28 +23,28 @@ struct Train: ParsableCommand {
     @Option(help: "Base minimum pretraining tokens.") var baseMinTokens: Int = 2_000_000
     @Option(help: "Results directory (bases are cached in RESULTS/bases).") var results: String = "results"
 
-    @Option(help: "RL method.") var method: String = "grpo"
-    @Option(help: "Rollouts per problem (n).") var n: Int = 8
-    @Option(help: "Problems per batch (Bp).") var bp: Int = 8
+    @Option(help: "RL method.") var method: String = CellDefaults.method
+    @Option(help: "Rollouts per problem (n).") var n: Int = CellDefaults.rolloutsPerProblem
+    @Option(help: "Problems per batch (Bp).") var bp: Int = CellDefaults.problemsPerBatch
     @Option(help: "Compute budget in FLOPs, e.g. 2e12.") var budget: Double
-    @Option(help: "Learning rate (constant after warmup).") var lr: Float = 1e-3
-    @Option(help: "Warmup steps.") var warmup: Int = 0
+    @Option(help: "Learning rate (constant after warmup).") var lr: Float = CellDefaults.learningRate
+    @Option(help: "Warmup steps.") var warmup: Int = CellDefaults.warmupSteps
     @Option(help: "Training task mixture (default: all families).") var tasks: String?
-    @Option(help: "Lowest training difficulty.") var minDifficulty: Int = 1
+    @Option(help: "Lowest training difficulty.") var minDifficulty: Int = CellDefaults.minDifficulty
     @Option(help: "Highest training difficulty (default: the base's pretraining range).") var maxDifficulty: Int?
     @Option(help: "uniform, easy_to_hard or pass_rate[:low-high].") var curriculum: String = "uniform"
     @Option(help: "Train on a fixed pool of this many distinct problems (D) instead of fresh ones.") var poolSize: Int?
     @Option(help: "Only pool problems whose base pass rate is in this bucket (easy, medium, hard, solved, unsolved); needs --pool-size.")
     var trainBucket: String?
-    @Option(help: "Policy lag k: rollouts from weights k updates old.") var lag: Int = 0
-    @Option(help: "KL-to-base coefficient (grpo).") var kl: Double = 0
-    @Option(help: "Entropy bonus coefficient (grpo).") var entropy: Double = 0
-    @Option(help: "Teacher lag in updates (opsd).") var teacherLag: Int = 0
-    @Option(help: "Weight of verifier advantages mixed into opsd.") var distillRewardWeight: Double = 0
-    @Option(help: "Seed.") var seed: UInt64 = 0
-    @Option(help: "Evaluation points (step 0 included).") var evalPoints: Int = 8
-    @Option(help: "Samples per eval problem.") var evalSamples: Int = 8
-    @Option(help: "Eval problems per family and difficulty.") var evalProblems: Int = 4
+    @Option(help: "Policy lag k: rollouts from weights k updates old.") var lag: Int = CellDefaults.policyLag
+    @Option(help: "KL-to-base coefficient (grpo).") var kl: Double = CellDefaults.klCoef
+    @Option(help: "Entropy bonus coefficient (grpo).") var entropy: Double = CellDefaults.entropyCoef
+    @Option(help: "Teacher lag in updates (opsd).") var teacherLag: Int = CellDefaults.teacherLag
+    @Option(help: "Weight of verifier advantages mixed into opsd.") var distillRewardWeight: Double = CellDefaults.distillRewardWeight
+    @Option(help: "Seed.") var seed: UInt64 = CellDefaults.seed
+    @Option(help: "Evaluation points (step 0 included).") var evalPoints: Int = CellDefaults.evalPoints
+    @Option(help: "Samples per eval problem.") var evalSamples: Int = CellDefaults.evalSamples
+    @Option(help: "Eval problems per family and difficulty.") var evalProblems: Int = CellDefaults.evalProblemsPerLevel
     @Option(help: "BLAS threads.") var threads: Int = 1
     @Option(help: "Write the cell document here (default: print it).") var out: String?
     @Flag(help: "Log every step to stderr.") var verbose = false
@@ -74,7 +74,12 @@ struct Train: ParsableCommand {
             curriculum: cur, trainBucket: bucket, poolSize: poolSize, policyLag: lag, klCoef: kl, entropyCoef: entropy, teacherLag: teacherLag,
             distillRewardWeight: distillRewardWeight, seed: seed, evalPoints: evalPoints, evalSamples: evalSamples,
             evalProblemsPerLevel: evalProblems)
-        if let why = config.validationError() { throw ValidationError(why) }
+        if let why = config.validationError() {
+            // The options parsed but do not make a runnable cell (e.g. --kl with dapo): like a
+            // bad grid file, say why without the usage banner and exit with status 2.
+            FileHandle.standardError.write(Data(("Error: " + Self.namingTheOption(why) + "\n").utf8))
+            throw ExitCode(2)
+        }
         let stderr = { (s: String) in FileHandle.standardError.write(Data((s + "\n").utf8)) }
         let (model, record) = try BaseCache(directory: results + "/bases").obtain(spec, log: stderr)
         let cache = BaseCache(directory: results + "/bases")
@@ -89,6 +94,17 @@ struct Train: ParsableCommand {
         } else {
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+}
+
+extension Train {
+    /// A `CellConfig.validationError()` message with its leading grid key written as the
+    /// option that sets it: "teacher_lag: …" becomes "--teacher-lag: …".
+    static func namingTheOption(_ why: String) -> String {
+        guard let colon = why.firstIndex(of: ":") else { return why }
+        let key = why[..<colon]
+        guard !key.isEmpty, key.allSatisfy({ $0.isLowercase || $0 == "_" }) else { return why }
+        return "--" + key.replacingOccurrences(of: "_", with: "-") + why[colon...]
     }
 }
 

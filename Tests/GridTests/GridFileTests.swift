@@ -49,8 +49,12 @@ let minimalGrid = """
         #expect(a.cells.map(\.id) == b.cells.map(\.id))
         // Pinned: a change here means every finished cell of every store would be rerun (or,
         // worse, that changed results keep old ids). Change it only with a reason in the commit
-        // (the last: the numerics version entered the id).
-        #expect(a.cells[0].id == "343431fca38679c1")
+        // (the last: the numerics version entered the id). It sets lr = 5e-5, the grid default
+        // before the defaults moved to CellDefaults (2e-4 now): a grid that leaves lr out
+        // got new ids then, one that writes it did not.
+        let pinned = try GridFile.parse(minimalGrid + "lr = [5e-5]\n", file: "p.toml")
+        #expect(pinned.cells[0].id == "343431fca38679c1")
+        #expect(a.cells[0].config.learningRate == CellDefaults.learningRate)
         let c = try GridFile.parse(minimalGrid.replacingOccurrences(of: "1e9", with: "2e9"), file: "c.toml")
         #expect(c.cells[0].id != a.cells[0].id)
         let d = try GridFile.parse(minimalGrid + "seed = [1]\n", file: "d.toml")
@@ -110,6 +114,35 @@ let minimalGrid = """
         } catch {
             #expect(error.description == expected)
         }
+    }
+
+    /// A method knob (kl, entropy: grpo; teacher_lag, distill_reward_weight: opsd) set in
+    /// [cell] for a cell whose method does not read it is an error at that key's own line;
+    /// left at its default it is not.
+    @Test func unusedMethodKnobsNameTheirKeyAndLine() throws {
+        func grid(cell: String, methods: String) -> String {
+            "name = \"k\"\n[base]\nsizes = [\"xs\"]\n[cell]\neval_points = 4\n\(cell)\n[axes]\nbudget = [1e9]\nmethod = \(methods)\n"
+        }
+        for (text, expected) in [
+            (grid(cell: "kl = 0.1", methods: "[\"grpo\", \"dapo\"]"), "k.toml:6: kl: kl = 0.1 is not used by dapo (it is read by grpo)"),
+            (grid(cell: "teacher_lag = 2", methods: "[\"grpo\"]"), "k.toml:6: teacher_lag: teacher_lag = 2 is not used by grpo (it is read by opsd)"),
+            (grid(cell: "entropy = 0.01\ndistill_reward_weight = 0.5", methods: "[\"opsd\"]"),
+             "k.toml:6: entropy: entropy = 0.01 is not used by opsd (it is read by grpo)"),
+        ] {
+            do {
+                _ = try GridFile.parse(text, file: "k.toml")
+                Issue.record("parsed without error; expected \(expected)")
+            } catch {
+                #expect(error.description == expected)
+            }
+        }
+        // At their defaults the knobs are no one's business; each method's own are fine.
+        let atDefault = try GridFile.parse(grid(cell: "kl = 0", methods: "[\"grpo\", \"dapo\"]"), file: "k.toml")
+        #expect(atDefault.cells.map(\.config.method) == ["grpo", "dapo"])
+        let plain = try GridFile.parse(grid(cell: "", methods: "[\"grpo\", \"dapo\"]"), file: "k.toml")
+        #expect(plain.cells.map(\.id) == atDefault.cells.map(\.id))
+        let own = try GridFile.parse(grid(cell: "teacher_lag = 2\ndistill_reward_weight = 0.5", methods: "[\"opsd\"]"), file: "k.toml")
+        #expect(own.cells.map(\.config.teacherLag) == [2])
     }
 
     /// Training pools are axes: every (bucket, D) pair is a cell, and a bucket needs a pool size.
