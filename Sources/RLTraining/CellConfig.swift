@@ -105,10 +105,7 @@ public struct CellConfig: Codable, Hashable, Sendable {
     }
 
     /// The method object this config names, with its knobs applied.
-    public func makeMethod() -> (any RLMethod)? {
-        Methods.make(
-            method, klCoef: klCoef, entropyCoef: entropyCoef, distillRewardWeight: distillRewardWeight, teacherLag: teacherLag)
-    }
+    public func makeMethod() -> RLMethod? { Methods.make(method, self) }
 
     /// The value of a method-specific knob.
     public func value(of knob: MethodKnob) -> Double {

@@ -25,10 +25,18 @@ public struct StepWindow: Codable, Sendable {
     public var firstStep: Int
     public var lastStep: Int
     public var meanReward: Double
-    /// Fraction of sampled groups with zero reward variance.
+    /// Fraction of sampled groups with zero reward variance (GRPO's dead zone).
     public var deadZoneFraction: Double
     /// Share of the window's sampling FLOPs spent on those groups.
     public var deadZoneFLOPsShare: Double
+    /// Fraction of sampled groups that carried no gradient for the cell's method (all
+    /// advantages 0 and every term advantage-driven): GRPO's dead zone for reward methods,
+    /// never for a dense term (KL, entropy, distillation). Absent in older documents.
+    public var noGradientFraction: Double? = nil
+    /// Shares of the window's sampling and training FLOPs spent on those groups (dynamic
+    /// sampling discards them, so it spends no training on them).
+    public var noGradientSamplingShare: Double? = nil
+    public var noGradientTrainingShare: Double? = nil
     /// Groups sampled but discarded (dynamic sampling).
     public var discardedGroups: Int
     public var entropy: Double

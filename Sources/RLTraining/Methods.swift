@@ -17,7 +17,8 @@ public struct RolloutGroup: Sendable {
     public var rollouts: [Rollout]
 
     public var rewards: [Double] { rollouts.map(\.reward) }
-    /// A group whose rewards are all equal carries no GRPO signal (the dead zone).
+    /// Whether every rollout got the same reward: GRPO's dead zone (its advantages vanish).
+    /// Whether a group carries gradient for a given method is `RLMethod.carriesGradient`.
     public var hasZeroVariance: Bool {
         guard let r0 = rollouts.first?.reward else { return true }
         return rollouts.allSatisfy { $0.reward == r0 }
@@ -35,181 +36,149 @@ public enum Aggregation: String, Codable, Sendable {
     case sequenceSum = "sequence_sum"
 }
 
-/// The surrogate objective every policy-gradient method shares. Per completion token t
-/// with ratio ρ = π_θ / π_behavior and advantage A:
-///
-///     ℓ_t = −min(ρ·A, clip(ρ, 1 − ε_low, 1 + ε_high)·A)        (PPO clipped ratio)
-///           + β · k3(π_ref, π_θ)                                (KL to the base, k3 estimator)
-///           − η · H(π_θ(·|prefix))                              (entropy bonus)
-///           + α · KL(π_θ ‖ π_teacher)(·|prefix)                 (self-distillation, opsd)
-///
-/// aggregated by `aggregation`. With policy lag the ratio in the gradient is truncated at
-/// `isCap` (truncated importance sampling).
-public struct Objective: Codable, Hashable, Sendable {
-    public var clipLow: Double = 0.2
-    public var clipHigh: Double = 0.2
-    public var aggregation: Aggregation = .tokenMean
-    public var klCoef: Double = 0
-    public var entropyCoef: Double = 0
-    /// Weight of the per-token reverse KL to the self-distillation teacher.
-    public var distillCoef: Double = 0
-    public var isCap: Double = 2
+/// Weights a method's forwards can come from (its teacher, its reference).
+public enum PolicySource: Sendable, Hashable, CustomStringConvertible {
+    /// The current policy (no extra weights; a forward on another prompt, for example).
+    case policy
+    /// The policy as it was `k` updates ago.
+    case lagged(Int)
+    /// An exponential moving average of the policy, θ̄ ← d·θ̄ + (1 − d)·θ after each update.
+    case ema(decay: Double)
+    /// The frozen base the cell started from.
+    case frozenBase
 
-    /// The policy-gradient part of one token's loss: given the ratio ρ and advantage A,
-    /// returns the token's surrogate loss −min(ρA, clip(ρ)A), the weight w such that the
-    /// gradient equals that of −w·log π_θ(token) (w = min(ρ, isCap)·A when the unclipped
-    /// branch is active, else 0), and whether the clipped branch was taken.
-    public func policyGradient(ratio rho: Double, advantage a: Double) -> (loss: Double, weight: Double, clipped: Bool) {
-        guard a != 0 else { return (0, 0, false) }
-        let unclipped = rho * a
-        let clipped = min(max(rho, 1 - clipLow), 1 + clipHigh) * a
-        if unclipped <= clipped { return (-unclipped, min(rho, isCap) * a, false) }
-        return (-clipped, 0, true)
+    public var description: String {
+        switch self {
+        case .policy: "the current policy"
+        case .lagged(let k): "the policy \(k) updates old"
+        case .ema(let d): "an EMA of the policy (decay \(d))"
+        case .frozenBase: "the frozen base"
+        }
     }
+
+    /// Updates of history this source reads (0 unless lagged).
+    var lag: Int { if case .lagged(let k) = self { k } else { 0 } }
 }
 
-/// An RL post-training method: how a group's rewards become per-token advantages, which
-/// groups are trained on, and its objective's settings.
-public protocol RLMethod: Sendable {
-    var name: String { get }
-    var objective: Objective { get }
-    /// Per-token advantages for each rollout of a group (one array per rollout, as long as
-    /// its completion).
-    func advantages(_ group: RolloutGroup) -> [[Double]]
-    /// Whether the method discards zero-variance groups and samples replacements (DAPO).
-    var dynamicSampling: Bool { get }
-    /// Whether the method needs teacher forward passes (self-distillation).
-    var needsTeacher: Bool { get }
+/// What prompt a teacher sees in front of the student's completion.
+public enum TeacherPrompt: Sendable, Hashable {
+    /// The student's own prompt.
+    case plain
+    /// The privileged rendering: the problem plus its reference solution.
+    case privileged
+}
+
+/// A method's teacher: whose weights, on which prompt.
+public struct Teacher: Sendable, Hashable {
+    public var weights: PolicySource
+    public var prompt: TeacherPrompt
+    public init(weights: PolicySource, prompt: TeacherPrompt) { self.weights = weights; self.prompt = prompt }
+}
+
+/// How a method fills its batch.
+public enum SamplingRule: Sendable, Hashable {
+    /// Bp problems, n rollouts each, trained as sampled.
+    case plain
+    /// Groups that carry no gradient are discarded and replaced (up to `maxRounds` sampling
+    /// rounds per step) until the batch holds Bp groups; discarded rollouts are charged.
+    case dynamic(maxRounds: Int)
+}
+
+/// An RL post-training method, as a declaration: how a group's rewards become per-token
+/// advantages, which loss terms with which coefficients, how token losses are aggregated,
+/// which teacher and reference its terms read, and how it samples. The trainer runs the
+/// forwards the terms ask for, applies the terms, and runs the backward; it knows no method
+/// by name. A group whose advantages are all 0 carries no gradient for a method whose terms
+/// are all advantage-driven (`carriesGradient`).
+public struct RLMethod: Sendable {
+    public var name: String
+    public var advantages: any AdvantageEstimator
+    public var terms: [any LossTerm]
+    public var aggregation: Aggregation
+    /// The reference of `.reference`-reading terms (k3 KL), nil when no term reads one.
+    public var reference: PolicySource?
+    /// The teacher of `.teacher`-reading terms (distillation), nil when none reads one.
+    public var teacher: Teacher?
+    public var sampling: SamplingRule
+    /// The cell knobs this method reads (any other set away from its default is an error).
+    public var knobs: Set<MethodKnob>
+
+    public init(
+        name: String, advantages: any AdvantageEstimator, terms: [any LossTerm], aggregation: Aggregation = .tokenMean,
+        reference: PolicySource? = nil, teacher: Teacher? = nil, sampling: SamplingRule = .plain, knobs: Set<MethodKnob> = []
+    ) {
+        self.name = name; self.advantages = advantages; self.terms = terms; self.aggregation = aggregation
+        self.reference = reference; self.teacher = teacher; self.sampling = sampling; self.knobs = knobs
+    }
+
+    /// Everything the terms read, in one set.
+    public var reads: TermInputs { terms.reduce([]) { $0.union($1.reads) } }
+
+    /// Why the declaration cannot run (a term reads a forward the method does not name).
+    public var validationError: String? {
+        if reads.contains(.reference) && reference == nil { return "\(name): a term reads a reference but none is declared" }
+        if reads.contains(.teacher) && teacher == nil { return "\(name): a term reads a teacher but none is declared" }
+        if case .dynamic(let r) = sampling, r < 1 { return "\(name): dynamic sampling needs at least one round" }
+        if case .ema(let d)? = teacher?.weights, !(d > 0 && d < 1) { return "\(name): EMA decay must be in (0, 1)" }
+        if case .ema(let d)? = reference, !(d > 0 && d < 1) { return "\(name): EMA decay must be in (0, 1)" }
+        return nil
+    }
+
+    /// Whether a group with these advantages moves the policy under this method: always
+    /// when a term does not depend on advantages (KL, entropy, distillation), otherwise
+    /// when some token's advantage is not 0.
+    public func carriesGradient(_ advantages: [[Double]]) -> Bool {
+        !terms.allSatisfy(\.advantageDriven) || advantages.contains { $0.contains { $0 != 0 } }
+    }
+
+    /// The oldest update any of the method's forwards reads.
+    var oldestLag: Int { max(reference?.lag ?? 0, teacher?.weights.lag ?? 0) }
 }
 
 extension RLMethod {
-    public var dynamicSampling: Bool { false }
-    public var needsTeacher: Bool { false }
-}
-
-func mean(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.reduce(0, +) / Double(xs.count) }
-
-func std(_ xs: [Double]) -> Double {
-    let m = mean(xs)
-    return (xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(max(1, xs.count))).squareRoot()
-}
-
-/// Broadcasts one scalar advantage per rollout to all of its tokens.
-func broadcast(_ group: RolloutGroup, _ a: [Double]) -> [[Double]] {
-    zip(group.rollouts, a).map { r, x in Array(repeating: x, count: r.completion.count) }
-}
-
-/// GRPO: A_i = (r_i − mean r) / (std r + 1e-6), token-mean aggregation, symmetric clip,
-/// optional KL to the base (k3) and entropy bonus.
-public struct GRPO: RLMethod {
-    public let name = "grpo"
-    public var objective: Objective
-    public init(klCoef: Double = 0, entropyCoef: Double = 0) {
-        objective = Objective(klCoef: klCoef, entropyCoef: entropyCoef)
+    /// GRPO: A_i = (r_i − mean r)/(std r + 1e-6), token mean, symmetric clip 0.2; optional
+    /// k3 KL to the frozen base and entropy bonus.
+    public static func grpo(kl: Double = 0, entropy: Double = 0) -> RLMethod {
+        RLMethod(
+            name: "grpo", advantages: GroupNormalized(),
+            terms: [ClippedPolicyGradient()] + (kl > 0 ? [ReferenceKL(coef: kl)] : []) + (entropy > 0 ? [EntropyBonus(coef: entropy)] : []),
+            reference: kl > 0 ? .frozenBase : nil, knobs: [.kl, .entropy])
     }
-    public func advantages(_ g: RolloutGroup) -> [[Double]] {
-        let r = g.rewards, m = mean(r), s = std(r)
-        return broadcast(g, r.map { ($0 - m) / (s + 1e-6) })
-    }
-}
 
-/// Dr. GRPO: A_i = r_i − mean r (no std normalisation), constant normaliser instead of
-/// per-token means (no length normalisation).
-public struct DrGRPO: RLMethod {
-    public let name = "dr_grpo"
-    public var objective = Objective(aggregation: .constant)
-    public init() {}
-    public func advantages(_ g: RolloutGroup) -> [[Double]] {
-        let r = g.rewards, m = mean(r)
-        return broadcast(g, r.map { $0 - m })
-    }
-}
+    /// Dr. GRPO: A_i = r_i − mean r (no std normalisation), constant normaliser (no length
+    /// normalisation).
+    public static let drGRPO = RLMethod(
+        name: "dr_grpo", advantages: GroupCentered(), terms: [ClippedPolicyGradient()], aggregation: .constant)
 
-/// RLOO: leave-one-out baseline A_i = r_i − mean_{j≠i} r_j, sequence-sum aggregation.
-public struct RLOO: RLMethod {
-    public let name = "rloo"
-    public var objective = Objective(aggregation: .sequenceSum)
-    public init() {}
-    public func advantages(_ g: RolloutGroup) -> [[Double]] {
-        let r = g.rewards, n = Double(r.count), total = r.reduce(0, +)
-        guard r.count > 1 else { return broadcast(g, r.map { _ in 0 }) }
-        return broadcast(g, r.map { $0 - (total - $0) / (n - 1) })
-    }
-}
+    /// RLOO: leave-one-out baseline A_i = r_i − mean_{j≠i} r_j, sequence-sum aggregation.
+    public static let rloo = RLMethod(
+        name: "rloo", advantages: LeaveOneOut(), terms: [ClippedPolicyGradient()], aggregation: .sequenceSum)
 
-/// DAPO: GRPO advantages with clip-higher (ε_low 0.2, ε_high 0.28), token-mean
-/// aggregation, and dynamic sampling: zero-variance groups are dropped and replaced until
-/// the batch holds Bp informative groups; every discarded rollout's FLOPs still count.
-public struct DAPO: RLMethod {
-    public let name = "dapo"
-    public var objective = Objective(clipLow: 0.2, clipHigh: 0.28)
-    public init() {}
-    public var dynamicSampling: Bool { true }
-    public func advantages(_ g: RolloutGroup) -> [[Double]] { GRPO().advantages(g) }
-}
+    /// DAPO: GRPO advantages, clip-higher (ε_low 0.2, ε_high 0.28), token mean, and dynamic
+    /// sampling: groups without gradient are replaced (up to 8 rounds), their FLOPs charged.
+    public static let dapo = RLMethod(
+        name: "dapo", advantages: GroupNormalized(), terms: [ClippedPolicyGradient(clipLow: 0.2, clipHigh: 0.28)],
+        sampling: .dynamic(maxRounds: 8))
 
-/// Expert iteration: rejection sampling, then supervised updates on the correct samples
-/// (advantage 1 on correct rollouts, 0 on the rest; token mean over the batch; no clip).
-public struct ExpertIteration: RLMethod {
-    public let name = "expert_iteration"
-    public var objective = Objective(clipLow: .infinity, clipHigh: .infinity)
-    public init() {}
-    public func advantages(_ g: RolloutGroup) -> [[Double]] {
-        broadcast(g, g.rewards.map { $0 == 1 ? 1 : 0 })
-    }
-}
+    /// Expert iteration: rejection sampling, then supervised updates on the correct samples
+    /// (A = 1 on correct rollouts, 0 on the rest; token mean over the batch).
+    public static let expertIteration = RLMethod(
+        name: "expert_iteration", advantages: CorrectOnly(), terms: [SupervisedNLL()])
 
-/// On-policy self-distillation. The teacher is the policy itself (or a lagged copy)
-/// conditioned on the privileged rendering (problem plus reference solution); the student
-/// samples without it and is trained toward the teacher's token distributions on its own
-/// samples by the per-token reverse KL(π_θ ‖ π_teacher), a dense signal on every token,
-/// optionally mixed with GRPO's verifier advantages (weight `rewardWeight`). Teacher
-/// forward passes count against the budget.
-public struct OPSD: RLMethod {
-    public let name = "opsd"
-    public var objective: Objective
-    public var rewardWeight: Double
-    /// Teacher lag in updates (0 = the current policy).
-    public var teacherLag: Int
-    public init(distillCoef: Double = 1, rewardWeight: Double = 0, teacherLag: Int = 0) {
-        objective = Objective(distillCoef: distillCoef)
-        self.rewardWeight = rewardWeight
-        self.teacherLag = teacherLag
+    /// On-policy self-distillation: the teacher is the policy itself (or the policy `lag`
+    /// updates old) on the privileged prompt (problem plus reference solution); the student
+    /// is trained toward its token distributions on its own samples by the per-token reverse
+    /// KL(π_θ ‖ π_teacher), optionally mixed with GRPO's verifier advantages × `rewardWeight`.
+    public static func opsd(distill: Double = 1, rewardWeight: Double = 0, teacherLag: Int = 0) -> RLMethod {
+        RLMethod(
+            name: "opsd", advantages: Scaled(GroupNormalized(), by: rewardWeight),
+            terms: [ClippedPolicyGradient(), TeacherDivergence(coef: distill, divergence: .reverseKL)],
+            teacher: Teacher(weights: teacherLag == 0 ? .policy : .lagged(teacherLag), prompt: .privileged),
+            knobs: [.teacherLag, .distillRewardWeight])
     }
-    public var needsTeacher: Bool { true }
-    public func advantages(_ g: RolloutGroup) -> [[Double]] {
-        GRPO().advantages(g).map { $0.map { $0 * rewardWeight } }
-    }
-}
 
-/// Process reward: dense reward from the step verifier. Each step's score (the final
-/// answer is the last step) is normalised over all steps of the group,
-/// r̃ = (r − mean) / (std + 1e-6), and a token's advantage is the sum of the normalised
-/// scores of its own step and every later step (GRPO's process supervision), so credit
-/// lands on the steps that caused success or failure.
-public struct ProcessReward: RLMethod {
-    public let name = "process"
-    public var objective = Objective()
-    public init() {}
-    public func advantages(_ g: RolloutGroup) -> [[Double]] {
-        let all = g.rollouts.flatMap { $0.steps.map(\.score) }
-        let m = mean(all), s = std(all)
-        return g.rollouts.map { r in
-            var adv = [Double](repeating: 0, count: r.completion.count)
-            var suffix = 0.0
-            for step in r.steps.reversed() {
-                suffix += (step.score - m) / (s + 1e-6)
-                let lo = min(step.start, adv.count), hi = min(max(step.end, step.start), adv.count)
-                for t in lo..<hi { adv[t] = suffix }
-            }
-            // The EOS token (and anything past the text) carries the answer's credit.
-            if let last = r.steps.last {
-                let answerAdv = (last.score - m) / (s + 1e-6)
-                for t in min(last.end, adv.count)..<adv.count { adv[t] = answerAdv }
-            }
-            return adv
-        }
-    }
+    /// Process reward: per-step credit from the step verifier (`ProcessCredit`).
+    public static let process = RLMethod(name: "process", advantages: ProcessCredit(), terms: [ClippedPolicyGradient()])
 }
 
 /// Method registry by name.
@@ -218,25 +187,19 @@ public enum Methods {
 
     /// The method-specific knobs `name` reads.
     public static func knobs(of name: String) -> Set<MethodKnob> {
-        switch name {
-        case "grpo": [.kl, .entropy]
-        case "opsd": [.teacherLag, .distillRewardWeight]
-        default: []
-        }
+        make(name, CellDefaults.cell)?.knobs ?? []
     }
 
-    /// The method called `name` with its knobs (each applies only to the method that has it).
-    public static func make(
-        _ name: String, klCoef: Double = 0, entropyCoef: Double = 0, distillRewardWeight: Double = 0, teacherLag: Int = 0
-    ) -> (any RLMethod)? {
+    /// The method a config names, with the knobs it reads taken from the config.
+    public static func make(_ name: String, _ c: CellConfig) -> RLMethod? {
         switch name {
-        case "grpo": GRPO(klCoef: klCoef, entropyCoef: entropyCoef)
-        case "dr_grpo": DrGRPO()
-        case "rloo": RLOO()
-        case "dapo": DAPO()
-        case "expert_iteration": ExpertIteration()
-        case "opsd": OPSD(rewardWeight: distillRewardWeight, teacherLag: teacherLag)
-        case "process": ProcessReward()
+        case "grpo": .grpo(kl: c.klCoef, entropy: c.entropyCoef)
+        case "dr_grpo": .drGRPO
+        case "rloo": .rloo
+        case "dapo": .dapo
+        case "expert_iteration": .expertIteration
+        case "opsd": .opsd(rewardWeight: c.distillRewardWeight, teacherLag: c.teacherLag)
+        case "process": .process
         default: nil
         }
     }

@@ -57,7 +57,7 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         let before = try passRate(model, problem)
         #expect(before > 0.02 && before < 0.9, "warm start pass rate \(before)")
         let cfg = CellConfig(method: "grpo", rolloutsPerProblem: 8, problemsPerBatch: 4, budgetFLOPs: 1e15, learningRate: 1e-3)
-        var state = try TrainingState(config: cfg, method: GRPO(), base: model, baseRecord: record, baseEval: record.evaluation!)
+        var state = try TrainingState(config: cfg, method: .grpo(), base: model, baseRecord: record, baseEval: record.evaluation!)
         // Adam's first steps jolt a freshly warm-started policy; 40 updates show the trend.
         for _ in 0..<40 {
             let (groups, _) = try state.sampleGroups(Array(repeating: problem, count: 4))
@@ -72,32 +72,52 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
     /// with the policy held fixed (lr 0), matches pⁿ + (1 − p)ⁿ for the problem's pass rate p
     /// measured independently from 20,000 samples. (A dead-zone test that ignores one rollout
     /// of each group fails this at the 5σ tolerance: 600 steps × 8 groups keep σ near 0.01.)
-    @Test func theMeasuredDeadZoneMatchesTheBinomialPrediction() throws {
+    /// On a one-problem pool with known pass rate p (measured on 20,000 samples), lr 0 so p
+    /// stays put: the trainer's zero-variance fraction is pⁿ + (1 − p)ⁿ for every method,
+    /// and its no-gradient fraction is what the method's terms predict: the same for GRPO,
+    /// (1 − p)ⁿ for expert iteration (an all-correct group still trains), 0 for
+    /// self-distillation (a dense term).
+    @Test(arguments: ["grpo", "expert_iteration", "opsd"])
+    func theMeasuredDeadZoneMatchesTheBinomialPrediction(method: String) throws {
         setBLASThreads(1)
         let (model, record) = try toyBase()
         try warmStart(model)
         let samples = 20_000
         let p = try passRate(model, problem, n: samples, seed: 5)
         #expect(p > 0.05 && p < 0.95, "pass rate \(p)")
-        let n = 4, bp = 8, steps = 600
-        let cfg = CellConfig(method: "grpo", rolloutsPerProblem: n, problemsPerBatch: bp, budgetFLOPs: 1e15, poolSize: 1)
+        let n = 4, bp = 8, steps = method == "grpo" ? 600 : 300
+        let cfg = CellConfig(method: method, rolloutsPerProblem: n, problemsPerBatch: bp, budgetFLOPs: 1e15, poolSize: 1)
         let request = PoolRequest(mixture: cfg.tasks, ranges: ["sort": 2...2], bucket: nil, size: 1, samples: 4)
         var state = try TrainingState(
-            config: cfg, method: GRPO(), base: model, baseRecord: record, baseEval: try #require(record.evaluation),
-            pool: ProblemPool(request: request, problems: [problem]))
-        var groups = 0, dead = 0
-        for s in 0..<steps {
-            let st = try state.trainStep(step: s, lr: 0)
-            groups += st.groups
-            dead += st.deadGroups
-        }
+            config: cfg, method: try #require(cfg.makeMethod()), base: model, baseRecord: record,
+            baseEval: try #require(record.evaluation), pool: ProblemPool(request: request, problems: [problem]))
+        var all: [StepStats] = []
+        for s in 0..<steps { all.append(try state.trainStep(step: s, lr: 0)) }
+        let groups = all.reduce(0) { $0 + $1.groups }
         #expect(groups == bp * steps)
-        let expected = pow(p, Double(n)) + pow(1 - p, Double(n))
-        let observed = Double(dead) / Double(groups)
+        let window = TrainingState.summarize(all, first: 0, last: steps - 1)
+        let q = 1 - p, N = Double(n)
+        let zeroVariance = pow(p, N) + pow(q, N)
+        let noGradient = switch method {
+        case "grpo": zeroVariance
+        case "expert_iteration": pow(q, N)
+        default: 0.0
+        }
         // Binomial noise of the count plus the propagated noise of the measured p.
-        let slope = Double(n) * (pow(p, Double(n - 1)) - pow(1 - p, Double(n - 1)))
-        let sigma = (expected * (1 - expected) / Double(groups) + slope * slope * p * (1 - p) / Double(samples)).squareRoot()
-        #expect(abs(observed - expected) < 5 * sigma, "dead \(observed) vs pⁿ + (1 − p)ⁿ = \(expected) (p \(p), σ \(sigma))")
+        func check(_ observed: Double, _ expected: Double, slope: Double, _ what: String) {
+            let sigma = (expected * (1 - expected) / Double(groups) + slope * slope * p * q / Double(samples)).squareRoot()
+            #expect(abs(observed - expected) <= 5 * sigma, "\(method) \(what) \(observed) vs \(expected) (p \(p), σ \(sigma))")
+        }
+        check(window.deadZoneFraction, zeroVariance, slope: N * (pow(p, N - 1) - pow(q, N - 1)), "zero-variance fraction")
+        let ng = try #require(window.noGradientFraction)
+        check(ng, noGradient, slope: method == "grpo" ? N * (pow(p, N - 1) - pow(q, N - 1)) : N * pow(q, N - 1), "no-gradient fraction")
+        if method == "opsd" {
+            #expect(ng == 0 && window.noGradientTrainingShare == 0)
+        } else {
+            // Groups without gradient are still trained (no dynamic sampling): their share
+            // of the training FLOPs is about their share of the groups.
+            #expect(abs((window.noGradientTrainingShare ?? -1) - ng) < 0.05)
+        }
     }
 
     @Test(arguments: ["grpo", "opsd"])
@@ -135,7 +155,7 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         // An untrained policy never solves anything: every group is dead, all are discarded,
         // and all 8 rounds of sampling are charged.
         let cfg = CellConfig(method: "dapo", rolloutsPerProblem: 2, problemsPerBatch: 2, budgetFLOPs: 1e15)
-        var state = try TrainingState(config: cfg, method: DAPO(), base: model, baseRecord: record, baseEval: record.evaluation!)
+        var state = try TrainingState(config: cfg, method: .dapo, base: model, baseRecord: record, baseEval: record.evaluation!)
         let stats = try state.trainStep(step: 0, lr: 1e-4)
         #expect(stats.groups == 16 && stats.discarded == 16 && stats.deadGroups == 16)
         #expect(state.ledger.rollouts == 32)
@@ -204,19 +224,43 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
 }
 
 @Suite struct SurrogateGradientTests {
-    /// The full surrogate of each method (PPO ratio term, k3 KL to the base, entropy bonus,
-    /// reverse KL to a fixed teacher, process credit) against central finite differences
-    /// along random directions, at weights away from the behavior policy so ratios ≠ 1.
-    @Test(arguments: ["grpo", "dr_grpo", "rloo", "process", "opsd"])
-    func surrogateGradientMatchesFiniteDifferences(method: String) throws {
+    /// A method built from existing terms by declaration alone: GRPO's clipped policy
+    /// gradient plus k3 KL to the policy one update old, an entropy bonus, and JSD(0.5) to
+    /// an EMA of the policy reading the privileged prompt.
+    static let composite = RLMethod(
+        name: "composite", advantages: GroupNormalized(),
+        terms: [ClippedPolicyGradient(), ReferenceKL(coef: 0.3), EntropyBonus(coef: 0.2), TeacherDivergence(coef: 0.7, divergence: .jsd(beta: 0.5))],
+        reference: .lagged(1), teacher: Teacher(weights: .ema(decay: 0.9), prompt: .privileged))
+
+    static let cases = Methods.names + ["grpo_kl_entropy", "opsd_lag1", "opsd_forward_kl", "composite"]
+
+    static func method(_ label: String) throws -> (CellConfig, RLMethod) {
+        var cfg = CellConfig(method: label, rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 1e15)
+        switch label {
+        case "grpo_kl_entropy": cfg.method = "grpo"; cfg.klCoef = 0.5; cfg.entropyCoef = 0.3
+        case "opsd", "opsd_lag1", "opsd_forward_kl":
+            cfg.method = "opsd"; cfg.distillRewardWeight = 0.5; cfg.teacherLag = label == "opsd_lag1" ? 1 : 0
+        case "composite": cfg.method = "grpo"; return (cfg, composite)
+        default: break
+        }
+        var m = try #require(cfg.makeMethod())
+        if label == "opsd_forward_kl" { m.terms[1] = TeacherDivergence(coef: 1, divergence: .forwardKL) }
+        return (cfg, m)
+    }
+
+    /// The whole surrogate of every method (and of three variants and one composite
+    /// declaration) against central finite differences along random directions, on a
+    /// randomised base whose next-token distributions are sharp, with the policy moved away
+    /// from the behavior weights so that ratios leave 1 ± ε, and lagged and EMA weights that
+    /// differ from the policy.
+    @Test(arguments: cases)
+    func surrogateGradientMatchesFiniteDifferences(label: String) throws {
         setBLASThreads(1)
         let (model, record) = try toyBase(seed: 3)
         var prng = SeededRNG(seed: 4)
-        for i in 0..<model.parameters.count { model.parameters[i] *= Float(1 + 0.5 * (prng.uniform() - 0.5)) }
-        let cfg = CellConfig(
-            method: method, rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 1e15, klCoef: method == "grpo" ? 0.5 : 0,
-            entropyCoef: method == "grpo" ? 0.3 : 0, teacherLag: 1, distillRewardWeight: method == "opsd" ? 0.5 : 0)
-        var state = try TrainingState(config: cfg, method: try #require(cfg.makeMethod()), base: model, baseRecord: record, baseEval: record.evaluation!)
+        for i in 0..<model.parameters.count { model.parameters[i] += Float(0.3 * prng.gaussian()) }
+        let (cfg, method) = try Self.method(label)
+        var state = try TrainingState(config: cfg, method: method, base: model, baseRecord: record, baseEval: record.evaluation!)
         let problems = [
             Problem(family: "sort", difficulty: 2, text: "S914", steps: ["1", "4", "9"], answer: "149"),
             Problem(family: "sort", difficulty: 1, text: "S72", steps: ["2", "7"], answer: "27"),
@@ -229,13 +273,28 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
                 for si in groups[gi].rollouts[ri].steps.indices { groups[gi].rollouts[ri].steps[si].score = Double((ri + si) % 2) }
             }
         }
-        // The lagged teacher (opsd, lag 1) is a strongly perturbed copy so that its
-        // distributions differ from the student's; then move the policy away from the
-        // behavior weights so that ratios differ from 1.
+        // The base is sharp: next-token logits have a standard deviation of 2 or more.
+        let b = SequenceBatch(groups.flatMap { g in g.rollouts.map { (g.problem.promptTokens, $0.completion) } })
+        try state.policy.forward(tokens: b.tokens, batch: b.rows, length: b.length)
+        let V = state.policy.config.vocab, z = state.policy.logits
+        var sd = 0.0
+        for n in 0..<(b.rows * b.length) {
+            let row = (0..<V).map { Double(z[n * V + $0]) }, m = row.reduce(0, +) / Double(V)
+            sd += (row.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(V)).squareRoot()
+        }
+        sd /= Double(b.rows * b.length)
+        #expect(sd >= 2 && sd <= 4, "mean logit std \(sd)")
+        // Lagged weights (a strongly perturbed copy) and EMA weights differ from the policy;
+        // then the policy moves away from the behavior weights so that ratios differ from 1.
         state.history = [state.policy.parameters.map { $0 + Float(0.3 * prng.gaussian()) }, Array(state.policy.parameters)]
-        for i in 0..<state.policy.parameters.count { state.policy.parameters[i] += Float(0.01 * (prng.uniform() - 0.5)) }
+        if let e = state.ema { for i in 0..<e.parameters.count { e.parameters[i] += Float(0.3 * prng.gaussian()) } }
+        for i in 0..<state.policy.parameters.count { state.policy.parameters[i] += Float(0.05 * (prng.uniform() - 0.5)) }
         var stats = StepStats()
         _ = try state.lossAndGradient(groups, stats: &stats)
+        // The PPO clip fires on some tokens (the ratio leaves 1 ± ε).
+        if method.terms.contains(where: { $0 is ClippedPolicyGradient }) {
+            #expect(stats.clipped > 0, "no token clipped")
+        }
         let grad = Array(state.policy.gradients)
         let p = state.policy.parameters
         let eps: Float = 1e-2
@@ -252,7 +311,7 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
             let fd = (up - down) / (2 * Double(eps))
             var an = 0.0
             for i in 0..<p.count { an += Double(grad[i]) * Double(unit[i]) }
-            #expect(abs(fd - an) <= 2e-2 * max(abs(fd), abs(an)) + 2e-4, "\(method) direction \(trial): fd \(fd) vs analytic \(an)")
+            #expect(abs(fd - an) <= 2e-2 * max(abs(fd), abs(an)) + 2e-4, "\(label) direction \(trial): fd \(fd) vs analytic \(an)")
         }
     }
 }

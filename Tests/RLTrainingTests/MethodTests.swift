@@ -22,44 +22,45 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
 
     @Test func grpoNormalisesByGroupMeanAndStd() {
         // rewards 1,0,0,1: mean 0.5, std 0.5 → ±1
-        let a = GRPO().advantages(group([1, 0, 0, 1]))
+        let a = RLMethod.grpo().advantages(group([1, 0, 0, 1]))
         #expect(close(a, [[1, 1, 1], [-1, -1, -1], [-1, -1, -1], [1, 1, 1]]))
         // rewards 1,0,0,0: mean 0.25, std sqrt(3)/4 → 0.75/0.433 = 1.732, −0.25/0.433 = −0.577
-        let b = GRPO().advantages(group([1, 0, 0, 0], lengths: [1, 1, 1, 1]))
+        let b = RLMethod.grpo().advantages(group([1, 0, 0, 0], lengths: [1, 1, 1, 1]))
         let r3: Double = (3 as Double).squareRoot()
         let expected: [[Double]] = [[r3], [-1 / r3], [-1 / r3], [-1 / r3]]
         #expect(close(b, expected))
         // A dead group has zero advantages.
-        #expect(GRPO().advantages(group([1, 1, 1])).allSatisfy { $0.allSatisfy { $0 == 0 } })
-        #expect(GRPO().objective.aggregation == .tokenMean)
+        #expect(RLMethod.grpo().advantages(group([1, 1, 1])).allSatisfy { $0.allSatisfy { $0 == 0 } })
+        #expect(RLMethod.grpo().aggregation == .tokenMean)
     }
 
     @Test func drGRPODropsStdAndLengthNormalisation() {
-        let a = DrGRPO().advantages(group([1, 0, 0, 0], lengths: [1, 1, 1, 1]))
+        let a = RLMethod.drGRPO.advantages(group([1, 0, 0, 0], lengths: [1, 1, 1, 1]))
         #expect(close(a, [[0.75], [-0.25], [-0.25], [-0.25]]))
-        #expect(DrGRPO().objective.aggregation == .constant)
+        #expect(RLMethod.drGRPO.aggregation == .constant)
     }
 
     @Test func rlooUsesTheLeaveOneOutBaseline() {
-        let a = RLOO().advantages(group([1, 0, 0, 1], lengths: [1, 1, 1, 1]))
+        let a = RLMethod.rloo.advantages(group([1, 0, 0, 1], lengths: [1, 1, 1, 1]))
         let hi: Double = 2.0 / 3, lo: Double = -2.0 / 3
         let expected: [[Double]] = [[hi], [lo], [lo], [hi]]
         #expect(close(a, expected))
-        #expect(RLOO().objective.aggregation == .sequenceSum)
+        #expect(RLMethod.rloo.aggregation == .sequenceSum)
     }
 
-    @Test func dapoClipsHigherAndSamplesDynamically() {
-        let d = DAPO()
-        #expect(d.dynamicSampling)
-        #expect(d.objective.clipLow == 0.2 && d.objective.clipHigh == 0.28)
-        #expect(close(d.advantages(group([1, 0])), GRPO().advantages(group([1, 0]))))
+    @Test func dapoClipsHigherAndSamplesDynamically() throws {
+        let d = RLMethod.dapo
+        #expect(d.sampling == .dynamic(maxRounds: 8))
+        let clip = try #require(d.terms.first as? ClippedPolicyGradient)
+        #expect(clip.clipLow == 0.2 && clip.clipHigh == 0.28)
+        #expect(close(d.advantages(group([1, 0])), RLMethod.grpo().advantages(group([1, 0]))))
     }
 
     @Test func expertIterationImitatesCorrectSamplesOnly() {
-        let a = ExpertIteration().advantages(group([1, 0, 1], lengths: [2, 2, 2]))
+        let a = RLMethod.expertIteration.advantages(group([1, 0, 1], lengths: [2, 2, 2]))
         #expect(close(a, [[1, 1], [0, 0], [1, 1]]))
-        // No clipping: the ratio never cuts the supervised signal.
-        #expect(ExpertIteration().objective.policyGradient(ratio: 5, advantage: 1).weight == 2)  // truncated IS cap
+        // Supervised: no ratio, so nothing clips or truncates the imitation signal.
+        #expect(RLMethod.expertIteration.terms.count == 1 && RLMethod.expertIteration.terms[0] is SupervisedNLL)
     }
 
     @Test func processRewardCreditsStepsNotSequences() {
@@ -70,7 +71,7 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
              StepScore(index: 2, start: 3, end: 6, score: ans, isAnswer: true)]
         }
         let g = group([1, 0], lengths: [7, 7], steps: [scores(1, 1, 1), scores(1, 0, 0)])
-        let a = ProcessReward().advantages(g)
+        let a = RLMethod.process.advantages(g)
         // All six step scores: 1,1,1,1,0,0 → mean 2/3, std sqrt(2)/3; normalised: +0.707 or −1.414.
         let sd: Double = (2 as Double).squareRoot() / 3
         let up: Double = (1 - 2.0 / 3) / sd, down: Double = (0 - 2.0 / 3) / sd
@@ -84,7 +85,7 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
     }
 
     @Test func ppoClipTable() {
-        let o = Objective(clipLow: 0.2, clipHigh: 0.28)
+        let o = ClippedPolicyGradient(clipLow: 0.2, clipHigh: 0.28)
         // A > 0: unclipped up to 1 + ε_high, then no gradient.
         #expect(o.policyGradient(ratio: 1, advantage: 2) == (loss: -2, weight: 2, clipped: false))
         #expect(o.policyGradient(ratio: 1.2, advantage: 1).weight == 1.2)
@@ -94,25 +95,44 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
         #expect(o.policyGradient(ratio: 0.9, advantage: -1).weight == -0.9)
         let lo = o.policyGradient(ratio: 0.5, advantage: -1)
         #expect(lo.clipped && lo.weight == 0 && abs(lo.loss - 0.8) < 1e-12)
-        // Large ratio with negative advantage stays unclipped but the IS weight is truncated.
-        #expect(o.policyGradient(ratio: 10, advantage: -1).weight == -2)
+        // Large ratio with negative advantage stays unclipped but the IS weight is truncated,
+        // and the loss continues as −A·c·(1 + log(ρ/c)) (continuous at ρ = c).
+        let far = o.policyGradient(ratio: 10, advantage: -1)
+        #expect(far.weight == -2 && abs(far.loss - 2 * (1 + log(5.0))) < 1e-12)
+        let atCap = o.policyGradient(ratio: 2, advantage: -1), past = o.policyGradient(ratio: 2 + 1e-9, advantage: -1)
+        #expect(atCap.loss == 2 && abs(past.loss - 2) < 1e-8)
         #expect(o.policyGradient(ratio: 3, advantage: 0) == (loss: 0, weight: 0, clipped: false))
     }
 
-    @Test(arguments: [(0.5, 4), (0.2, 8), (0.05, 16), (0.9, 2)])
-    func deadZoneFractionMatchesTheBinomialPrediction(p: Double, n: Int) {
-        // Groups of n Bernoulli(p) rewards: zero variance with probability pⁿ + (1 − p)ⁿ.
-        var rng = SeededRNG(seed: 11)
-        let trials = 40_000
-        var dead = 0
-        for _ in 0..<trials {
-            let g = group((0..<n).map { _ in rng.uniform() < p ? 1 : 0 })
-            if g.hasZeroVariance { dead += 1 }
+    @Test func whetherAGroupCarriesGradientDependsOnTheMethod() {
+        func carries(_ m: RLMethod, _ g: RolloutGroup) -> Bool { m.carriesGradient(m.advantages(g)) }
+        let allRight = group([1, 1, 1]), allWrong = group([0, 0, 0]), mixed = group([1, 0, 1])
+        // Reward-variance methods: a group of equal rewards is dead.
+        for m in [RLMethod.grpo(), .drGRPO, .rloo, .dapo] {
+            #expect(!carries(m, allRight) && !carries(m, allWrong) && carries(m, mixed), "\(m.name)")
         }
-        let expected = pow(p, Double(n)) + pow(1 - p, Double(n))
-        let observed = Double(dead) / Double(trials)
-        let sigma = (expected * (1 - expected) / Double(trials)).squareRoot()
-        #expect(abs(observed - expected) < 5 * sigma + 1e-9, "observed \(observed) vs \(expected)")
+        // Expert iteration imitates any correct sample: all-correct trains, all-wrong does not.
+        #expect(carries(.expertIteration, allRight) && !carries(.expertIteration, allWrong))
+        // Process credit: equal final rewards but different step scores still train.
+        let s = { (a: Double, b: Double) in
+            [StepScore(index: 0, start: 0, end: 1, score: a, isAnswer: false),
+             StepScore(index: 1, start: 1, end: 3, score: b, isAnswer: true)]
+        }
+        #expect(carries(.process, group([0, 0], steps: [s(1, 0), s(0, 0)])))
+        #expect(!carries(.process, group([0, 0], steps: [s(0, 0), s(0, 0)])))
+        // Dense terms always carry gradient: distillation, and GRPO with a KL or entropy term.
+        #expect(carries(.opsd(), allRight) && carries(.grpo(kl: 0.1), allRight) && carries(.grpo(entropy: 0.1), allWrong))
+    }
+
+    @Test func aDeclarationThatReadsAnUndeclaredForwardIsRefused() {
+        var m = RLMethod.grpo(kl: 0.1)
+        #expect(m.validationError == nil)
+        m.reference = nil
+        #expect(m.validationError?.contains("reference") == true)
+        var o = RLMethod.opsd()
+        o.teacher = nil
+        #expect(o.validationError?.contains("teacher") == true)
+        #expect(Methods.names.allSatisfy { Methods.make($0, CellDefaults.cell)?.validationError == nil })
     }
 
     @Test func evalPointsAreLogSpacedFromStepZero() {

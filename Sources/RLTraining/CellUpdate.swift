@@ -1,0 +1,263 @@
+import Evaluation
+import Foundation
+import PolicyModel
+import RLCommon
+import Tasks
+
+extension TrainingState {
+    // MARK: rollouts
+
+    /// Loads the weights `lag` updates old into `model` (the oldest kept when fewer exist).
+    func load(_ model: Transformer, lag: Int) {
+        let snap = history[max(0, history.count - 1 - lag)]
+        let p = model.parameters
+        snap.withUnsafeBufferPointer { src in
+            if let s = src.baseAddress, let d = p.baseAddress { d.update(from: s, count: min(src.count, p.count)) }
+        }
+    }
+
+    /// The model holding `source`'s weights now; lagged weights are loaded into `scratch`.
+    func model(_ source: PolicySource, scratch: Transformer?) -> Transformer {
+        switch source {
+        case .policy: return policy
+        case .frozenBase: return base
+        case .ema: return ema ?? policy
+        case .lagged(let k):
+            guard let scratch else { return policy }
+            load(scratch, lag: k)
+            return scratch
+        }
+    }
+
+    /// Samples n rollouts for each problem with the behavior policy; charges the FLOPs.
+    mutating func sampleGroups(_ problems: [Problem]) throws -> (groups: [RolloutGroup], flops: [Double]) {
+        let sampler: Transformer
+        if config.policyLag > 0, let behavior {
+            load(behavior, lag: config.policyLag)
+            sampler = behavior
+        } else {
+            sampler = policy
+        }
+        let n = config.rolloutsPerProblem
+        let prompts = problems.flatMap { p in Array(repeating: p.promptTokens, count: n) }
+        let opts = SamplingOptions(temperature: 1, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
+        let t0 = monotonicSeconds()
+        let r = try sampler.sample(prompts: prompts, options: opts, rng: &rng)
+        wallTime.sampling += monotonicSeconds() - t0
+        ledger.sampling += r.forwardFLOPs
+        ledger.rollouts += prompts.count
+        var groups: [RolloutGroup] = []
+        var flops: [Double] = []
+        for (i, p) in problems.enumerated() {
+            var rollouts: [Rollout] = []
+            var f = 0.0
+            for c in r.completions[(i * n)..<((i + 1) * n)] {
+                ledger.generatedTokens += c.tokens.count
+                f += FLOPs.forwardSequence(base.config, length: p.promptTokens.count + c.tokens.count - 1)
+                rollouts.append(Rollout(
+                    completion: c.tokens, behaviorLogProbs: c.logProbs,
+                    reward: Verifier.verify(p, completion: c.tokens).reward,
+                    steps: Verifier.stepScores(p, completion: c.tokens)))
+            }
+            groups.append(RolloutGroup(problem: p, rollouts: rollouts))
+            flops.append(f)
+        }
+        return (groups, flops)
+    }
+
+    // MARK: one step
+
+    /// The next problem of the pool's current epoch (a fresh seeded shuffle per epoch).
+    mutating func nextPoolProblem(_ pool: ProblemPool) -> Problem {
+        if poolCursor >= poolOrder.count {
+            poolOrder = Array(pool.problems.indices)
+            for i in stride(from: poolOrder.count - 1, to: 0, by: -1) { poolOrder.swapAt(i, rng.below(i + 1)) }
+            poolCursor = 0
+        }
+        defer { poolCursor += 1; poolDrawn += 1 }
+        return pool.problems[poolOrder[poolCursor]]
+    }
+
+    mutating func trainStep(step: Int, lr: Float) throws -> StepStats {
+        var stats = StepStats()
+        let progress = ledger.total / config.budgetFLOPs
+        var kept: [RolloutGroup] = []
+        let rounds = if case .dynamic(let r) = method.sampling { r } else { 1 }
+        for _ in 0..<rounds where kept.count < config.problemsPerBatch {
+            let need = config.problemsPerBatch - kept.count
+            let problems = (0..<need).map { _ -> Problem in
+                if let pool { return nextPoolProblem(pool) }
+                let (f, d) = curriculum.pick(progress: progress, rng: &rng)
+                return TaskFamilies.sample(f, difficulty: d, split: .train, rng: &rng)
+            }
+            let (groups, flops) = try sampleGroups(problems)
+            for (g, f) in zip(groups, flops) {
+                curriculum.record(g)
+                stats.groups += 1
+                stats.samplingFLOPs += f
+                stats.rollouts += g.rollouts.count
+                stats.rewardSum += g.rewards.reduce(0, +)
+                if g.hasZeroVariance {
+                    stats.deadGroups += 1
+                    stats.deadFLOPs += f
+                }
+                if !method.carriesGradient(method.advantages(g)) {
+                    stats.noGradientGroups += 1
+                    stats.noGradientSamplingFLOPs += f
+                    if case .dynamic = method.sampling {
+                        stats.discarded += 1
+                        continue
+                    }
+                }
+                kept.append(g)
+            }
+        }
+        if !kept.isEmpty {
+            let t0 = monotonicSeconds()
+            try update(kept, lr: lr, stats: &stats)
+            wallTime.training += monotonicSeconds() - t0
+        }
+        if snapshotsKept > 1 {
+            history.append(Array(policy.parameters))
+            if history.count > snapshotsKept { history.removeFirst(history.count - snapshotsKept) }
+        }
+        return stats
+    }
+
+    /// One update on the kept groups; then the EMA weights follow, when a forward reads them.
+    mutating func update(_ groups: [RolloutGroup], lr: Float, stats: inout StepStats) throws {
+        let loss = try lossAndGradient(groups, stats: &stats)
+        let s = optimizer.step(policy, learningRate: lr)
+        guard s.gradNorm.isFinite else { throw Divergence(reason: "non-finite gradient norm") }
+        stats.loss = loss
+        stats.gradNorm = s.gradNorm
+        if let ema, let decay = emaDecay {
+            let e = ema.parameters, p = policy.parameters, d = Float(decay)
+            for i in 0..<min(e.count, p.count) { e[i] = d * e[i] + (1 - d) * p[i] }
+        }
+    }
+
+    // MARK: the loss
+
+    /// The method's loss on the kept groups; leaves its gradient in the policy's parameter
+    /// gradients. Runs the forwards the terms read (teacher, reference, then the student),
+    /// charging each; applies the sampled-token terms (their NLL weights set the logit
+    /// gradient), then the distribution terms (added row by row); then the backward.
+    mutating func lossAndGradient(_ groups: [RolloutGroup], stats: inout StepStats) throws -> Double {
+        let V = policy.config.vocab
+        let rollouts = groups.flatMap { g in g.rollouts.map { (g.problem, $0) } }
+        let perGroup = groups.map { method.advantages($0) }
+        let advantages = perGroup.flatMap { $0 }
+        let batch = SequenceBatch(rollouts.map { ($0.0.promptTokens, $0.1.completion) })
+        let rows = batch.rows, T = batch.length
+        let totalTokens = rollouts.reduce(0) { $0 + $1.1.completion.count }
+        let scale: Double = switch method.aggregation {
+        case .tokenMean: 1 / Double(max(1, totalTokens))
+        case .constant: 1 / Double(rows * maxSolutionTokens)
+        case .sequenceSum: 1 / Double(rows)
+        }
+        let reads = method.reads
+        // Teacher distributions at every completion token (flat, rollout after rollout).
+        var teacherLogProbs: [Float] = [], teacherProbs: [Float] = []
+        if reads.contains(.teacher), let teacher = method.teacher {
+            let tModel = model(teacher.weights, scratch: teacherScratch)
+            let prompts = rollouts.map { teacher.prompt == .privileged ? $0.0.privilegedPromptTokens : $0.0.promptTokens }
+            let tb = SequenceBatch(zip(prompts, rollouts).map { ($0, $1.1.completion) })
+            try tModel.forward(tokens: tb.tokens, batch: tb.rows, length: tb.length)
+            ledger.teacher += Double(tb.rows) * FLOPs.forwardSequence(tModel.config, length: tb.length)
+            let z = tModel.logits, lse = tModel.logSumExp, pr = tModel.probabilities
+            teacherLogProbs.reserveCapacity(totalTokens * V)
+            teacherProbs.reserveCapacity(totalTokens * V)
+            for (i, r) in rollouts.enumerated() {
+                let start = prompts[i].count - 1
+                for j in 0..<r.1.completion.count {
+                    let n = i * tb.length + start + j
+                    for v in 0..<V {
+                        teacherLogProbs.append(z[n * V + v] - lse[n])
+                        teacherProbs.append(pr[n * V + v])
+                    }
+                }
+            }
+        }
+        // Reference log-probabilities of the sampled tokens.
+        var refLogProbs: [Float] = []
+        if reads.contains(.reference), let reference = method.reference {
+            let rModel = model(reference, scratch: referenceScratch)
+            try rModel.forward(tokens: batch.tokens, batch: rows, length: T)
+            ledger.reference += Double(rows) * FLOPs.forwardSequence(rModel.config, length: T)
+            refLogProbs = try rModel.logProbs(targets: batch.targets)
+        }
+        // Student forward; every row is trained, so every row is charged, and rows of
+        // groups that carry no gradient are recorded as such.
+        try policy.forward(tokens: batch.tokens, batch: rows, length: T)
+        let perRow = FLOPs.trainSequence(policy.config, length: T)
+        ledger.training += Double(rows) * perRow
+        stats.trainingFLOPs += Double(rows) * perRow
+        for (g, a) in zip(groups, perGroup) where !method.carriesGradient(a) {
+            stats.noGradientTrainingFLOPs += Double(g.rollouts.count) * perRow
+        }
+        let newLogProbs = try policy.logProbs(targets: batch.targets)
+
+        // Sampled-token terms: one NLL weight per token.
+        let sampledTerms = method.terms.filter { $0.kind == .sampledToken }
+        let denseTerms = method.terms.filter { $0.kind == .distribution }
+        var acc = TermAccumulator()
+        var weights = [Float](repeating: 0, count: rows * T)
+        for (i, r) in rollouts.enumerated() {
+            let start = r.0.promptTokens.count - 1
+            for j in 0..<r.1.completion.count {
+                let n = i * T + start + j
+                acc.nllWeight = 0
+                let view = TokenView(
+                    vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n], behaviorLogProb: r.1.behaviorLogProbs[j],
+                    referenceLogProb: refLogProbs.isEmpty ? .nan : refLogProbs[n], advantage: advantages[i][j])
+                for term in sampledTerms { term.apply(view, scale: scale, &acc) }
+                weights[n] = Float(acc.nllWeight)
+            }
+        }
+        guard acc.loss.isFinite else { throw Divergence(reason: "non-finite loss at update (\(acc.loss))") }
+        try policy.setWeightedNLLGradient(targets: batch.targets, weights: weights)
+
+        // Per-token distributions: entropy for the diagnostics, and the distribution terms.
+        let z = policy.logits, lse = policy.logSumExp, g = policy.logitGradient, probs = policy.probabilities
+        let p = UnsafeMutableBufferPointer<Double>.allocate(capacity: V)
+        let lp = UnsafeMutableBufferPointer<Double>.allocate(capacity: V)
+        defer { p.deallocate(); lp.deallocate() }
+        teacherLogProbs.withUnsafeBufferPointer { tlp in
+            teacherProbs.withUnsafeBufferPointer { tp in
+                var token = 0
+                for (i, r) in rollouts.enumerated() {
+                    let start = r.0.promptTokens.count - 1
+                    for j in 0..<r.1.completion.count {
+                        defer { token += 1 }
+                        let n = i * T + start + j
+                        var h = 0.0
+                        for v in 0..<V {
+                            lp[v] = Double(z[n * V + v] - lse[n])
+                            p[v] = Double(probs[n * V + v])
+                            h -= p[v] * lp[v]
+                        }
+                        stats.entropySum += h
+                        stats.tokens += 1
+                        guard !denseTerms.isEmpty else { continue }
+                        let teacherRow = tlp.isEmpty ? 0..<0 : (token * V)..<((token + 1) * V)
+                        let view = TokenView(
+                            vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n],
+                            behaviorLogProb: r.1.behaviorLogProbs[j], advantage: advantages[i][j],
+                            logProbs: UnsafeBufferPointer(lp), probs: UnsafeBufferPointer(p), entropy: h,
+                            teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[teacherRow]),
+                            teacherProbs: UnsafeBufferPointer(rebasing: tp[teacherRow]))
+                        acc.row = UnsafeMutableBufferPointer(rebasing: g[(n * V)..<((n + 1) * V)])
+                        for term in denseTerms { term.apply(view, scale: scale, &acc) }
+                    }
+                }
+            }
+        }
+        stats.clipped += acc.clipped
+        let loss = acc.loss
+        guard loss.isFinite, abs(loss) < 1e6 else { throw Divergence(reason: "loss diverged (\(loss))") }
+        policy.zeroGradients()
+        policy.backward()
+        return loss
+    }
+}
