@@ -77,7 +77,7 @@ public struct CellRunner {
 
 /// Per-step training statistics. `dead…` counts groups with zero reward variance (GRPO's
 /// dead zone); `noGradient…` counts groups that carried no gradient for the cell's method.
-struct StepStats {
+struct TrainStepStats {
     var groups = 0, deadGroups = 0, discarded = 0, noGradientGroups = 0
     var samplingFLOPs = 0.0, deadFLOPs = 0.0, noGradientSamplingFLOPs = 0.0
     var trainingFLOPs = 0.0, noGradientTrainingFLOPs = 0.0
@@ -188,7 +188,7 @@ struct TrainingState {
         var nextEval = 0
         var curve: [EvalPoint] = []
         var windows: [StepWindow] = []
-        var window: [StepStats] = []
+        var window: [TrainStepStats] = []
         var step = 0
         let schedule = LRSchedule(kind: .constant, peak: config.learningRate, warmupSteps: config.warmupSteps)
         let windowSize = 5
@@ -206,7 +206,7 @@ struct TrainingState {
                 nextEval += 1
             }
             if ledger.total >= config.budgetFLOPs || nextEval >= thresholds.count { break }
-            let stats: StepStats
+            let stats: TrainStepStats
             do {
                 stats = try trainStep(step: step, lr: schedule.rate(at: step))
             } catch let e as Divergence {
@@ -237,7 +237,7 @@ struct TrainingState {
 
     struct Divergence: Error { var reason: String }
 
-    static func summarize(_ w: [StepStats], first: Int, last: Int) -> StepWindow {
+    static func summarize(_ w: [TrainStepStats], first: Int, last: Int) -> StepWindow {
         let groups = w.reduce(0) { $0 + $1.groups }, dead = w.reduce(0) { $0 + $1.deadGroups }
         let sf = w.reduce(0.0) { $0 + $1.samplingFLOPs }, df = w.reduce(0.0) { $0 + $1.deadFLOPs }
         let tf = w.reduce(0.0) { $0 + $1.trainingFLOPs }

@@ -1,3 +1,4 @@
+import BasePolicies
 import Evaluation
 import Foundation
 import PolicyModel
@@ -78,8 +79,8 @@ extension TrainingState {
         return pool.problems[poolOrder[poolCursor]]
     }
 
-    mutating func trainStep(step: Int, lr: Float) throws -> StepStats {
-        var stats = StepStats()
+    mutating func trainStep(step: Int, lr: Float) throws -> TrainStepStats {
+        var stats = TrainStepStats()
         let progress = ledger.total / config.budgetFLOPs
         var kept: [RolloutGroup] = []
         let rounds = if case .dynamic(let r) = method.sampling { r } else { 1 }
@@ -125,7 +126,7 @@ extension TrainingState {
     }
 
     /// One update on the kept groups; then the EMA weights follow, when a forward reads them.
-    mutating func update(_ groups: [RolloutGroup], lr: Float, stats: inout StepStats) throws {
+    mutating func update(_ groups: [RolloutGroup], lr: Float, stats: inout TrainStepStats) throws {
         let loss = try lossAndGradient(groups, stats: &stats)
         let s = optimizer.step(policy, learningRate: lr)
         guard s.gradNorm.isFinite else { throw Divergence(reason: "non-finite gradient norm") }
@@ -143,7 +144,7 @@ extension TrainingState {
     /// gradients. Runs the forwards the terms read (teacher, reference, then the student),
     /// charging each; applies the sampled-token terms (their NLL weights set the logit
     /// gradient), then the distribution terms (added row by row); then the backward.
-    mutating func lossAndGradient(_ groups: [RolloutGroup], stats: inout StepStats) throws -> Double {
+    mutating func lossAndGradient(_ groups: [RolloutGroup], stats: inout TrainStepStats) throws -> Double {
         let V = policy.config.vocab
         let rollouts = groups.flatMap { g in g.rollouts.map { (g.problem, $0) } }
         let perGroup = groups.map { method.advantages($0) }
