@@ -5,5 +5,9 @@
 /// a bump, `rlscale run` computes new cells instead of skipping "finished" ones, and
 /// `rlscale fit` refuses a store that mixes versions. Bump it with any such change.
 public enum Numerics {
-    public static let version = 1
+    /// 2: the RL core as loss terms — expert iteration became supervised NLL (it had an
+    /// importance ratio), the policy-gradient loss past the IS cap continues
+    /// logarithmically, and windows gained per-method no-gradient fractions. GRPO, Dr. GRPO,
+    /// RLOO, DAPO, process and opsd cells compute bitwise what they computed under 1.
+    public static let version = 2
 }

@@ -82,7 +82,9 @@ struct TrainStepStats {
     var samplingFLOPs = 0.0, deadFLOPs = 0.0, noGradientSamplingFLOPs = 0.0
     var trainingFLOPs = 0.0, noGradientTrainingFLOPs = 0.0
     var rewardSum = 0.0, rollouts = 0
-    var entropySum = 0.0, tokens = 0, clipped = 0
+    /// Trained tokens (entropy and clip fraction are over these) and sampled ones (response
+    /// length; dynamic sampling trains fewer than it samples).
+    var entropySum = 0.0, tokens = 0, sampledTokens = 0, clipped = 0, truncated = 0
     var loss = 0.0, gradNorm = 0.0
 }
 
@@ -209,7 +211,7 @@ struct TrainingState {
             let stats: TrainStepStats
             do {
                 stats = try trainStep(step: step, lr: schedule.rate(at: step))
-            } catch let e as Divergence {
+            } catch let e as TrainingDiverged {
                 failure = e.reason
                 break
             }
@@ -235,13 +237,15 @@ struct TrainingState {
             })
     }
 
-    struct Divergence: Error { var reason: String }
+    /// A run that produced a non-finite or runaway loss or gradient.
+    struct TrainingDiverged: Error { var reason: String }
 
     static func summarize(_ w: [TrainStepStats], first: Int, last: Int) -> StepWindow {
         let groups = w.reduce(0) { $0 + $1.groups }, dead = w.reduce(0) { $0 + $1.deadGroups }
         let sf = w.reduce(0.0) { $0 + $1.samplingFLOPs }, df = w.reduce(0.0) { $0 + $1.deadFLOPs }
         let tf = w.reduce(0.0) { $0 + $1.trainingFLOPs }
         let rollouts = w.reduce(0) { $0 + $1.rollouts }, tokens = w.reduce(0) { $0 + $1.tokens }
+        let sampledTokens = w.reduce(0) { $0 + $1.sampledTokens }
         return StepWindow(
             firstStep: first, lastStep: last,
             meanReward: w.reduce(0.0) { $0 + $1.rewardSum } / Double(max(1, rollouts)),
@@ -252,7 +256,7 @@ struct TrainingState {
             discardedGroups: w.reduce(0) { $0 + $1.discarded },
             entropy: w.reduce(0.0) { $0 + $1.entropySum } / Double(max(1, tokens)),
             clipFraction: Double(w.reduce(0) { $0 + $1.clipped }) / Double(max(1, tokens)),
-            responseLength: Double(tokens) / Double(max(1, rollouts)),
+            responseLength: Double(sampledTokens) / Double(max(1, rollouts)),
             loss: w.reduce(0.0) { $0 + $1.loss } / Double(w.count),
             gradNorm: w.reduce(0.0) { $0 + $1.gradNorm } / Double(w.count))
     }

@@ -22,9 +22,11 @@ extension TrainingState {
         switch source {
         case .policy: return policy
         case .frozenBase: return base
-        case .ema: return ema ?? policy
+        case .ema:
+            guard let ema else { preconditionFailure("EMA weights read but none kept (TrainingState.init allocates them)") }
+            return ema
         case .lagged(let k):
-            guard let scratch else { return policy }
+            guard let scratch else { preconditionFailure("lagged weights read without a scratch model") }
             load(scratch, lag: k)
             return scratch
         }
@@ -97,6 +99,7 @@ extension TrainingState {
                 stats.groups += 1
                 stats.samplingFLOPs += f
                 stats.rollouts += g.rollouts.count
+                stats.sampledTokens += g.rollouts.reduce(0) { $0 + $1.completion.count }
                 stats.rewardSum += g.rewards.reduce(0, +)
                 if g.hasZeroVariance {
                     stats.deadGroups += 1
@@ -129,7 +132,7 @@ extension TrainingState {
     mutating func update(_ groups: [RolloutGroup], lr: Float, stats: inout TrainStepStats) throws {
         let loss = try lossAndGradient(groups, stats: &stats)
         let s = optimizer.step(policy, learningRate: lr)
-        guard s.gradNorm.isFinite else { throw Divergence(reason: "non-finite gradient norm") }
+        guard s.gradNorm.isFinite else { throw TrainingDiverged(reason: "non-finite gradient norm") }
         stats.loss = loss
         stats.gradNorm = s.gradNorm
         if let ema, let decay = emaDecay {
@@ -216,7 +219,7 @@ extension TrainingState {
                 weights[n] = Float(acc.nllWeight)
             }
         }
-        guard acc.loss.isFinite else { throw Divergence(reason: "non-finite loss at update (\(acc.loss))") }
+        guard acc.loss.isFinite else { throw TrainingDiverged(reason: "non-finite loss at update (\(acc.loss))") }
         try policy.setWeightedNLLGradient(targets: batch.targets, weights: weights)
 
         // Per-token distributions: entropy for the diagnostics, and the distribution terms.
@@ -255,8 +258,9 @@ extension TrainingState {
             }
         }
         stats.clipped += acc.clipped
+        stats.truncated += acc.truncated
         let loss = acc.loss
-        guard loss.isFinite, abs(loss) < 1e6 else { throw Divergence(reason: "loss diverged (\(loss))") }
+        guard loss.isFinite, abs(loss) < 1e6 else { throw TrainingDiverged(reason: "loss diverged (\(loss))") }
         policy.zeroGradients()
         policy.backward()
         return loss

@@ -48,8 +48,10 @@ public struct TermAccumulator {
     public var nllWeight = 0.0
     /// Distribution terms add ∂ℓ/∂z (one value per vocabulary entry) to the token's row.
     public var row: UnsafeMutableBufferPointer<Float>
-    /// Tokens on which a clipped branch was taken.
+    /// Tokens on which a clipped branch was taken, and tokens whose importance weight was
+    /// truncated at the cap.
     public var clipped = 0
+    public var truncated = 0
 
     public init(row: UnsafeMutableBufferPointer<Float> = .init(start: nil, count: 0)) { self.row = row }
 }
@@ -91,7 +93,8 @@ public protocol LossTerm: Sendable, CustomStringConvertible {
 ///
 ///     ℓ = −min(ρA, clip(ρ, 1 − ε_low, 1 + ε_high)·A)
 ///
-/// where, on the unclipped branch, ρ beyond the cap c (reachable only with A < 0) continues
+/// where, on the unclipped branch, ρ beyond the cap c (reachable only with A < 0, as
+/// `RLMethod.validationError` requires c ≥ 1 + ε_high) continues
 /// as −A·c·(1 + log(ρ/c)): the loss stays continuous and its gradient is the truncated
 /// importance weight, −min(ρ, c)·A·∇log π_θ.
 public struct ClippedPolicyGradient: LossTerm {
@@ -118,10 +121,11 @@ public struct ClippedPolicyGradient: LossTerm {
     }
 
     public func apply(_ t: TokenView, scale: Double, _ g: inout TermAccumulator) {
-        let pg = policyGradient(ratio: exp(Double(t.logProb - t.behaviorLogProb)), advantage: t.advantage)
+        let rho = exp(Double(t.logProb - t.behaviorLogProb))
+        let pg = policyGradient(ratio: rho, advantage: t.advantage)
         g.nllWeight += scale * pg.weight
         g.loss += scale * pg.loss
-        if pg.clipped { g.clipped += 1 }
+        if pg.clipped { g.clipped += 1 } else if rho > isCap && t.advantage != 0 { g.truncated += 1 }
     }
 }
 
@@ -145,7 +149,9 @@ public struct SupervisedNLL: LossTerm {
 }
 
 /// KL to the reference with Schulman's k3 estimator on the sampled token: with
-/// r = log π_ref − log π_θ, ℓ = β·(eʳ − 1 − r) ≥ 0, unbiased for KL(π_θ ‖ π_ref).
+/// r = log π_ref − log π_θ, ℓ = β·(eʳ − 1 − r) ≥ 0. Its value is unbiased for
+/// KL(π_θ ‖ π_ref) on tokens sampled from π_θ; its expected gradient is that of
+/// KL(π_ref ‖ π_θ) (the usual GRPO practice, not the reverse KL's gradient).
 public struct ReferenceKL: LossTerm {
     public var coef: Double
     public init(coef: Double) { self.coef = coef }
@@ -231,19 +237,21 @@ public struct TeacherDivergence: LossTerm {
         case .jsd(let beta):
             // ∂JSD/∂p_v = (1 − β) log(p_v/m_v); through the softmax, p_v (d_v − Σ_u p_u d_u).
             let q = t.teacherProbs
-            var jsd = 0.0, mean = 0.0
-            var d = [Double](repeating: 0, count: V)
-            for v in 0..<V {
-                let qv = Double(q[v]), m = beta * qv + (1 - beta) * p[v]
-                guard m > 0 else { continue }
-                let logM = log(m)
-                if qv > 0 { jsd += beta * qv * (Double(lq[v]) - logM) }
-                if p[v] > 0 { jsd += (1 - beta) * p[v] * (lp[v] - logM) }
-                d[v] = (1 - beta) * (lp[v] - logM)
-                mean += p[v] * d[v]
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: V) { d in
+                var jsd = 0.0, mean = 0.0
+                for v in 0..<V {
+                    d[v] = 0
+                    let qv = Double(q[v]), m = beta * qv + (1 - beta) * p[v]
+                    guard m > 0 else { continue }
+                    let logM = log(m)
+                    if qv > 0 { jsd += beta * qv * (Double(lq[v]) - logM) }
+                    if p[v] > 0 { jsd += (1 - beta) * p[v] * (lp[v] - logM) }
+                    d[v] = (1 - beta) * (lp[v] - logM)
+                    mean += p[v] * d[v]
+                }
+                for v in 0..<V { g.row[v] += Float(c * p[v] * (d[v] - mean)) }
+                g.loss += c * jsd
             }
-            for v in 0..<V { g.row[v] += Float(c * p[v] * (d[v] - mean)) }
-            g.loss += c * jsd
         }
     }
 }
@@ -252,17 +260,19 @@ extension LossTerm {
     /// The term's loss and its full gradient with respect to one token's logits, in Double
     /// (sampled-token terms expanded to nllWeight · (p − onehot)). The trainer never calls
     /// it; it states each term's meaning on one row, for tests and for readers.
+    /// `t.probs` must hold the student's distribution.
     public func rowLossAndGradient(_ t: TokenView, scale: Double = 1) -> (loss: Double, gradient: [Double]) {
+        precondition(t.probs.count == t.vocab, "rowLossAndGradient needs the student's full distribution")
         var row = [Float](repeating: 0, count: t.vocab)
-        var acc = TermAccumulator()
-        row.withUnsafeMutableBufferPointer { r in
-            acc.row = r
+        let (loss, nllWeight) = row.withUnsafeMutableBufferPointer { r in
+            var acc = TermAccumulator(row: r)
             apply(t, scale: scale, &acc)
+            return (acc.loss, acc.nllWeight)
         }
         var grad = row.map(Double.init)
         if kind == .sampledToken {
-            for v in 0..<t.vocab { grad[v] = acc.nllWeight * (t.probs[v] - (v == t.target ? 1 : 0)) }
+            for v in 0..<t.vocab { grad[v] = nllWeight * (t.probs[v] - (v == t.target ? 1 : 0)) }
         }
-        return (acc.loss, grad)
+        return (loss, grad)
     }
 }

@@ -119,8 +119,17 @@ public struct RLMethod: Sendable {
         if reads.contains(.reference) && reference == nil { return "\(name): a term reads a reference but none is declared" }
         if reads.contains(.teacher) && teacher == nil { return "\(name): a term reads a teacher but none is declared" }
         if case .dynamic(let r) = sampling, r < 1 { return "\(name): dynamic sampling needs at least one round" }
-        if case .ema(let d)? = teacher?.weights, !(d > 0 && d < 1) { return "\(name): EMA decay must be in (0, 1)" }
-        if case .ema(let d)? = reference, !(d > 0 && d < 1) { return "\(name): EMA decay must be in (0, 1)" }
+        let decays = [teacher?.weights, reference].compactMap { s -> Double? in if case .ema(let d)? = s { d } else { nil } }
+        if decays.contains(where: { !($0 > 0 && $0 < 1) }) { return "\(name): EMA decay must be in (0, 1)" }
+        if Set(decays).count > 1 { return "\(name): the teacher and the reference read EMAs of different decays (one is kept)" }
+        for term in terms {
+            if let pg = term as? ClippedPolicyGradient, !(pg.isCap >= 1 + pg.clipHigh) {
+                return "\(name): the IS cap \(pg.isCap) is below 1 + ε_high"
+            }
+            if let td = term as? TeacherDivergence, case .jsd(let b) = td.divergence, !(b > 0 && b < 1) {
+                return "\(name): JSD needs 0 < β < 1 (got \(b))"
+            }
+        }
         return nil
     }
 

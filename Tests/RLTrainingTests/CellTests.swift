@@ -234,7 +234,11 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
 
     static let cases = Methods.names + ["grpo_kl_entropy", "opsd_lag1", "opsd_forward_kl", "composite"]
 
-    static func method(_ label: String) throws -> (CellConfig, RLMethod) {
+    /// The config and method of a test case. `frozenTeacher` reads a teacher that is the
+    /// current policy as a snapshot of it (history[0], set equal to the policy by
+    /// `prepared`): the gradient treats the teacher as a stop-gradient copy, so finite
+    /// differences must hold it fixed.
+    static func method(_ label: String, frozenTeacher: Bool = true) throws -> (CellConfig, RLMethod) {
         var cfg = CellConfig(method: label, rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 1e15)
         switch label {
         case "grpo_kl_entropy": cfg.method = "grpo"; cfg.klCoef = 0.5; cfg.entropyCoef = 0.3
@@ -245,39 +249,34 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         }
         var m = try #require(cfg.makeMethod())
         if label == "opsd_forward_kl" { m.terms[1] = TeacherDivergence(coef: 1, divergence: .forwardKL) }
-        // A teacher that is the current policy is a stop-gradient copy of it: finite
-        // differences must hold it fixed, so it is read as a snapshot of the policy at the
-        // point of the check (history[0], set equal to the policy below).
-        if m.teacher?.weights == .policy { m.teacher?.weights = .lagged(1) }
+        if frozenTeacher && m.teacher?.weights == .policy { m.teacher?.weights = .lagged(1) }
         return (cfg, m)
     }
 
-    /// The whole surrogate of every method (and of three variants and one composite
-    /// declaration) against central finite differences along random directions, on a
-    /// randomised base whose next-token distributions are sharp, with the policy moved away
-    /// from the behavior weights so that ratios leave 1 ± ε, and lagged and EMA weights that
-    /// differ from the policy.
-    @Test(arguments: cases)
-    func surrogateGradientMatchesFiniteDifferences(label: String) throws {
+    /// A training state for `label` on a randomised base whose next-token distributions are
+    /// sharp (mean logit std checked to be 2–4), with two groups of mixed rewards; lagged
+    /// and EMA weights differ from the policy; the policy has moved away from the behavior
+    /// weights, and half the rollouts were sampled by weights e^1.5 less likely to produce
+    /// them, so ratios fall on both sides of 1 ± ε and beyond the IS cap.
+    static func prepared(_ label: String, frozenTeacher: Bool = true) throws -> (TrainingState, [RolloutGroup]) {
         setBLASThreads(1)
         let (model, record) = try toyBase(seed: 3)
         var prng = SeededRNG(seed: 4)
         for i in 0..<model.parameters.count { model.parameters[i] += Float(0.3 * prng.gaussian()) }
-        let (cfg, method) = try Self.method(label)
-        var state = try TrainingState(config: cfg, method: method, base: model, baseRecord: record, baseEval: record.evaluation!)
+        let (cfg, method) = try Self.method(label, frozenTeacher: frozenTeacher)
+        var state = try TrainingState(config: cfg, method: method, base: model, baseRecord: record, baseEval: try #require(record.evaluation))
         let problems = [
             Problem(family: "sort", difficulty: 2, text: "S914", steps: ["1", "4", "9"], answer: "149"),
             Problem(family: "sort", difficulty: 1, text: "S72", steps: ["2", "7"], answer: "27"),
         ]
         var (groups, _) = try state.sampleGroups(problems)
-        // Mixed rewards so every group carries signal.
         for gi in groups.indices {
-            for ri in groups[gi].rollouts.indices { groups[gi].rollouts[ri].reward = Double((ri + gi) % 2) }
             for ri in groups[gi].rollouts.indices {
+                groups[gi].rollouts[ri].reward = Double((ri + gi) % 2)
                 for si in groups[gi].rollouts[ri].steps.indices { groups[gi].rollouts[ri].steps[si].score = Double((ri + si) % 2) }
+                if ri % 2 == 1 { groups[gi].rollouts[ri].behaviorLogProbs = groups[gi].rollouts[ri].behaviorLogProbs.map { $0 - 1.5 } }
             }
         }
-        // The base is sharp: next-token logits have a standard deviation of 2 or more.
         let b = SequenceBatch(groups.flatMap { g in g.rollouts.map { (g.problem.promptTokens, $0.completion) } })
         try state.policy.forward(tokens: b.tokens, batch: b.rows, length: b.length)
         let V = state.policy.config.vocab, z = state.policy.logits
@@ -288,17 +287,24 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         }
         sd /= Double(b.rows * b.length)
         #expect(sd >= 2 && sd <= 4, "mean logit std \(sd)")
-        // Lagged weights (a strongly perturbed copy) and EMA weights differ from the policy;
-        // then the policy moves away from the behavior weights so that ratios differ from 1.
         state.history = [state.policy.parameters.map { $0 + Float(0.3 * prng.gaussian()) }, Array(state.policy.parameters)]
         if let e = state.ema { for i in 0..<e.parameters.count { e.parameters[i] += Float(0.3 * prng.gaussian()) } }
         for i in 0..<state.policy.parameters.count { state.policy.parameters[i] += Float(0.05 * (prng.uniform() - 0.5)) }
-        if ["opsd", "opsd_forward_kl"].contains(label) { state.history[0] = Array(state.policy.parameters) }
+        if frozenTeacher && ["opsd", "opsd_forward_kl"].contains(label) { state.history[0] = Array(state.policy.parameters) }
+        return (state, groups)
+    }
+
+    /// The whole surrogate of every method (and of three variants and one composite
+    /// declaration) against central finite differences along random directions.
+    @Test(arguments: cases)
+    func surrogateGradientMatchesFiniteDifferences(label: String) throws {
+        var (state, groups) = try Self.prepared(label)
+        let method = state.method
         var stats = TrainStepStats()
         _ = try state.lossAndGradient(groups, stats: &stats)
-        // The PPO clip fires on some tokens (the ratio leaves 1 ± ε).
+        // The PPO clip fires on some tokens and the IS cap truncates others.
         if method.terms.contains(where: { $0 is ClippedPolicyGradient }) {
-            #expect(stats.clipped > 0, "no token clipped")
+            #expect(stats.clipped > 0 && stats.truncated > 0, "clipped \(stats.clipped), truncated \(stats.truncated)")
         }
         let grad = Array(state.policy.gradients)
         let p = state.policy.parameters
@@ -318,5 +324,97 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
             for i in 0..<p.count { an += Double(grad[i]) * Double(unit[i]) }
             #expect(abs(fd - an) <= 2e-2 * max(abs(fd), abs(an)) + 2e-4, "\(label) direction \(trial): fd \(fd) vs analytic \(an)")
         }
+    }
+
+    /// The batched loss equals the sum of every term over every token, scored one rollout
+    /// at a time with unbatched forwards of the student, teacher (its own prompt) and
+    /// reference, and the terms' row functions: catches misaligned rows, offsets and
+    /// advantages, which move loss and gradient together and escape finite differences.
+    @Test(arguments: cases)
+    func theBatchedLossIsItsTokensScoredOneRolloutAtATime(label: String) throws {
+        var (state, groups) = try Self.prepared(label)
+        let method = state.method
+        var stats = TrainStepStats()
+        let batched = try state.lossAndGradient(groups, stats: &stats)
+        let rollouts = groups.flatMap { g in g.rollouts.map { (g.problem, $0) } }
+        let advantages = groups.flatMap { method.advantages($0) }
+        let tokens = rollouts.reduce(0) { $0 + $1.1.completion.count }
+        let scale: Double = switch method.aggregation {
+        case .tokenMean: 1 / Double(tokens)
+        case .constant: 1 / Double(rollouts.count * maxSolutionTokens)
+        case .sequenceSum: 1 / Double(rollouts.count)
+        }
+        let snapshot = try Transformer(config: state.policy.config, seed: 0)
+        func weights(_ s: PolicySource) throws -> Transformer {
+            switch s {
+            case .policy: return state.policy
+            case .frozenBase: return state.base
+            case .ema: return try #require(state.ema)
+            case .lagged(let k):
+                for i in 0..<snapshot.parameters.count { snapshot.parameters[i] = state.history[state.history.count - 1 - k][i] }
+                return snapshot
+            }
+        }
+        /// Double log-softmax rows at the completion's positions of one unbatched forward.
+        func rows(_ m: Transformer, _ prompt: [Int32], _ completion: [Int32]) throws -> [[Double]] {
+            let b = SequenceBatch([(prompt, completion)])
+            try m.forward(tokens: b.tokens, batch: 1, length: b.length)
+            let V = m.config.vocab, z = m.logits
+            return (0..<completion.count).map { j in
+                let n = prompt.count - 1 + j
+                return LossTermTests.softmax((0..<V).map { Double(z[n * V + $0]) }).lp
+            }
+        }
+        var total = 0.0
+        for (i, (problem, r)) in rollouts.enumerated() {
+            let student = try rows(state.policy, problem.promptTokens, r.completion)
+            let teacher = try method.teacher.map { t in
+                try rows(try weights(t.weights), t.prompt == .privileged ? problem.privilegedPromptTokens : problem.promptTokens, r.completion)
+            }
+            let reference = try method.reference.map { try rows(try weights($0), problem.promptTokens, r.completion) }
+            for j in 0..<r.completion.count {
+                let target = Int(r.completion[j])
+                let lp = student[j], p = lp.map { exp($0) }, h = -zip(p, lp).reduce(0) { $0 + $1.0 * $1.1 }
+                let tlp = (teacher?[j] ?? []).map { Float($0) }, tp = (teacher?[j] ?? []).map { Float(exp($0)) }
+                lp.withUnsafeBufferPointer { lpb in
+                    p.withUnsafeBufferPointer { pb in
+                        tlp.withUnsafeBufferPointer { tlpb in
+                            tp.withUnsafeBufferPointer { tpb in
+                                let view = TokenView(
+                                    vocab: lp.count, target: target, logProb: Float(lp[target]), behaviorLogProb: r.behaviorLogProbs[j],
+                                    referenceLogProb: reference.map { Float($0[j][target]) } ?? .nan, advantage: advantages[i][j],
+                                    logProbs: lpb, probs: pb, entropy: h, teacherLogProbs: tlpb, teacherProbs: tpb)
+                                for term in method.terms { total += term.rowLossAndGradient(view, scale: scale).loss }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(abs(total - batched) <= 1e-4 * max(abs(batched), 1e-2), "\(label): batched \(batched) vs one rollout at a time \(total)")
+    }
+
+    /// A teacher that is the current policy reading its own forward gives bitwise the loss
+    /// and gradient of a frozen snapshot of the same weights (the trainer's stop-gradient).
+    @Test func theCurrentPolicyAsTeacherIsItsStopGradientSnapshot() throws {
+        var (live, groups) = try Self.prepared("opsd", frozenTeacher: false)
+        var (frozen, _) = try Self.prepared("opsd", frozenTeacher: true)
+        #expect(live.method.teacher?.weights == .policy && frozen.method.teacher?.weights == .lagged(1))
+        var s1 = TrainStepStats(), s2 = TrainStepStats()
+        let a = try live.lossAndGradient(groups, stats: &s1), b = try frozen.lossAndGradient(groups, stats: &s2)
+        #expect(a == b)
+        #expect(Array(live.policy.gradients) == Array(frozen.policy.gradients))
+    }
+
+    /// After an update, the EMA teacher holds d·θ̄ + (1 − d)·θ of the updated policy.
+    @Test func theEMATeacherFollowsThePolicyAfterEachUpdate() throws {
+        var (state, groups) = try Self.prepared("composite")
+        let ema = try #require(state.ema)
+        let before = Array(ema.parameters)
+        var stats = TrainStepStats()
+        try state.update(groups, lr: 1e-3, stats: &stats)
+        let p = state.policy.parameters, d: Float = 0.9
+        #expect(p.indices.allSatisfy { ema.parameters[$0] == d * before[$0] + (1 - d) * p[$0] })
+        #expect(zip(before, ema.parameters).contains { $0 != $1 })
     }
 }
