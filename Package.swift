@@ -8,11 +8,14 @@
 //   PolicyModel       the transformer engine: forward/backward, AdamW, KV-cache sampling,
 //                     safetensors checkpoints, the harness's one FLOP formula, the engine bench
 //   Tasks             vocabulary, task families, verifiers, noisy-solver pretraining corpus
+//   ResultSchema      the cell document every writer and reader shares: CellConfig, CellResult,
+//                     compute ledger, group metrics, pass buckets, the law fitter's labels
 //   Evaluation        held-out sets, pass@k estimators, pass-rate buckets, evaluator
 //   BasePolicies      base ladder, pretraining, the base cache
-//   RLTraining        RL methods, compute ledger, curriculum, the grid cell runner
+//   RLTraining        RL methods, curriculum, the grid cell runner
 //   Grid              grid files, expansion and constraints, result store, local and Slurm executors
-//   Laws              GSL fits of scaling laws, frontiers, bootstrap, allocation tables, plots
+//   Laws              GSL fits of scaling laws, frontiers, bootstrap, allocation tables, plots;
+//                     reads cell documents through ResultSchema (no engine, no OpenBLAS)
 //   rlscale           the command-line tool
 import PackageDescription
 
@@ -62,24 +65,26 @@ let package = Package(
         .target(name: "RLCommon"),
         .target(name: "PolicyModel", dependencies: ["COpenBLAS", "RLCommon"], swiftSettings: optimised),
         .target(name: "Tasks", dependencies: ["RLCommon"]),
-        .target(name: "Evaluation", dependencies: ["Tasks", "PolicyModel", "RLCommon"]),
-        .target(name: "BasePolicies", dependencies: ["Tasks", "PolicyModel", "Evaluation", "RLCommon"]),
+        // The cell document's types, free of the engine so that readers (Laws) need no BLAS.
+        .target(name: "ResultSchema", dependencies: ["Tasks", "RLCommon"]),
+        .target(name: "Evaluation", dependencies: ["Tasks", "PolicyModel", "ResultSchema", "RLCommon"]),
+        .target(name: "BasePolicies", dependencies: ["Tasks", "PolicyModel", "Evaluation", "ResultSchema", "RLCommon"]),
         // -enable-testing lets the tests drive single training steps in release builds.
         .target(
-            name: "RLTraining", dependencies: ["Tasks", "PolicyModel", "Evaluation", "BasePolicies", "RLCommon"],
+            name: "RLTraining", dependencies: ["Tasks", "PolicyModel", "Evaluation", "BasePolicies", "ResultSchema", "RLCommon"],
             swiftSettings: [.unsafeFlags(["-enable-testing"])]),
-        .target(name: "Laws", dependencies: ["CGSL", "RLCommon"]),
-        .target(name: "Grid", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "PolicyModel", "Tasks", "RLCommon"]),
+        .target(name: "Laws", dependencies: ["CGSL", "ResultSchema", "RLCommon"]),
+        .target(name: "Grid", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "PolicyModel", "Tasks", "ResultSchema", "RLCommon"]),
         .executableTarget(
             name: "rlscale",
             dependencies: [
-                "PolicyModel", "RLCommon", "Tasks", "Evaluation", "BasePolicies", "RLTraining", "Grid", "Laws",
+                "PolicyModel", "RLCommon", "Tasks", "ResultSchema", "Evaluation", "BasePolicies", "RLTraining", "Grid", "Laws",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon"]),
-        .testTarget(name: "RLTrainingTests", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "Tasks", "PolicyModel", "RLCommon"]),
-        .testTarget(name: "LawsTests", dependencies: ["Laws", "RLCommon"]),
-        .testTarget(name: "GridTests", dependencies: ["Grid", "RLTraining", "BasePolicies", "Evaluation", "Tasks", "RLCommon", "Laws"]),
-        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Evaluation", "BasePolicies", "PolicyModel", "RLCommon"]),
+        .testTarget(name: "RLTrainingTests", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "Tasks", "ResultSchema", "PolicyModel", "RLCommon"]),
+        .testTarget(name: "LawsTests", dependencies: ["Laws", "ResultSchema", "Tasks", "RLCommon"]),
+        .testTarget(name: "GridTests", dependencies: ["Grid", "RLTraining", "BasePolicies", "Evaluation", "Tasks", "ResultSchema", "RLCommon", "Laws"]),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "Evaluation", "BasePolicies", "ResultSchema", "PolicyModel", "RLCommon"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import PolicyModel
+import ResultSchema
 import RLCommon
 import Tasks
 

@@ -1,6 +1,7 @@
 import BasePolicies
 import Evaluation
 import Foundation
+import ResultSchema
 import RLTraining
 import Tasks
 

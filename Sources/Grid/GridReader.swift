@@ -1,4 +1,5 @@
 import Foundation
+import ResultSchema
 import RLTraining
 import Tasks
 

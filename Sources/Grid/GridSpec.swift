@@ -1,6 +1,7 @@
 import Evaluation
 import BasePolicies
 import Foundation
+import ResultSchema
 import RLCommon
 import RLTraining
 import Tasks

@@ -1,6 +1,7 @@
 import BasePolicies
 import Foundation
 import PolicyModel
+import ResultSchema
 import RLCommon
 import RLTraining
 
@@ -75,7 +76,7 @@ public struct ResultStore: Sendable {
     }
 
     public func writeCell(_ r: CellResult, id: String) throws {
-        try AtomicFile.write(try Self.encoder.encode(r), to: cellPath(id))
+        try AtomicFile.write(try CellResult.encoder.encode(r), to: cellPath(id))
     }
 
     static var encoder: JSONEncoder {

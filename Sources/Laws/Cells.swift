@@ -1,4 +1,5 @@
 import Foundation
+import ResultSchema
 
 /// Which score to read from a cell's evaluations: a metric (`avg@k`, `best@k`, `worst@k`,
 /// `greedy`, or the exact `p_ref` / `logp_ref`) of one group (`train_dist`, `all`, a pass
@@ -66,7 +67,8 @@ public struct Cell: Sendable, Hashable {
     /// The file-name stem of its document.
     public var id: String
     public var method: String
-    /// Canonical task mixture, e.g. "mul:1,sort:1" (components sorted by family).
+    /// Canonical task mixture and training pool, e.g. "mul:1,sort:1" or "sort:1 [easy D=256]"
+    /// (`CellConfig.lawGroupLabel`).
     public var taskMix: String
     /// Non-embedding parameters of the base (N).
     public var parameters: Double
@@ -93,46 +95,6 @@ public struct Cell: Sendable, Hashable {
 
     /// The score before any RL (the step-0 point), if the curve has one.
     public var initialScore: Double? { curve.first(where: { $0.compute == 0 })?.score }
-}
-
-/// The subset of rlscale's cell document (`CellResult`, JSON) that the fitter reads.
-public struct CellDocument: Decodable {
-    /// The result schema this reader understands (RLTraining's `CellResult.schemaVersion`;
-    /// a test checks they agree).
-    public static let schemaVersion = 1
-    var schema: Int?
-    var numerics: Int?
-    struct Ledger: Decodable {
-        var sampling: Double, training: Double, teacher: Double, reference: Double
-        var rollouts: Int
-        var total: Double { sampling + training + teacher + reference }
-    }
-    struct Component: Decodable { var family: String; var weight: Double }
-    struct Mixture: Decodable { var components: [Component] }
-    struct Config: Decodable {
-        var method: String
-        var rolloutsPerProblem: Int
-        var problemsPerBatch: Int
-        var tasks: Mixture
-        var seed: UInt64?
-        /// A fixed training pool (absent for fresh problems): its base pass bucket and size D.
-        var trainBucket: String?
-        var poolSize: Int?
-    }
-    struct Group: Decodable {
-        var family: String, group: String, problems: Int, greedy: Double
-        var avg: [String: Double], best: [String: Double], worst: [String: Double]
-        var pRef: Double?, logpRef: Double?, refProblems: Int?
-        /// Standard errors keyed by metric: `greedy`, `avg@k`, `best@k`, `worst@k`, `p_ref`,
-        /// `logp_ref` (absent in older documents).
-        var se: [String: Double]?
-    }
-    struct Point: Decodable { var step: Int; var compute: Ledger; var groups: [Group] }
-    var status: String
-    var config: Config
-    var baseParameters: Int
-    var curve: [Point]
-    var compute: Ledger
 }
 
 /// The cells of one result store.
@@ -197,23 +159,24 @@ public struct CellStore: Sendable {
         return CellStore(grid: grid, cells: cells, skipped: skipped)
     }
 
-    /// How a training pool shows in a group's task_mix: " [easy D=256]" (bucket, then size),
-    /// so that cells on different pools form different groups; empty for fresh problems.
-    static func poolLabel(_ c: CellDocument.Config) -> String {
-        guard let d = c.poolSize else { return "" }
-        return " [" + (c.trainBucket.map { $0 + " " } ?? "") + "D=\(d)]"
-    }
-
-    /// Decodes one cell document.
+    /// Decodes one cell document (rlscale's `CellResult`). Its schema version and status are
+    /// read first, so that a document of another schema, or a failed cell, is named as such
+    /// rather than by whatever field it happens to lack; then the whole document.
     static func parse(_ data: Data, id: String, score: ScoreSelector) -> Result<Cell, LawFitFailure> {
-        let doc: CellDocument
-        do { doc = try JSONDecoder().decode(CellDocument.self, from: data) } catch {
+        /// The fields every schema version keeps, to decide whether to read the rest.
+        struct Probe: Decodable { var schema: Int?; var status: String? }
+        let probe: Probe
+        do { probe = try JSONDecoder().decode(Probe.self, from: data) } catch {
             return .failure(LawFitFailure("not a cell document: \(error)"))
         }
-        guard doc.schema == CellDocument.schemaVersion else {
-            return .failure(LawFitFailure("result schema \(doc.schema.map(String.init) ?? "missing"), this version reads \(CellDocument.schemaVersion)"))
+        guard probe.schema == CellResult.schemaVersion else {
+            return .failure(LawFitFailure("result schema \(probe.schema.map(String.init) ?? "missing"), this version reads \(CellResult.schemaVersion)"))
         }
-        guard doc.status == "done" else { return .failure(LawFitFailure("status \(doc.status)")) }
+        if let status = probe.status, status != "done" { return .failure(LawFitFailure("status \(status)")) }
+        let doc: CellResult
+        do { doc = try JSONDecoder().decode(CellResult.self, from: data) } catch {
+            return .failure(LawFitFailure("not a cell document: \(error)"))
+        }
         var curve: [CurvePoint] = []
         for p in doc.curve {
             let (s, se) = valueAndSE(of: p.groups, score)
@@ -224,23 +187,21 @@ public struct CellStore: Sendable {
         }
         guard !curve.isEmpty else { return .failure(LawFitFailure("no evaluation point has \(score)")) }
         curve.sort { $0.compute < $1.compute }
-        let mix = doc.config.tasks.components.sorted { $0.family < $1.family }
-            .map { "\($0.family):\(fmt($0.weight))" }.joined(separator: ",") + poolLabel(doc.config)
         let fpr = doc.compute.rollouts > 0 ? doc.compute.total / Double(doc.compute.rollouts) : .nan
         return .success(Cell(
-            id: id, method: doc.config.method, taskMix: mix, parameters: Double(doc.baseParameters),
+            id: id, method: doc.config.method, taskMix: doc.config.lawGroupLabel, parameters: Double(doc.baseParameters),
             rolloutsPerProblem: doc.config.rolloutsPerProblem, problemsPerBatch: doc.config.problemsPerBatch,
-            seed: doc.config.seed ?? 0, curve: curve, flopsPerRollout: fpr, numerics: doc.numerics))
+            seed: doc.config.seed, curve: curve, flopsPerRollout: fpr, numerics: doc.numerics))
     }
 
     /// The selected metric of the selected group, averaged over families by problem count.
-    static func value(of groups: [CellDocument.Group], _ s: ScoreSelector) -> Double { valueAndSE(of: groups, s).value }
+    static func value(of groups: [GroupMetrics], _ s: ScoreSelector) -> Double { valueAndSE(of: groups, s).value }
 
     /// The selected metric of the selected group averaged over families by problem count
     /// (`refProblems` for p_ref/logp_ref), and the standard error of that weighted mean,
     /// sqrt(Σ w_f² se_f²) / Σ w_f, with the same weights. The SE is NaN unless every family
     /// that contributes to the score has a finite, non-negative SE for the metric.
-    static func valueAndSE(of groups: [CellDocument.Group], _ s: ScoreSelector) -> (value: Double, se: Double) {
+    static func valueAndSE(of groups: [GroupMetrics], _ s: ScoreSelector) -> (value: Double, se: Double) {
         var num = 0.0, den = 0.0, varSum = 0.0, seKnown = true
         let key = ["avg", "best", "worst"].contains(s.kind) ? "\(s.kind)@\(s.k)" : s.kind
         for g in groups where g.group == s.group {

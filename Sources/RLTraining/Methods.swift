@@ -1,3 +1,4 @@
+import ResultSchema
 import Tasks
 
 /// One rollout: a sampled completion of a problem with its reward.

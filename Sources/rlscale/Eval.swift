@@ -3,6 +3,7 @@ import BasePolicies
 import Evaluation
 import Foundation
 import PolicyModel
+import ResultSchema
 import Tasks
 
 struct Eval: ParsableCommand {

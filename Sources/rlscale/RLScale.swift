@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Grid
 import PolicyModel
+import ResultSchema
 import RLTraining
 
 struct RLScale: ParsableCommand {

@@ -3,6 +3,7 @@ import BasePolicies
 import Evaluation
 import Foundation
 import PolicyModel
+import ResultSchema
 import RLCommon
 import RLTraining
 import Tasks
@@ -85,9 +86,7 @@ struct Train: ParsableCommand {
         let cache = BaseCache(directory: results + "/bases")
         let pool = try config.poolRequest(base: record).map { try cache.obtainPool(spec, $0, base: model, log: stderr) }
         let result = try CellRunner(config: config, base: model, baseRecord: record, pool: pool, log: verbose ? stderr : nil).run()
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try enc.encode(result)
+        let data = try CellResult.encoder.encode(result)
         if let out {
             try AtomicFile.write(data, to: out)
             print(CellSummary.render(result))

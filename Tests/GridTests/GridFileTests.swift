@@ -1,5 +1,6 @@
 import Foundation
 import Grid
+import ResultSchema
 import RLTraining
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import ResultSchema
 import RLCommon
 import Tasks
 import Testing
@@ -104,7 +105,6 @@ import Laws
         #expect(f.reason.hasPrefix("result schema 99"))
         #expect(!store.hasCell("truncated") && !store.hasCell("foreign") && store.hasCell("good"))
         #expect(FileManager.default.fileExists(atPath: t.path) && FileManager.default.fileExists(atPath: f.path))
-        #expect(CellDocument.schemaVersion == CellResult.schemaVersion)
     }
 
     /// Cells of different numerics versions are not mixed by fit unless asked.

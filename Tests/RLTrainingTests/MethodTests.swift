@@ -1,3 +1,4 @@
+import ResultSchema
 import Tasks
 import Testing
 

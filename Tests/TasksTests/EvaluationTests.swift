@@ -1,6 +1,7 @@
 import BasePolicies
 import Evaluation
 import PolicyModel
+import ResultSchema
 import RLCommon
 import Tasks
 import Testing

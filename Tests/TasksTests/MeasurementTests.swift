@@ -2,6 +2,7 @@ import BasePolicies
 import Evaluation
 import Foundation
 import PolicyModel
+import ResultSchema
 import RLCommon
 import Tasks
 import Testing

@@ -1,5 +1,5 @@
+import Foundation
 import RLCommon
-import Evaluation
 
 /// One evaluation of a cell's policy.
 public struct EvalPoint: Codable, Sendable {
@@ -18,6 +18,15 @@ public struct EvalPoint: Codable, Sendable {
     public var klToBase: Double
     /// Mean per-token entropy of the policy on its eval samples.
     public var entropy: Double
+
+    public init(
+        step: Int, compute: ComputeLedger, wallSeconds: Double, groups: [GroupMetrics], supportExpansion: Int,
+        baseUnsolved: Int, klToBase: Double, entropy: Double
+    ) {
+        self.step = step; self.compute = compute; self.wallSeconds = wallSeconds; self.groups = groups
+        self.supportExpansion = supportExpansion; self.baseUnsolved = baseUnsolved; self.klToBase = klToBase
+        self.entropy = entropy
+    }
 }
 
 /// Diagnostics over a window of training steps.
@@ -44,6 +53,19 @@ public struct StepWindow: Codable, Sendable {
     public var responseLength: Double
     public var loss: Double
     public var gradNorm: Double
+
+    public init(
+        firstStep: Int, lastStep: Int, meanReward: Double, deadZoneFraction: Double, deadZoneFLOPsShare: Double,
+        noGradientFraction: Double? = nil, noGradientSamplingShare: Double? = nil, noGradientTrainingShare: Double? = nil,
+        discardedGroups: Int, entropy: Double, clipFraction: Double, responseLength: Double, loss: Double, gradNorm: Double
+    ) {
+        self.firstStep = firstStep; self.lastStep = lastStep; self.meanReward = meanReward
+        self.deadZoneFraction = deadZoneFraction; self.deadZoneFLOPsShare = deadZoneFLOPsShare
+        self.noGradientFraction = noGradientFraction; self.noGradientSamplingShare = noGradientSamplingShare
+        self.noGradientTrainingShare = noGradientTrainingShare; self.discardedGroups = discardedGroups
+        self.entropy = entropy; self.clipFraction = clipFraction; self.responseLength = responseLength
+        self.loss = loss; self.gradNorm = gradNorm
+    }
 }
 
 /// A finished (or failed) cell: its learning curve, diagnostics and compute.
@@ -72,6 +94,18 @@ public struct CellResult: Codable, Sendable {
     public var blasCore: String? = nil
     /// The fixed training pool, when the cell trained on one (`pool_size`).
     public var pool: PoolUse? = nil
+
+    /// A cell document of the current schema and numerics version.
+    public init(
+        config: CellConfig, baseKey: String, baseName: String, baseParameters: Int, status: String,
+        failure: String? = nil, steps: Int, curve: [EvalPoint], windows: [StepWindow], compute: ComputeLedger,
+        wallSeconds: Double, wallTime: WallTime? = nil, blasCore: String? = nil, pool: PoolUse? = nil
+    ) {
+        self.config = config; self.baseKey = baseKey; self.baseName = baseName; self.baseParameters = baseParameters
+        self.status = status; self.failure = failure; self.steps = steps; self.curve = curve; self.windows = windows
+        self.compute = compute; self.wallSeconds = wallSeconds; self.wallTime = wallTime; self.blasCore = blasCore
+        self.pool = pool
+    }
 }
 
 /// How a cell used its fixed training pool. Building the pool (base sampling) is base
@@ -89,6 +123,11 @@ public struct PoolUse: Codable, Sendable, Equatable {
     /// Candidates examined and the base-sampling FLOPs it took to build (not charged).
     public var candidates: Int
     public var buildFLOPs: Double
+
+    public init(key: String, size: Int, bucket: PassBucket?, drawn: Int, epochs: Double, candidates: Int, buildFLOPs: Double) {
+        self.key = key; self.size = size; self.bucket = bucket; self.drawn = drawn; self.epochs = epochs
+        self.candidates = candidates; self.buildFLOPs = buildFLOPs
+    }
 }
 
 /// A cell's wall time by phase, in seconds; `other` is the rest (problem generation,
@@ -108,5 +147,13 @@ extension CellResult {
         CellResult(
             config: config, baseKey: baseKey, baseName: baseName, baseParameters: baseParameters, status: "failed",
             failure: reason, steps: 0, curve: [], windows: [], compute: ComputeLedger(), wallSeconds: 0)
+    }
+
+    /// The encoder cell documents are written with (pretty-printed, keys sorted), by the
+    /// result store and by `rlscale train --out`.
+    public static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
     }
 }
