@@ -9,7 +9,7 @@ import RLTraining
 ///
 ///     RESULTS/bases/<size>-<key>.safetensors   base policies, shared by every grid
 ///     RESULTS/bases/<size>-<key>.json          their pretraining and evaluation records
-///     RESULTS/<grid>/manifest.json             resolved grid, harness version, machine
+///     RESULTS/<grid>/manifest.json             resolved grid, harness version, git commit, machine
 ///     RESULTS/<grid>/cells/<cell-id>.json      one document per finished (or failed) cell
 ///     RESULTS/<grid>/logs/<cell-id>.log        each worker's output
 ///
@@ -85,15 +85,30 @@ public struct ResultStore: Sendable {
         return e
     }
 
-    /// What a manifest records.
+    /// What a manifest records. It is rewritten by every `run` (and `slurm` submission), so
+    /// its provenance is that of the latest one; the fields after `blasCore` are absent in
+    /// manifests written before they existed.
     public struct Manifest: Codable, Sendable {
         public var grid: Grid
         public var gridFile: String
+        /// "rlscale 0.1.0 (numerics 2, cell schema 1, base schema 1)".
         public var harnessVersion: String
+        /// hostname, system, arch, cores, cpu (model string), openblas (build configuration).
         public var machine: [String: String]
         /// The OpenBLAS core every base and cell of the grid runs (pinned by the first run
         /// or submission; nil in manifests written before pinning existed).
         public var blasCore: String?
+        /// `Harness.version`, `Numerics.version` and `CellResult.schemaVersion` as fields.
+        public var harness: String? = nil
+        public var numerics: Int? = nil
+        public var cellSchema: Int? = nil
+        /// The commit checked out where the grid file lives (`git rev-parse HEAD`) and
+        /// whether that tree had changes (`git status --porcelain` non-empty, untracked files
+        /// included); absent when the grid file is not in a git checkout or git is missing.
+        public var gitCommit: String? = nil
+        public var gitDirty: Bool? = nil
+        /// When this manifest was written (ISO 8601, UTC).
+        public var writtenAt: String? = nil
     }
 
     /// The OpenBLAS core the grid's existing manifest pins, or nil when there is none yet.
@@ -102,7 +117,8 @@ public struct ResultStore: Sendable {
         return (try? readManifest())?.blasCore
     }
 
-    public static let harnessVersion = "rlscale 0.1 (numerics \(Numerics.version), cell schema \(CellResult.schemaVersion), base schema \(BaseSpec.schemaVersion))"
+    public static let harnessVersion =
+        "rlscale \(Harness.version) (numerics \(Numerics.version), cell schema \(CellResult.schemaVersion), base schema \(BaseSpec.schemaVersion))"
 
     public func writeManifest(_ grid: Grid, gridFile: String) throws {
         var uts = utsname()
@@ -113,8 +129,19 @@ public struct ResultStore: Sendable {
             "cores": String(ProcessInfo.processInfo.activeProcessorCount), "cpu": BLASCore.cpuModel(),
             "openblas": BLASCore.configuration,
         ]
-        let m = Manifest(
+        var m = Manifest(
             grid: grid, gridFile: gridFile, harnessVersion: Self.harnessVersion, machine: machine, blasCore: BLASCore.current)
+        m.harness = Harness.version
+        m.numerics = Numerics.version
+        m.cellSchema = CellResult.schemaVersion
+        let gridDir = URL(fileURLWithPath: gridFile).deletingLastPathComponent().path
+        if let git = GitState.read(at: gridDir) {
+            m.gitCommit = git.commit
+            m.gitDirty = git.dirty
+        }
+        let iso = ISO8601DateFormatter()
+        iso.timeZone = TimeZone(identifier: "UTC")
+        m.writtenAt = iso.string(from: Date())
         try AtomicFile.write(try Self.encoder.encode(m), to: manifestPath)
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Grid
 import PolicyModel
 import ResultSchema
+import RLCommon
 import RLTraining
 
 struct RLScale: ParsableCommand {
@@ -17,6 +18,7 @@ struct RLScale: ParsableCommand {
                       rlscale run grids/quick.toml    (or rlscale slurm, on a cluster)
                       rlscale status results/quick
                       rlscale fit results/quick --out analysis/quick
+                      rlscale export results/quick    (tidy CSV tables for pandas)
             One cell by hand: rlscale train --base s --method grpo --budget 1e12
 
             Every command accepts --blas-core NAME (SkylakeX, Haswell, Sandybridge, or a \
@@ -25,7 +27,8 @@ struct RLScale: ParsableCommand {
             rlscale picks the matching core itself and says so once on stderr. A grid pins \
             the core in its manifest; its workers and Slurm tasks all run that core.
             """,
-        subcommands: [Plan.self, Run.self, Status.self, Slurm.self, Fit.self, FitCSV.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self, BenchCellWorker.self])
+        version: "rlscale \(Harness.version) (numerics \(Numerics.version), cell schema \(CellResult.schemaVersion))",
+        subcommands: [Plan.self, Run.self, Status.self, Slurm.self, Fit.self, FitCSV.self, ExportCommand.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self, BenchCellWorker.self])
 }
 
 struct Bench: ParsableCommand {
