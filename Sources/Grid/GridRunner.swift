@@ -30,6 +30,8 @@ public struct GridRunner {
     public struct Summary: Sendable {
         public var done = 0, failed = 0, skipped = 0, total = 0
         public var interrupted = false
+        /// The signal that interrupted the run (SIGINT, SIGTERM, SIGUSR1), 0 if none.
+        public var interruptSignal: Int32 = 0
     }
 
     public enum RunError: Error, CustomStringConvertible {
@@ -126,6 +128,7 @@ public struct GridRunner {
             throw .io("base(s) \(failedBases.joined(separator: ", ")) could not be built; their cells stay pending (see \(store.logsDir))")
         }
         summary.interrupted = interrupted
+        summary.interruptSignal = interrupted ? LocalExecutor.interruptSignal : 0
         if interrupted { log("interrupted: finished cells are saved; rerun the same command to resume") }
         return summary
     }

@@ -2,7 +2,8 @@ import Foundation
 import PolicyModel
 import RLTraining
 
-/// Set by the SIGINT/SIGTERM handler; the scheduler loop stops launching and shuts down.
+/// The signal (SIGINT, SIGTERM or SIGUSR1) that asked the scheduler loop to stop launching
+/// and shut down; 0 while none has.
 nonisolated(unsafe) var interruptRequested: sig_atomic_t = 0
 
 /// Runs one worker process per job: `rlscale worker` with single-threaded BLAS.
@@ -49,8 +50,10 @@ public struct LocalExecutor: Sendable {
     /// job waits until the job it runs `after` has succeeded (so cells start as soon as
     /// their own base is ready); failures are retried, and a job whose prerequisite failed
     /// fails with that reason. Calls `finished` after each job ends for good. Returns early
-    /// (with the interrupted flag set) when SIGINT or SIGTERM arrives; running workers are
-    /// then terminated.
+    /// (with the interrupted flag set) when SIGINT, SIGTERM or SIGUSR1 arrives (Slurm sends
+    /// SIGTERM on cancellation, preemption and requeue, and SIGUSR1 before the time limit
+    /// when asked to); running workers are then terminated and their cells abandoned: a cell
+    /// document is written atomically at the end of a cell, so none is left half-written.
     public func run(
         _ queue: [Job], isDone: (Job) -> Bool, finished: (Job, Outcome) -> Void
     ) -> (outcomes: [Outcome], interrupted: Bool) {
@@ -133,13 +136,18 @@ public struct LocalExecutor: Sendable {
         return env
     }
 
-    /// SIGINT and SIGTERM set the flag and, without SA_RESTART, interrupt `waitpid`.
+    /// The signal that interrupted the last `run` (0 if none).
+    public static var interruptSignal: Int32 { Int32(interruptRequested) }
+
+    /// SIGINT, SIGTERM and SIGUSR1 record themselves and, without SA_RESTART, interrupt
+    /// `waitpid`.
     func installSignalHandlers() {
         var sa = sigaction()
-        sa.__sigaction_handler.sa_handler = { _ in interruptRequested = 1 }
+        sa.__sigaction_handler.sa_handler = { sig in interruptRequested = sig_atomic_t(sig) }
         sigemptyset(&sa.sa_mask)
         sa.sa_flags = 0
         sigaction(SIGINT, &sa, nil)
         sigaction(SIGTERM, &sa, nil)
+        sigaction(SIGUSR1, &sa, nil)
     }
 }

@@ -13,13 +13,23 @@ public struct SlurmExecutor: Sendable {
     public var arrayParallelism: Int?
     /// Array tasks K (shards).
     public var shards: Int
+    /// The shards to submit (nil: all K); a resubmission names only some.
+    public var tasks: [Int]?
+    /// Seconds before the time limit at which Slurm sends SIGUSR1 to the task, which then
+    /// abandons its running cell and requeues itself.
+    public var signalGrace: Int
 
-    public init(partition: String?, time: String, cpusPerTask: Int, arrayParallelism: Int?, shards: Int) {
+    public init(
+        partition: String?, time: String, cpusPerTask: Int, arrayParallelism: Int?, shards: Int, tasks: [Int]? = nil,
+        signalGrace: Int = 120
+    ) {
         self.partition = partition
         self.time = time
         self.cpusPerTask = cpusPerTask
         self.arrayParallelism = arrayParallelism
         self.shards = max(1, shards)
+        self.tasks = tasks
+        self.signalGrace = signalGrace
     }
 
     public struct Scripts: Sendable {
@@ -61,15 +71,22 @@ public struct SlurmExecutor: Sendable {
             exec \(run) --bases-only --jobs "${SLURM_CPUS_PER_TASK:-1}"
 
             """
-        let range = "0-\(shards - 1)" + (arrayParallelism.map { "%\($0)" } ?? "")
+        let range = arrayRange + (arrayParallelism.map { "%\($0)" } ?? "")
+        // --requeue: a preempted, failed-node or requeued task goes back to the queue;
+        // B:USR1@grace: the runner (exec'd, so it is the batch step's process) gets SIGUSR1
+        // before the time limit, abandons its running cell and requeues itself. A restarted
+        // task appends to its log and skips the cells already written.
         let array = header + """
             #SBATCH --job-name=rlscale-\(grid.name)
             #SBATCH --array=\(range)
+            #SBATCH --requeue
+            #SBATCH --signal=B:USR1@\(signalGrace)
+            #SBATCH --open-mode=append
             #SBATCH --output=\(dir)/logs/cells_%A_%a.txt
-            # Task i of K runs shard i/K of grid '\(grid.name)' (\(grid.cells.count) cells): every K-th cell from i.
+            # Task i runs shard i/\(shards) of grid '\(grid.name)' (\(grid.cells.count) cells): every \(shards)-th cell from i.
             set -euo pipefail
             export OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=\(core)
-            exec \(run) --shard "${SLURM_ARRAY_TASK_ID}/${SLURM_ARRAY_TASK_COUNT:-\(shards)}" --jobs "${SLURM_CPUS_PER_TASK:-1}"
+            exec \(run) --shard "${SLURM_ARRAY_TASK_ID}/\(shards)" --jobs "${SLURM_CPUS_PER_TASK:-1}"
 
             """
         return Scripts(base: base, array: array, directory: dir)
@@ -92,6 +109,12 @@ public struct SlurmExecutor: Sendable {
         return (baseID, arrayID)
     }
 
+    /// The `--array` indices: "0-(K−1)", or the listed shards ("1,4,7").
+    var arrayRange: String {
+        guard let tasks, !tasks.isEmpty else { return "0-\(shards - 1)" }
+        return tasks.sorted().map(String.init).joined(separator: ",")
+    }
+
     func sbatch(_ args: [String]) throws(SlurmError) -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -108,5 +131,35 @@ public struct SlurmExecutor: Sendable {
         }
         // --parsable prints "jobid" or "jobid;cluster"; with --wait Slurm may print more lines.
         return String(text.split(separator: "\n").first?.split(separator: ";").first ?? "")
+    }
+
+    /// Returns when no task of job `jobID` is queued or running any more (polling `squeue`
+    /// every `interval` seconds; a requeued task counts as queued).
+    public static func waitFor(jobID: String, interval: Double = 2) {
+        while true {
+            let r = command("squeue", ["-h", "-j", jobID, "-o", "%i"])
+            if r.status != 0 || r.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return }
+            Thread.sleep(forTimeInterval: interval)
+        }
+    }
+
+    /// Requeues a running job (`scontrol requeue ID`).
+    public static func requeue(jobID: String) -> Result<Void, SlurmError> {
+        let r = command("scontrol", ["requeue", jobID])
+        return r.status == 0 ? .success(()) : .failure(.submit("scontrol requeue \(jobID): \(r.output)"))
+    }
+
+    /// Runs a Slurm client; returns its exit status and its output (stdout then stderr).
+    static func command(_ name: String, _ args: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [name] + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do { try p.run() } catch { return (-1, "cannot run \(name): \(error.localizedDescription)") }
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self) + String(decoding: e, as: UTF8.self))
     }
 }

@@ -86,7 +86,20 @@ struct Run: ParsableCommand {
         runner.basesOnly = basesOnly
         let s = try runner.run()
         stderrLine("grid \(g.name): \(s.done + s.skipped) of \(s.total) cells done (\(s.skipped) from earlier runs), \(s.failed) failed")
-        if s.interrupted { throw ExitCode(130) }
+        if s.interrupted {
+            // Slurm's warning before the time limit (`--signal=B:USR1@…` in the array
+            // script): put this task back in the queue; it resumes where it stopped.
+            if s.interruptSignal == SIGUSR1, let job = ProcessInfo.processInfo.environment["SLURM_JOB_ID"] {
+                switch SlurmExecutor.requeue(jobID: job) {
+                case .success:
+                    stderrLine("requeued Slurm job \(job) (SIGUSR1 before its time limit); it resumes where it stopped")
+                    return
+                case .failure(let e):
+                    stderrLine("could not requeue Slurm job \(job): \(e); rerun or `rlscale slurm --resubmit-failed`")
+                }
+            }
+            throw ExitCode(130)
+        }
     }
 }
 
@@ -215,6 +228,28 @@ struct Status: ParsableCommand {
             print("stale: \(stale.count) document(s) in \(store.cellsDir) belong to no cell of this grid (another numerics "
                   + "version, \(Numerics.version) now, or an edited grid); `rlscale fit` refuses mixed numerics unless --allow-mixed")
         }
+        slurmStates(store, grid: m.grid)
+    }
+
+    /// Each shard's Slurm state and cells, when the grid was submitted with `rlscale slurm`.
+    func slurmStates(_ store: ResultStore, grid: Grid) {
+        guard let k = store.slurmSubmissions().last?.shards else { return }
+        let ids = store.latestTaskIDs()
+        let q = SlurmQueue.taskStates(
+            jobs: Array(Set(ids.values.map { String($0.split(separator: "_")[0]) })).sorted(),
+            cache: store.gridDir + "/slurm/queue-cache.json")
+        print("slurm (\(k) shards; states from \(q.source)):")
+        print("shard  task            state         done  failed  pending")
+        for i in 0..<k {
+            var done = 0, failed = 0, pending = 0
+            for c in grid.shard(i, of: k) {
+                if !store.hasCell(c.id) || store.cellProblem(c.id) != nil { pending += 1 }
+                else if (try? store.readCell(c.id))?.status == "failed" { failed += 1 } else { done += 1 }
+            }
+            let task = ids[i] ?? "-"
+            let state = ids[i].map { q.states[$0] ?? "not queued" } ?? "never submitted"
+            print(String(format: "%5d  ", i) + pad(task, 15) + " " + pad(state, 12) + String(format: " %5d %7d %8d", done, failed, pending))
+        }
     }
 }
 
@@ -243,8 +278,14 @@ struct Slurm: ParsableCommand {
         discussion: """
             Writes RESULTS/<grid>/slurm/bases.sbatch and cells.sbatch and submits them; the \
             array depends on the base job (--dependency=afterok). Array task i runs \
-            `rlscale run GRID --shard i/K`, so tasks are resumable exactly like local runs.
-            --dry-run prints the scripts without submitting.
+            `rlscale run GRID --shard i/K`, so tasks are resumable exactly like local runs. \
+            Tasks are requeueable (--requeue): Slurm's SIGTERM (cancellation, preemption, \
+            requeue) abandons the running cell, and a SIGUSR1 sent --signal-grace seconds \
+            before the time limit makes the task requeue itself; a restarted task skips the \
+            cells already written. Submissions are recorded in slurm/jobs.json; `rlscale \
+            status` shows each shard's Slurm state. --resubmit-failed submits only the shards \
+            with failed or missing cells that are not still queued or running (their failed \
+            documents move to failed/, kept). --dry-run prints the scripts without submitting.
             """)
 
     @Argument(help: "Grid file.") var grid: String
@@ -254,6 +295,10 @@ struct Slurm: ParsableCommand {
     @Option(help: "At most this many array tasks at once.") var arrayParallelism: Int?
     @Option(help: "Array tasks K (default: one per cell).") var shards: Int?
     @Option(help: "Results root.") var results: String = "results"
+    @Option(help: "Seconds before the time limit at which a task is told (SIGUSR1) to requeue itself.")
+    var signalGrace: Int = 120
+    @Flag(help: "Submit only the shards with failed or missing cells (not those still queued or running).")
+    var resubmitFailed = false
     @Flag(help: "Print the scripts instead of submitting.") var dryRun = false
     @Flag(help: "Wait until the array has finished (sbatch --wait).") var wait = false
 
@@ -269,15 +314,43 @@ struct Slurm: ParsableCommand {
                 throw ValidationError("cannot write \(store.manifestPath): \(error.localizedDescription)")
             }
         }
+        let previous = store.slurmSubmissions()
+        let k = shards ?? previous.last?.shards ?? g.cells.count
+        var tasks: [Int]? = nil
+        if resubmitFailed {
+            if let last = previous.last, last.shards != k {
+                throw ValidationError("--shards \(k) differs from the \(last.shards) shards of the last submission (slurm/jobs.json)")
+            }
+            let ids = store.latestTaskIDs()
+            let queue = SlurmQueue.taskStates(
+                jobs: Array(Set(ids.values.map { String($0.split(separator: "_")[0]) })).sorted(),
+                cache: store.gridDir + "/slurm/queue-cache.json", maxAge: 0)
+            let active = Set(ids.filter { SlurmQueue.isActive(queue.states[$0.value] ?? "") }.keys)
+            let todo = store.shardsToResubmit(g, shards: k, active: active)
+            guard !todo.isEmpty else {
+                print("nothing to resubmit: every shard's cells are done" + (active.isEmpty ? "" : " or still queued (\(active.count) shard(s))"))
+                return
+            }
+            if !dryRun {
+                let cells = todo.flatMap { g.shard($0, of: k) }
+                let moved = try store.setAsideFailed(cells)
+                if moved > 0 { print("moved \(moved) failed cell document(s) to \(store.gridDir)/failed/") }
+            }
+            tasks = todo
+        }
         let ex = SlurmExecutor(
             partition: partition, time: time, cpusPerTask: cpusPerTask, arrayParallelism: arrayParallelism,
-            shards: shards ?? g.cells.count)
+            shards: k, tasks: tasks, signalGrace: signalGrace)
         let s = ex.scripts(grid: g, gridFile: grid, results: results, binary: LocalExecutor.currentExecutable())
         if dryRun {
             print("# \(s.directory)/bases.sbatch\n\(s.base)\n# \(s.directory)/cells.sbatch\n\(s.array)")
             return
         }
-        let ids = try ex.submit(s, wait: wait)
-        print("submitted base job \(ids.base) and array job \(ids.array) (\(ex.shards) tasks, after base job)")
+        let ids = try ex.submit(s, wait: false)
+        let submitted = tasks ?? Array(0..<k)
+        try store.recordSubmission(SlurmSubmission(
+            baseJob: ids.base, arrayJob: ids.array, shards: k, tasks: submitted, submitted: Date().timeIntervalSince1970))
+        print("submitted base job \(ids.base) and array job \(ids.array) (\(submitted.count) of \(k) shards, after base job)")
+        if wait { SlurmExecutor.waitFor(jobID: ids.array) }
     }
 }
