@@ -69,17 +69,20 @@ func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         #expect(slurmClient("scancel", ["--signal=USR1", "--batch", "\(job)_0"]).status == 0)
         // The task requeues itself; Slurm holds a requeued task about two minutes (its
         // BeginTime), which the test releases.
-        func state() -> String { slurmClient("squeue", ["-h", "-j", job, "-o", "%T"]).output.trimmingCharacters(in: .whitespacesAndNewlines) }
-        #expect(poll(60) { state() == "PENDING" }, "not requeued: \(state())")
+        func task() -> String { slurmClient("scontrol", ["show", "job", "\(job)_0"]).output }
+        #expect(poll(60) { let t = task(); return t.contains("Restarts=1") && t.contains("JobState=PENDING") }, "not requeued: \(task())")
         _ = slurmClient("scontrol", ["update", "JobId=\(job)_0", "StartTime=now"])
-        #expect(poll(300) { state().isEmpty }, "still queued: \(state())")
-        #expect(slurmClient("scontrol", ["show", "job", "\(job)_0"]).output.contains("Restarts=1"))
+        #expect(poll(300) { task().contains("JobState=COMPLETED") }, "not completed: \(task())")
+        #expect(task().contains("Restarts=1"))
         let log = (try? String(contentsOfFile: results + "/tiny/slurm/logs/cells_\(job)_0.txt", encoding: .utf8)) ?? ""
         #expect(log.contains("requeued Slurm job"), "\(log)")
         #expect(before < 6, "the signal came after every cell was written")
         let docs = try CLI.cellDocuments(cells)
         #expect(docs.keys.sorted() == ref.documents.keys.sorted())
-        for (k, v) in ref.documents { #expect(docs[k] == v, "cell \(k) differs from the uninterrupted run") }
+        for (k, v) in ref.documents {
+            let same = docs[k] == v
+            #expect(same, "cell \(k) differs from the uninterrupted run")
+        }
         // `status` shows the shard's Slurm state and its cells.
         #expect(try CLI.run(["status", results + "/tiny"], log: dir + "/status.log") == 0)
         let status = (try? String(contentsOfFile: dir + "/status.log", encoding: .utf8)) ?? ""
