@@ -24,8 +24,10 @@ public struct GridCell: Codable, Hashable, Sendable {
     /// Ladder size of the base.
     public var base: String
     public var config: CellConfig
-    /// Stable identity: a hash of the base's key, the resolved config and the cell result
-    /// schema version. A rerun skips every cell whose document exists.
+    /// Stable identity: a hash of the base's key, the base's held-out evaluation settings
+    /// (problems per level and K: they define the pass buckets and the evaluation set), the
+    /// resolved config, the cell result schema and the numerics version. A rerun skips every
+    /// cell whose document exists.
     public var id: String
 }
 
@@ -46,8 +48,9 @@ public struct Grid: Codable, Sendable {
         cells.enumerated().filter { $0.offset % count == index }.map(\.element)
     }
 
-    static func cellID(base: BaseSpec, config: CellConfig) -> String {
-        StableHash.hex("cell-v\(CellResult.schemaVersion):n\(Numerics.version):\(base.key):", json: config)
+    static func cellID(base: BaseSpec, evalProblems: Int, evalSamples: Int, config: CellConfig) -> String {
+        StableHash.hex(
+            "cell-v\(CellResult.schemaVersion):n\(Numerics.version):\(base.key):e\(evalProblems)x\(evalSamples):", json: config)
     }
 }
 
@@ -102,7 +105,8 @@ extension GridDefinition {
             guard let spec = base.specs.first(where: { $0.name == size }),
                 let config = try cellConfig(pick, base: spec, cellIndex: cells.count)
             else { continue }
-            cells.append(GridCell(base: size, config: config, id: Grid.cellID(base: spec, config: config)))
+            cells.append(GridCell(base: size, config: config, id: Grid.cellID(
+                base: spec, evalProblems: base.evalProblems, evalSamples: base.evalSamples, config: config)))
         }
         guard !cells.isEmpty else { throw source.error(constraintsLine, "constraints", "no cell satisfies the constraints") }
         let used = Set(cells.map(\.base))

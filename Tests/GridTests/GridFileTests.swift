@@ -50,14 +50,18 @@ let minimalGrid = """
         #expect(a.cells.map(\.id) == b.cells.map(\.id))
         // Pinned: a change here means every finished cell of every store would be rerun (or,
         // worse, that changed results keep old ids). Change it only with a reason in the commit
-        // (the last: numerics version 2, the RL core as loss terms). It sets lr = 5e-5, the grid default
+        // (the last: numerics version 2 and the base evaluation settings in the id). It sets lr = 5e-5, the grid default
         // before the defaults moved to CellDefaults (2e-4 now): a grid that leaves lr out
         // got new ids then, one that writes it did not.
         let pinned = try GridFile.parse(minimalGrid + "lr = [5e-5]\n", file: "p.toml")
-        #expect(pinned.cells[0].id == "f9e91704add3fd41")
+        #expect(pinned.cells[0].id == "f5f3deb58ca4980f")
         #expect(a.cells[0].config.learningRate == CellDefaults.learningRate)
         let c = try GridFile.parse(minimalGrid.replacingOccurrences(of: "1e9", with: "2e9"), file: "c.toml")
         #expect(c.cells[0].id != a.cells[0].id)
+        // The base's evaluation settings define the pass buckets and the evaluation set, so
+        // they enter the id.
+        let e = try GridFile.parse(minimalGrid.replacingOccurrences(of: "[base]\n", with: "[base]\neval_samples = 16\n"), file: "e.toml")
+        #expect(e.baseEvalSamples == 16 && e.cells[0].id != a.cells[0].id)
         let d = try GridFile.parse(minimalGrid + "seed = [1]\n", file: "d.toml")
         #expect(d.cells[0].id != a.cells[0].id)
     }
