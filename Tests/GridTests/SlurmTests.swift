@@ -53,9 +53,10 @@ func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
 
     /// Slurm's warning before a time limit (SIGUSR1 to the batch step, sent here by hand
     /// while the task is inside the grid) makes the task abandon its running cell and
-    /// requeue itself; the restarted task skips the cells already written, and the store
-    /// ends identical to an uninterrupted run.
-    @Test func aTaskWarnedBeforeItsTimeLimitRequeuesItselfAndEndsIdentical() throws {
+    /// requeue itself; requeued again from outside (SIGTERM) once it runs, it abandons its
+    /// cell again; the restarted task skips the cells already written, and the store ends
+    /// identical to an uninterrupted run.
+    @Test func aTaskWarnedOrRequeuedMidGridResumesAndEndsIdentical() throws {
         let dir = CLI.tempDir("requeue")
         let ref = try TinyGridReference.shared.get()
         let results = dir + "/slurm"
@@ -72,8 +73,14 @@ func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         func task() -> String { slurmClient("scontrol", ["show", "job", "\(job)_0"]).output }
         #expect(poll(60) { let t = task(); return t.contains("Restarts=1") && t.contains("JobState=PENDING") }, "not requeued: \(task())")
         _ = slurmClient("scontrol", ["update", "JobId=\(job)_0", "StartTime=now"])
+        // Once it runs again, requeue it from outside (what preemption or an operator does):
+        // Slurm's SIGTERM makes the runner abandon its cell and exit, and Slurm requeues it.
+        #expect(poll(120) { task().contains("JobState=RUNNING") }, "not restarted: \(task())")
+        #expect(slurmClient("scontrol", ["requeue", "\(job)_0"]).status == 0)
+        #expect(poll(60) { let t = task(); return t.contains("Restarts=2") && t.contains("JobState=PENDING") }, "not requeued: \(task())")
+        _ = slurmClient("scontrol", ["update", "JobId=\(job)_0", "StartTime=now"])
         #expect(poll(300) { task().contains("JobState=COMPLETED") }, "not completed: \(task())")
-        #expect(task().contains("Restarts=1"))
+        #expect(task().contains("Restarts=2"))
         let log = (try? String(contentsOfFile: results + "/tiny/slurm/logs/cells_\(job)_0.txt", encoding: .utf8)) ?? ""
         #expect(log.contains("requeued Slurm job"), "\(log)")
         #expect(before < 6, "the signal came after every cell was written")
