@@ -39,6 +39,22 @@ public struct ResultStore: Sendable {
 
     public func hasCell(_ id: String) -> Bool { FileManager.default.fileExists(atPath: cellPath(id)) }
 
+    /// Where a cell stands in this store.
+    public enum CellState: Sendable, Equatable {
+        /// Its document is there and finished.
+        case done
+        /// Its document records a failure.
+        case failed
+        /// No usable document yet (none, or one `run` would quarantine).
+        case pending
+    }
+
+    /// The state of cell `id`: pending without a usable document, else its document's status.
+    public func state(of id: String) -> CellState {
+        guard hasCell(id), cellProblem(id) == nil else { return .pending }
+        return (try? readCell(id))?.status == "failed" ? .failed : .done
+    }
+
     public func readCell(_ id: String) throws -> CellResult {
         try JSONDecoder().decode(CellResult.self, from: Data(contentsOf: URL(fileURLWithPath: cellPath(id))))
     }

@@ -42,14 +42,20 @@ extension ResultStore {
         return out
     }
 
+    /// What Slurm says about the newest task of every submitted shard: the shard's task id
+    /// ("JOB_TASK"), the states by task id, and where they came from (see
+    /// `SlurmQueue.taskStates`; `maxAge` 0 asks Slurm afresh).
+    public func slurmTasks(maxAge: Double = 30) -> (ids: [Int: String], states: [String: String], source: String) {
+        let ids = latestTaskIDs()
+        let jobs = Set(ids.values.compactMap { $0.split(separator: "_").first.map(String.init) }).sorted()
+        let q = SlurmQueue.taskStates(jobs: jobs, cache: slurmDir + "/queue-cache.json", maxAge: maxAge)
+        return (ids, q.states, q.source)
+    }
+
     /// Shards (of K) holding a failed, unusable or missing cell document, leaving out
     /// `active` shards (still queued or running).
     public func shardsToResubmit(_ grid: Grid, shards K: Int, active: Set<Int>) -> [Int] {
-        (0..<K).filter { i in
-            !active.contains(i) && grid.shard(i, of: K).contains { c in
-                !hasCell(c.id) || cellProblem(c.id) != nil || (try? readCell(c.id))?.status == "failed"
-            }
-        }
+        (0..<K).filter { i in !active.contains(i) && grid.shard(i, of: K).contains { state(of: $0.id) != .done } }
     }
 
     /// Moves the failed documents among `cells` to RESULTS/<grid>/failed/ (kept, never
@@ -57,7 +63,7 @@ extension ResultStore {
     public func setAsideFailed(_ cells: [GridCell]) throws -> Int {
         let dir = gridDir + "/failed"
         var moved = 0
-        for c in cells where hasCell(c.id) && (try? readCell(c.id))?.status == "failed" {
+        for c in cells where state(of: c.id) == .failed {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let target = dir + "/\(c.id).json"
             try? FileManager.default.removeItem(atPath: target)

@@ -234,20 +234,15 @@ struct Status: ParsableCommand {
     /// Each shard's Slurm state and cells, when the grid was submitted with `rlscale slurm`.
     func slurmStates(_ store: ResultStore, grid: Grid) {
         guard let k = store.slurmSubmissions().last?.shards else { return }
-        let ids = store.latestTaskIDs()
-        let q = SlurmQueue.taskStates(
-            jobs: Array(Set(ids.values.map { String($0.split(separator: "_")[0]) })).sorted(),
-            cache: store.gridDir + "/slurm/queue-cache.json")
+        let q = store.slurmTasks()
         print("slurm (\(k) shards; states from \(q.source)):")
         print("shard  task            state         done  failed  pending")
         for i in 0..<k {
-            var done = 0, failed = 0, pending = 0
-            for c in grid.shard(i, of: k) {
-                if !store.hasCell(c.id) || store.cellProblem(c.id) != nil { pending += 1 }
-                else if (try? store.readCell(c.id))?.status == "failed" { failed += 1 } else { done += 1 }
-            }
-            let task = ids[i] ?? "-"
-            let state = ids[i].map { q.states[$0] ?? "not queued" } ?? "never submitted"
+            let states = grid.shard(i, of: k).map { store.state(of: $0.id) }
+            let done = states.filter { $0 == .done }.count, failed = states.filter { $0 == .failed }.count
+            let pending = states.count - done - failed
+            let task = q.ids[i] ?? "-"
+            let state = q.ids[i].map { q.states[$0] ?? "not queued" } ?? "never submitted"
             print(String(format: "%5d  ", i) + pad(task, 15) + " " + pad(state, 12) + String(format: " %5d %7d %8d", done, failed, pending))
         }
     }
@@ -321,11 +316,8 @@ struct Slurm: ParsableCommand {
             if let last = previous.last, last.shards != k {
                 throw ValidationError("--shards \(k) differs from the \(last.shards) shards of the last submission (slurm/jobs.json)")
             }
-            let ids = store.latestTaskIDs()
-            let queue = SlurmQueue.taskStates(
-                jobs: Array(Set(ids.values.map { String($0.split(separator: "_")[0]) })).sorted(),
-                cache: store.gridDir + "/slurm/queue-cache.json", maxAge: 0)
-            let active = Set(ids.filter { SlurmQueue.isActive(queue.states[$0.value] ?? "") }.keys)
+            let queue = store.slurmTasks(maxAge: 0)
+            let active = Set(queue.ids.filter { SlurmQueue.isActive(queue.states[$0.value] ?? "") }.keys)
             let todo = store.shardsToResubmit(g, shards: k, active: active)
             guard !todo.isEmpty else {
                 print("nothing to resubmit: every shard's cells are done" + (active.isEmpty ? "" : " or still queued (\(active.count) shard(s))"))
