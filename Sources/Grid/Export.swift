@@ -98,10 +98,7 @@ public enum Export {
             return out
         }
 
-        static func quote(_ s: String) -> String {
-            guard s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-            return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
+        static func quote(_ s: String) -> String { CSVField.quote(s) }
     }
 
     public enum Format: String, CaseIterable, Sendable {

@@ -83,10 +83,7 @@ public struct CSVTable: Sendable, Equatable {
         return out
     }
 
-    static func quote(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-    }
+    static func quote(_ s: String) -> String { CSVField.quote(s) }
 }
 
 /// A number as written to CSV: the shortest round-trip form, empty for NaN.

@@ -1,4 +1,5 @@
 import Foundation
+import ResultSchema
 
 /// The functional forms the fitter knows. Every form is fitted through GSL with bounded
 /// parameters implemented by reparameterisation (softplus for positive quantities, a
@@ -262,12 +263,8 @@ public enum Laws {
     }
 }
 
-/// Compact number formatting for statuses and tables.
-func fmt(_ x: Double) -> String {
-    guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
-    if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-    return String(format: "%.6g", x)
-}
+/// Compact number formatting for statuses and tables (the one the group labels use).
+func fmt(_ x: Double) -> String { compactNumber(x) }
 
 /// Quantile of sorted values by linear interpolation (type 7).
 func quantile(sorted v: [Double], _ q: Double) -> Double {

@@ -12,16 +12,17 @@ extension TaskMixture {
     /// any order.
     public var canonicalLabel: String {
         components.sorted { $0.family < $1.family }
-            .map { "\($0.family):\(Self.labelNumber($0.weight))" }
+            .map { "\($0.family):\(compactNumber($0.weight))" }
             .joined(separator: ",")
     }
+}
 
-    /// Compact number formatting of a weight (the same as the law fitter's tables).
-    static func labelNumber(_ x: Double) -> String {
-        guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
-        if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
-        return String(format: "%.6g", x)
-    }
+/// Compact number formatting for labels and tables: integral values as integers, others
+/// with up to six significant digits (the law fitter's tables use it too).
+public func compactNumber(_ x: Double) -> String {
+    guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
+    if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+    return String(format: "%.6g", x)
 }
 
 extension CellConfig {
