@@ -8,7 +8,9 @@ import Tasks
 /// grids whenever the key matches.
 public struct BaseSpec: Codable, Hashable, Sendable {
     /// Bumped whenever pretraining code changes what a spec produces.
-    public static let schemaVersion = 1
+    /// Version 2: privileged examples are written with the solution they show (error-free),
+    /// and rollouts are capped at `Problem.completionLimit`.
+    public static let schemaVersion = 2
 
     public var name: String
     public var model: ModelConfig

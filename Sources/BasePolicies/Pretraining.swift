@@ -51,10 +51,14 @@ public struct BaseEvaluation: Codable, Sendable {
     public var summary: [GroupMetrics]
     public var cost: EvalCost
     public var wallSeconds: Double
+    /// The hint uplift per family and base pass bucket: the same problems and samples with
+    /// the reference solution shown in the prompt (its cost is in `cost`). Absent in older
+    /// records.
+    public var hintUplift: [HintUplift]?
 
     public init(
         set: EvalSetSpec, options: EvalOptions, outcomes: [ProblemOutcome], summary: [GroupMetrics], cost: EvalCost,
-        wallSeconds: Double
+        wallSeconds: Double, hintUplift: [HintUplift]? = nil
     ) {
         self.set = set
         self.options = options
@@ -62,6 +66,12 @@ public struct BaseEvaluation: Codable, Sendable {
         self.summary = summary
         self.cost = cost
         self.wallSeconds = wallSeconds
+        self.hintUplift = hintUplift
+    }
+
+    /// The uplift row of a family ("all" for every family) and bucket ("all" for every bucket).
+    public func uplift(family: String = "all", bucket: String = "all") -> HintUplift? {
+        hintUplift?.first { $0.family == family && $0.bucket == bucket }
     }
 }
 
@@ -128,17 +138,27 @@ public enum Pretraining {
         return (model, record)
     }
 
-    /// Evaluates a base on the held-out set with K samples per problem (and greedily).
+    /// Evaluates a base on the held-out set with K samples per problem (and greedily), and
+    /// again with the privileged prompt for its hint uplift.
     public static func evaluate(
         _ model: Transformer, spec: BaseSpec, set: EvalSetSpec, options: EvalOptions
     ) throws(ModelError) -> BaseEvaluation {
         let t0 = Date()
         let evalSet = set.build(spec.corpus.mixture.families)
         let (outcomes, cost) = try Evaluator.run(model, on: evalSet, options: options, seed: set.seed)
-        let summary = Metrics.summarize(
-            outcomes, set: evalSet, ks: [1, 4], buckets: Metrics.buckets(from: outcomes))
+        let buckets = Metrics.buckets(from: outcomes)
+        let summary = Metrics.summarize(outcomes, set: evalSet, ks: [1, 4], buckets: buckets)
+        var hintOptions = options
+        hintOptions.greedy = false
+        let (hinted, hintCost) = try Evaluator.run(
+            model, on: evalSet, options: hintOptions, seed: set.seed, rendering: .privileged)
+        var total = cost
+        total.forwardFLOPs += hintCost.forwardFLOPs
+        total.processedTokens += hintCost.processedTokens
+        total.generatedTokens += hintCost.generatedTokens
         return BaseEvaluation(
-            set: set, options: options, outcomes: outcomes, summary: summary, cost: cost,
-            wallSeconds: Date().timeIntervalSince(t0))
+            set: set, options: options, outcomes: outcomes, summary: summary, cost: total,
+            wallSeconds: Date().timeIntervalSince(t0),
+            hintUplift: Metrics.hintUplift(plain: outcomes, hinted: hinted, set: evalSet, buckets: buckets))
     }
 }

@@ -79,15 +79,18 @@ public struct EvalOptions: Codable, Hashable, Sendable {
 public enum Evaluator {
     /// Samples every problem `options.samples` times (and greedily once); counts successes
     /// with the exact verifier. Deterministic for a given seed.
+    /// `rendering` .privileged prompts with the reference solution shown (the hint uplift).
     public static func run(
-        _ model: Transformer, on set: EvalSet, indices: [Int]? = nil, options: EvalOptions, seed: UInt64
+        _ model: Transformer, on set: EvalSet, indices: [Int]? = nil, options: EvalOptions, seed: UInt64,
+        rendering: PromptRendering = .plain
     ) throws(ModelError) -> (outcomes: [ProblemOutcome], cost: EvalCost) {
-        try run(model, problems: set.problems, indices: indices, options: options, seed: seed)
+        try run(model, problems: set.problems, indices: indices, options: options, seed: seed, rendering: rendering)
     }
 
     /// `run` over any list of problems (outcome indices are positions in `problems`).
     public static func run(
-        _ model: Transformer, problems: [Problem], indices: [Int]? = nil, options: EvalOptions, seed: UInt64
+        _ model: Transformer, problems: [Problem], indices: [Int]? = nil, options: EvalOptions, seed: UInt64,
+        rendering: PromptRendering = .plain
     ) throws(ModelError) -> (outcomes: [ProblemOutcome], cost: EvalCost) {
         let idx = indices ?? Array(problems.indices)
         var rng = SeededRNG(seed: seed).derived("eval-sampling")
@@ -107,10 +110,11 @@ public enum Evaluator {
             for isGreedy in [true, false] {
                 let rows = chunk.filter { $0.1 == isGreedy }
                 guard !rows.isEmpty else { continue }
-                let prompts = rows.map { problems[idx[$0.0]].promptTokens }
+                let prompts = rows.map { problems[idx[$0.0]].promptTokens(rendering) }
                 let opts = SamplingOptions(
                     temperature: isGreedy ? 0 : options.temperature, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
-                let r = try model.sample(prompts: prompts, options: opts, rng: &rng)
+                let r = try model.sample(
+                    prompts: prompts, options: opts, limits: rows.map { problems[idx[$0.0]].completionLimit }, rng: &rng)
                 cost.forwardFLOPs += r.forwardFLOPs
                 cost.processedTokens += r.processedTokens
                 for (row, c) in zip(rows, r.completions) {
@@ -246,6 +250,45 @@ public enum Metrics {
         guard values.count > 1 else { return 0 }
         let ss = values.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) }
         return (ss / Double(values.count - 1)).squareRoot() / Double(values.count).squareRoot()
+    }
+
+    /// The hint uplift overall ("all", "all"), per bucket ("all", bucket), per family
+    /// (family, "all") and per family × bucket: pass@1 on the privileged prompt (`hinted`) minus on the plain one (`plain`),
+    /// both over the same problems (matched by index), with the paired SE. Buckets come
+    /// from `buckets` (the base's); problems without one count in the "all" rows only.
+    public static func hintUplift(
+        plain: [ProblemOutcome], hinted: [ProblemOutcome], set: EvalSet, buckets: [Int: PassBucket] = [:]
+    ) -> [HintUplift] {
+        let hintedByIndex = Dictionary(hinted.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
+        var diffs: [String: (family: String, bucket: String, plain: [Double], hinted: [Double])] = [:]
+        var order: [String] = []
+        func add(_ family: String, _ bucket: String, _ a: Double, _ b: Double) {
+            let key = family + "/" + bucket
+            if diffs[key] == nil { diffs[key] = (family, bucket, [], []); order.append(key) }
+            diffs[key]?.plain.append(a)
+            diffs[key]?.hinted.append(b)
+        }
+        for o in plain {
+            guard let h = hintedByIndex[o.index], o.samples > 0, h.samples > 0 else { continue }
+            let a = Double(o.successes) / Double(o.samples), b = Double(h.successes) / Double(h.samples)
+            let family = set.problems[o.index].family
+            add("all", "all", a, b)
+            add(family, "all", a, b)
+            if let bucket = buckets[o.index] {
+                add("all", bucket.rawValue, a, b)
+                add(family, bucket.rawValue, a, b)
+            }
+        }
+        return order.compactMap { key -> HintUplift? in
+            guard let d = diffs[key] else { return nil }
+            let n = Double(d.plain.count)
+            let delta = zip(d.hinted, d.plain).map { $0 - $1 }
+            let mean = delta.reduce(0, +) / n
+            let variance = delta.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+            return HintUplift(
+                family: d.family, bucket: d.bucket, problems: d.plain.count, plain: d.plain.reduce(0, +) / n,
+                hinted: d.hinted.reduce(0, +) / n, se: n > 1 ? (variance / n).squareRoot() : nil)
+        }
     }
 
     /// Buckets from a reference policy's outcomes (K = its samples per problem).

@@ -115,8 +115,8 @@ public enum Export {
 
     public static let windowColumns = [
         "cell_id", "first_step", "last_step", "mean_reward", "dead_zone_fraction", "dead_zone_flops_share",
-        "no_gradient_fraction", "no_gradient_sampling_share", "no_gradient_training_share", "discarded_groups",
-        "entropy", "clip_fraction", "response_length_tokens", "loss", "grad_norm",
+        "no_gradient_fraction", "no_gradient_sampling_share", "no_gradient_training_share", "distilled_fraction",
+        "teacher_divergence", "discarded_groups", "entropy", "clip_fraction", "response_length_tokens", "loss", "grad_norm",
     ]
 
     public static let cellColumns = [
@@ -124,7 +124,7 @@ public enum Export {
         // every CellConfig field (method above)
         "rollouts_per_problem", "problems_per_batch", "budget_flops", "learning_rate", "warmup_steps", "tasks",
         "max_difficulty", "min_difficulty", "curriculum", "train_bucket", "pool_size", "policy_lag", "kl_coef",
-        "entropy_coef", "teacher_lag", "distill_reward_weight", "seed", "eval_points", "eval_samples",
+        "entropy_coef", "teacher", "divergence", "distill", "distill_on", "seed", "eval_points", "eval_samples",
         "eval_problems_per_level",
         // outcome
         "steps", "curve_points", "windows", "wall_seconds", "sampling_wall_seconds", "training_wall_seconds",
@@ -207,6 +207,14 @@ public enum Export {
             add(pointFamily, pointGroup, "kl_to_base", nil, p.klToBase, se: nil, seSampling: nil, problems: nil)
             add(pointFamily, pointGroup, "entropy", nil, p.entropy, se: nil, seSampling: nil, problems: nil)
             add(pointFamily, pointGroup, "support_expansion", nil, Double(p.supportExpansion), se: nil, seSampling: nil, problems: p.baseUnsolved)
+            if let t = p.teacher {
+                add(pointFamily, pointGroup, "teacher_divergence", nil, t.divergence, se: nil, seSampling: nil, problems: nil)
+                add(pointFamily, pointGroup, "teacher_uplift", nil, t.uplift.uplift, se: t.uplift.se, seSampling: nil, problems: t.uplift.problems)
+                add(pointFamily, pointGroup, "distilled_fraction", nil, t.distilledFraction, se: nil, seSampling: nil, problems: nil)
+                if let d = t.trainingDivergence {
+                    add(pointFamily, pointGroup, "training_teacher_divergence", nil, d, se: nil, seSampling: nil, problems: nil)
+                }
+            }
         }
         rows.sort {
             ($0.step, $0.family, $0.group, $0.metric, $0.k ?? -1, $0.point) < ($1.step, $1.family, $1.group, $1.metric, $1.k ?? -1, $1.point)
@@ -218,7 +226,7 @@ public enum Export {
         [
             .string(id), .int(w.firstStep), .int(w.lastStep), .double(w.meanReward), .double(w.deadZoneFraction),
             .double(w.deadZoneFLOPsShare), Value(w.noGradientFraction), Value(w.noGradientSamplingShare),
-            Value(w.noGradientTrainingShare), .int(w.discardedGroups), .double(w.entropy), .double(w.clipFraction),
+            Value(w.noGradientTrainingShare), Value(w.distilledFraction), Value(w.teacherDivergence), .int(w.discardedGroups), .double(w.entropy), .double(w.clipFraction),
             .double(w.responseLength), .double(w.loss), .double(w.gradNorm),
         ]
     }
@@ -231,7 +239,8 @@ public enum Export {
             .int(c.rolloutsPerProblem), .int(c.problemsPerBatch), .double(c.budgetFLOPs), rate(c.learningRate),
             .int(c.warmupSteps), .string(c.tasks.canonicalLabel), Value(c.maxDifficulty), .int(c.minDifficulty),
             .string(c.curriculum.description), Value(c.trainBucket?.rawValue), Value(c.poolSize), .int(c.policyLag),
-            .double(c.klCoef), .double(c.entropyCoef), .int(c.teacherLag), .double(c.distillRewardWeight), .uint(c.seed),
+            .double(c.klCoef), .double(c.entropyCoef), .string(c.teacher.description), .string(c.divergence.description),
+            .double(c.distill), .string(c.distillOn.description), .uint(c.seed),
             .int(c.evalPoints), .int(c.evalSamples), .int(c.evalProblemsPerLevel),
             .int(r.steps), .int(r.curve.count), .int(r.windows.count), .double(r.wallSeconds), Value(wt?.sampling),
             Value(wt?.training), Value(wt?.evaluation), Value(wt?.other),

@@ -40,10 +40,8 @@ public struct GridDefinition: Hashable, Sendable {
         public var evalSamples: Int
         public var evalProblems: Int
         public var warmup: Int
-        public var kl: Double
-        public var entropy: Double
-        public var teacherLag: Int
-        public var distillRewardWeight: Double
+        /// Method knobs written in `[cell]`, as spelled (`CellConfig.set(_:to:)` reads them).
+        public var knobs: [MethodKnob: String]
         public var minDifficulty: Int
         public var maxDifficulty: Int?
         /// Line of the `[cell]` header (0 when there is none).
@@ -59,6 +57,10 @@ public struct GridDefinition: Hashable, Sendable {
     public struct Axes: Hashable, Sendable {
         public var size: [String]
         public var method: [String]
+        /// Method-knob axes (`teacher = ["base", "ema:0.05"]`), as spelled: each applies to
+        /// the cells whose method reads the knob; for the others it collapses (they keep the
+        /// default, and the copies it would make are one cell).
+        public var knobs: [MethodKnob: [String]]
         public var tasks: [TaskMixture]
         public var n: [Int]
         public var bp: [Int]
@@ -76,11 +78,14 @@ public struct GridDefinition: Hashable, Sendable {
 
         /// Each axis's key and number of values, in expansion order (the first varies slowest).
         public var counts: [(key: String, count: Int)] {
-            [
-                ("size", size.count), ("method", method.count), ("tasks", tasks.count), ("n", n.count), ("bp", bp.count),
-                ("budget", budget.count), ("lr", lr.count), ("lag", lag.count), ("curriculum", curriculum.count),
-                ("train_bucket", trainBucket.count), ("pool_size", poolSize.count), ("seed", seed.count),
+            let head: [(key: String, count: Int)] = [("size", size.count), ("method", method.count)]
+            let knobAxes: [(key: String, count: Int)] = MethodKnob.allCases.map { ($0.rawValue, knobs[$0]?.count ?? 1) }
+            let rest: [(key: String, count: Int)] = [
+                ("tasks", tasks.count), ("n", n.count), ("bp", bp.count), ("budget", budget.count), ("lr", lr.count),
+                ("lag", lag.count), ("curriculum", curriculum.count), ("train_bucket", trainBucket.count),
+                ("pool_size", poolSize.count), ("seed", seed.count),
             ]
+            return head + knobAxes + rest
         }
     }
 }
@@ -122,9 +127,10 @@ extension GridDefinition {
         try r.checkKeys(cellT, GridReader.cellKeys, "[cell]")
         try r.checkKeys(axesT, GridReader.axisKeys, "[axes]")
         let base = try Self.decodeBase(baseT, r)
+        let cell = try Self.decodeCell(cellT, base: base, r)
         self.init(
-            source: r.source, name: name, description: description, base: base, cell: try Self.decodeCell(cellT, base: base, r),
-            axes: try Self.decodeAxes(axesT, base: base, r), zipGroups: try Self.decodeZip(root, r), zipLine: root.line(of: "zip"),
+            source: r.source, name: name, description: description, base: base, cell: cell,
+            axes: try Self.decodeAxes(axesT, base: base, cell: cell, r), zipGroups: try Self.decodeZip(root, r), zipLine: root.line(of: "zip"),
             constraints: try Self.decodeConstraints(root, r), constraintsLine: root.line(of: "constraints"))
     }
 
@@ -137,10 +143,14 @@ extension GridDefinition {
         let tpp = try r.number(t, "tokens_per_param", "[base]", default: 8, min: 0)
         let minTokens = try r.int(t, "min_tokens", "[base]", default: 2_000_000, min: 1)
         let seed = try r.int(t, "seed", "[base]", default: 0)
+        let privileged = try r.number(
+            t, "privileged_fraction", "[base]", default: CorpusConfig.defaultPrivilegedFraction, min: 0, max: 1)
         var specs: [BaseSpec] = []
         for v in sizeValues {
             guard case .string(let s) = v,
-                let spec = BaseLadder.spec(s, corpus: CorpusConfig(mixture: corpus), tokensPerParameter: tpp, minTokens: minTokens, seed: UInt64(seed))
+                let spec = BaseLadder.spec(
+                    s, corpus: CorpusConfig(mixture: corpus, privilegedFraction: privileged), tokensPerParameter: tpp,
+                    minTokens: minTokens, seed: UInt64(seed))
             else { throw r.error(t.line(of: "sizes"), "sizes", "unknown size \(v) (ladder sizes: \(ladder))") }
             specs.append(spec)
         }
@@ -161,20 +171,19 @@ extension GridDefinition {
                               + "([base] eval_problems); cells evaluate a subset of the base's problems, so raise [base] eval_problems")
         }
         let warmup = try r.int(t, "warmup", "[cell]", default: CellDefaults.warmupSteps)
-        let kl = try r.number(t, MethodKnob.kl.rawValue, "[cell]", default: CellDefaults.klCoef, min: 0)
-        let entropy = try r.number(t, MethodKnob.entropy.rawValue, "[cell]", default: CellDefaults.entropyCoef, min: 0)
-        let teacherLag = try r.int(t, MethodKnob.teacherLag.rawValue, "[cell]", default: CellDefaults.teacherLag)
-        let distillRewardWeight = try r.number(
-            t, MethodKnob.distillRewardWeight.rawValue, "[cell]", default: CellDefaults.distillRewardWeight, min: 0)
+        var knobs: [MethodKnob: String] = [:]
+        for knob in MethodKnob.allCases {
+            if let v = t[knob.rawValue] { knobs[knob] = try r.knob(knob, v, line: t.line(of: knob.rawValue), "[cell]") }
+        }
         let minDifficulty = try r.int(t, "min_difficulty", "[cell]", default: CellDefaults.minDifficulty, min: 1)
         let maxDifficulty: Int? = t["max_difficulty"] == nil ? nil : try r.int(t, "max_difficulty", "[cell]", default: minDifficulty, min: minDifficulty)
         return CellSettings(
-            evalPoints: evalPoints, evalSamples: evalSamples, evalProblems: evalProblems, warmup: warmup, kl: kl, entropy: entropy,
-            teacherLag: teacherLag, distillRewardWeight: distillRewardWeight, minDifficulty: minDifficulty, maxDifficulty: maxDifficulty,
+            evalPoints: evalPoints, evalSamples: evalSamples, evalProblems: evalProblems, warmup: warmup, knobs: knobs,
+            minDifficulty: minDifficulty, maxDifficulty: maxDifficulty,
             line: t.line, keyLines: Dictionary(uniqueKeysWithValues: t.keys.map { ($0, t.line(of: $0)) }))
     }
 
-    static func decodeAxes(_ t: TOMLTable, base: BaseSettings, _ r: GridReader) throws(GridError) -> Axes {
+    static func decodeAxes(_ t: TOMLTable, base: BaseSettings, cell: CellSettings, _ r: GridReader) throws(GridError) -> Axes {
         let baseNames = base.specs.map(\.name)
         let sizes = try r.strings(t, "size", default: baseNames)
         for s in sizes where !baseNames.contains(s) {
@@ -183,6 +192,23 @@ extension GridDefinition {
         let methods = try r.strings(t, "method", default: [CellDefaults.method])
         for m in methods where !Methods.names.contains(m) {
             throw r.error(t.line(of: "method"), "method", "unknown method '\(m)' (known: \(Methods.names.joined(separator: ", ")))")
+        }
+        var knobs: [MethodKnob: [String]] = [:]
+        for knob in MethodKnob.allCases {
+            guard let vs = r.values(t, knob.rawValue) else { continue }
+            let line = t.line(of: knob.rawValue)
+            if cell.knobs[knob] != nil {
+                throw r.error(line, knob.rawValue, "is both an axis and a [cell] key (line \(cell.line(of: knob.rawValue))); keep one")
+            }
+            let readers = methods.filter { Methods.knobs(of: $0).contains(knob) }
+            guard !readers.isEmpty else {
+                let users = Methods.names.filter { Methods.knobs(of: $0).contains(knob) }
+                throw r.error(line, knob.rawValue, "no method of this grid reads it (it is read by \(users.joined(separator: ", ")))")
+            }
+            var spelled: [String] = []
+            for v in vs { spelled.append(try r.knob(knob, v, line: line, "[axes]")) }
+            guard !spelled.isEmpty else { throw r.error(line, knob.rawValue, "in [axes] needs at least one value") }
+            knobs[knob] = spelled
         }
         var mixtures: [TaskMixture] = []
         for s in try r.strings(t, "tasks", default: [base.corpus.description]) {
@@ -212,7 +238,7 @@ extension GridDefinition {
         }
         let poolSizes: [Int?] = t["pool_size"] == nil ? [nil] : try r.ints(t, "pool_size", default: [], min: 1).map { $0 }
         return Axes(
-            size: sizes, method: methods, tasks: mixtures, n: ns, bp: bps, budget: try decodeBudget(t, r), lr: lrs, lag: lags,
+            size: sizes, method: methods, knobs: knobs, tasks: mixtures, n: ns, bp: bps, budget: try decodeBudget(t, r), lr: lrs, lag: lags,
             curriculum: curricula, trainBucket: buckets, poolSize: poolSizes, seed: seeds, line: t.line)
     }
 

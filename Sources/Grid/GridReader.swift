@@ -9,18 +9,20 @@ struct GridReader {
     let source: GridSource
 
     static let rootKeys = ["name", "description", "base", "cell", "axes", "zip", "constraints"]
-    static let baseKeys = ["sizes", "tasks", "tokens_per_param", "min_tokens", "seed", "eval_problems", "eval_samples"]
-    static let cellKeys = [
-        "eval_points", "eval_samples", "eval_problems", "warmup", "kl", "entropy", "teacher_lag",
-        "distill_reward_weight", "min_difficulty", "max_difficulty",
+    static let baseKeys = [
+        "sizes", "tasks", "tokens_per_param", "min_tokens", "privileged_fraction", "seed", "eval_problems", "eval_samples",
     ]
-    static let axisKeys = ["size", "method", "tasks", "n", "bp", "budget", "lr", "lag", "curriculum", "train_bucket", "pool_size", "seed"]
+    static let cellKeys = ["eval_points", "eval_samples", "eval_problems", "warmup", "min_difficulty", "max_difficulty"]
+        + MethodKnob.allCases.map(\.rawValue)
+    static let axisKeys = ["size", "method"] + MethodKnob.allCases.map(\.rawValue)
+        + ["tasks", "n", "bp", "budget", "lr", "lag", "curriculum", "train_bucket", "pool_size", "seed"]
     /// Common misnamings, checked before edit distance.
     static let aliases = [
         "rollouts": "n", "rollouts_per_problem": "n", "problems_per_batch": "bp", "batch": "bp", "budgets": "budget",
         "compute": "budget", "methods": "method", "seeds": "seed", "sizes": "size", "model": "size",
         "learning_rate": "lr", "policy_lag": "lag", "mixture": "tasks", "task": "tasks", "bucket": "train_bucket",
-        "pool": "pool_size", "dataset_size": "pool_size",
+        "pool": "pool_size", "dataset_size": "pool_size", "teacher_lag": "teacher", "alpha": "distill", "lambda": "distill",
+        "distill_coef": "distill", "distill_tokens": "distill_on",
     ]
     /// The `lr` axis's default, `CellDefaults.learningRate` as written (2e-4, not the
     /// Float's exact binary value), so that a constraint on `lr` sees what a file would say.
@@ -48,6 +50,23 @@ struct GridReader {
 
     func error(_ line: Int, _ key: String?, _ message: String) -> GridError { source.error(line, key, message) }
 
+    /// A method knob's value as written (a number or a string), checked by setting it on a
+    /// default config.
+    func knob(_ knob: MethodKnob, _ v: TOMLValue, line: Int, _ section: String) throws(GridError) -> String {
+        let spelled: String
+        switch v {
+        case .string(let s): spelled = s
+        default:
+            guard let x = v.number else {
+                throw error(line, knob.rawValue, "in \(section) must be a number or a string, got \(v.typeName) \(v)")
+            }
+            spelled = knobNumber(x)
+        }
+        var probe = CellDefaults.cell
+        if let why = probe.set(knob, to: spelled) { throw error(line, knob.rawValue, "in \(section) " + why) }
+        return spelled
+    }
+
     func checkKeys(_ t: TOMLTable, _ known: [String], _ section: String) throws(GridError) {
         for k in t.keys where !known.contains(k) {
             throw error(t.line(of: k), k, "unknown key in \(section)" + Self.suggestion(k, among: known))
@@ -64,10 +83,13 @@ struct GridReader {
         return t
     }
 
-    func number(_ t: TOMLTable, _ k: String, _ section: String, default d: Double, min lo: Double? = nil) throws(GridError) -> Double {
+    func number(
+        _ t: TOMLTable, _ k: String, _ section: String, default d: Double, min lo: Double? = nil, max hi: Double? = nil
+    ) throws(GridError) -> Double {
         guard let v = t[k] else { return d }
         guard let x = v.number else { throw error(t.line(of: k), k, "in \(section) must be a number, got \(v.typeName) \(v)") }
         if let lo, x < lo { throw error(t.line(of: k), k, "in \(section) must be at least \(lo), got \(x)") }
+        if let hi, x > hi { throw error(t.line(of: k), k, "in \(section) must be at most \(hi), got \(x)") }
         return x
     }
 

@@ -84,7 +84,8 @@ public enum GridFile {
 extension GridDefinition {
     /// The grid: the product of every axis, except that axes in a zip group advance
     /// together, in order (the first axis varies slowest), keeping the cells that satisfy
-    /// every constraint. A cell that cannot run is an error: a method knob of `[cell]` its
+    /// every constraint. A method-knob axis applies to the methods that read it and
+    /// collapses for the others (their copies are one cell, kept where first met). A cell that cannot run is an error: a method knob of `[cell]` its
     /// method does not read names that key's line, anything else the `[axes]` header.
     public func expand() throws(GridError) -> Grid {
         let counts = axes.counts
@@ -98,6 +99,7 @@ extension GridDefinition {
         let zipped = Set(zipGroups.joined())
         for (a, _) in counts where !zipped.contains(a) { dims.append([a]) }
         var cells: [GridCell] = []
+        var seen = Set<String>()
         for index in Self.product(dims.map { count($0[0]) }) {
             var pick: [String: Int] = [:]
             for (d, i) in zip(dims, index) { for a in d { pick[a] = i } }
@@ -105,8 +107,10 @@ extension GridDefinition {
             guard let spec = base.specs.first(where: { $0.name == size }),
                 let config = try cellConfig(pick, base: spec, cellIndex: cells.count)
             else { continue }
-            cells.append(GridCell(base: size, config: config, id: Grid.cellID(
-                base: spec, evalProblems: base.evalProblems, evalSamples: base.evalSamples, config: config)))
+            let id = Grid.cellID(base: spec, evalProblems: base.evalProblems, evalSamples: base.evalSamples, config: config)
+            // A knob axis collapses for a method that does not read it: its copies are one cell.
+            guard seen.insert(id).inserted else { continue }
+            cells.append(GridCell(base: size, config: config, id: id))
         }
         guard !cells.isEmpty else { throw source.error(constraintsLine, "constraints", "no cell satisfies the constraints") }
         let used = Set(cells.map(\.base))
@@ -126,13 +130,16 @@ extension GridDefinition {
             "params": Double(spec.model.nonEmbeddingParameterCount),
         ]
         guard constraints.allSatisfy({ $0.holds(vars) }) else { return nil }
-        let config = CellConfig(
+        var config = CellConfig(
             method: at(axes.method, "method"), rolloutsPerProblem: n, problemsPerBatch: bp, budgetFLOPs: budget,
             learningRate: Float(lr), warmupSteps: cell.warmup, tasks: at(axes.tasks, "tasks"), maxDifficulty: cell.maxDifficulty,
             minDifficulty: cell.minDifficulty, curriculum: at(axes.curriculum, "curriculum"),
             trainBucket: at(axes.trainBucket, "train_bucket"), poolSize: at(axes.poolSize, "pool_size"), policyLag: lag,
-            klCoef: cell.kl, entropyCoef: cell.entropy, teacherLag: cell.teacherLag, distillRewardWeight: cell.distillRewardWeight,
             seed: UInt64(seed), evalPoints: cell.evalPoints, evalSamples: cell.evalSamples, evalProblemsPerLevel: cell.evalProblems)
+        // Method knobs: [cell] values (checked when decoded), then the knob axes the method reads.
+        for (knob, spelled) in cell.knobs { _ = config.set(knob, to: spelled) }
+        let reads = Methods.knobs(of: config.method)
+        for (knob, values) in axes.knobs where reads.contains(knob) { _ = config.set(knob, to: at(values, knob.rawValue)) }
         // A knob set for a method that does not read it would change the cell's id and nothing else.
         if let knob = config.unusedKnobs().first {
             throw source.error(cell.line(of: knob.rawValue), knob.rawValue, config.unusedKnobMessage(knob))

@@ -189,7 +189,7 @@ public struct CellStore: Sendable {
         curve.sort { $0.compute < $1.compute }
         let fpr = doc.compute.rollouts > 0 ? doc.compute.total / Double(doc.compute.rollouts) : .nan
         return .success(Cell(
-            id: id, method: doc.config.method, taskMix: doc.config.lawGroupLabel, parameters: Double(doc.baseParameters),
+            id: id, method: doc.config.methodLabel, taskMix: doc.config.lawGroupLabel, parameters: Double(doc.baseParameters),
             rolloutsPerProblem: doc.config.rolloutsPerProblem, problemsPerBatch: doc.config.problemsPerBatch,
             seed: doc.config.seed, curve: curve, flopsPerRollout: fpr, numerics: doc.numerics))
     }

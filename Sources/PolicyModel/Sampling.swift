@@ -64,10 +64,10 @@ extension Transformer {
     /// All rows advance through positions together from position 0; a row consumes its
     /// own prompt token by token and starts sampling after its last prompt token, so
     /// prompts of different lengths need no padding. A row stops at EOS, at
-    /// `maxNewTokens`, or when the context is full; finished rows leave the batch, so no
-    /// FLOPs are spent on them.
+    /// `maxNewTokens` (or its own `limits[r]` when smaller), or when the context is full;
+    /// finished rows leave the batch, so no FLOPs are spent on them.
     public func sample(
-        prompts: [[Int32]], options: SamplingOptions, rng: inout SeededRNG
+        prompts: [[Int32]], options: SamplingOptions, limits: [Int]? = nil, rng: inout SeededRNG
     ) throws(ModelError) -> SampleResult {
         let c = config, C = c.dModel, V = c.vocab, F = c.hidden, NH = c.heads, hs = c.headDim
         let Tc = c.context
@@ -78,6 +78,8 @@ extension Transformer {
         }
         if let eos = options.eos { try validate([eos]) }
         let R = prompts.count
+        precondition(limits.map { $0.count == R } ?? true, "one limit per prompt")
+        let limit = (0..<R).map { min(options.maxNewTokens, limits?[$0] ?? options.maxNewTokens) }
         var completions = [Completion](
             repeating: Completion(tokens: [], logProbs: [], stoppedAtEOS: false), count: R)
         guard R > 0, options.maxNewTokens > 0 else {
@@ -159,7 +161,7 @@ extension Transformer {
                 completions[r].logProbs.append(lp)
                 if tok == options.eos {
                     completions[r].stoppedAtEOS = true
-                } else if completions[r].tokens.count < options.maxNewTokens && t + 1 < Tc {
+                } else if completions[r].tokens.count < limit[r] && t + 1 < Tc {
                     input[r] = tok
                     still.append(r)
                 }

@@ -9,5 +9,9 @@ public enum Numerics {
     /// importance ratio), the policy-gradient loss past the IS cap continues
     /// logarithmically, and windows gained per-method no-gradient fractions. GRPO, Dr. GRPO,
     /// RLOO, DAPO, process and opsd cells compute bitwise what they computed under 1.
-    public static let version = 2
+    /// 3: self-distillation that works — privileged pretraining examples write the solution
+    /// they show (every base changes), rollouts are capped per problem so a teacher's
+    /// privileged prompt plus any rollout fits the context, and the self-distillation
+    /// methods and knobs were redesigned (teacher, divergence, distill, distill_on).
+    public static let version = 3
 }

@@ -50,12 +50,11 @@ public struct CorrectOnly: AdvantageEstimator {
     public func callAsFunction(_ g: RolloutGroup) -> [[Double]] { broadcast(g, g.rewards.map { $0 == 1 ? 1 : 0 }) }
 }
 
-/// Another estimator's advantages times a constant (0 switches the verifier signal off).
-public struct Scaled: AdvantageEstimator {
-    public var base: any AdvantageEstimator
-    public var factor: Double
-    public init(_ base: any AdvantageEstimator, by factor: Double) { self.base = base; self.factor = factor }
-    public func callAsFunction(_ g: RolloutGroup) -> [[Double]] { base(g).map { $0.map { $0 * factor } } }
+/// No advantage at all (every token 0): a method whose terms ignore rewards (pure
+/// self-distillation).
+public struct NoAdvantage: AdvantageEstimator {
+    public init() {}
+    public func callAsFunction(_ g: RolloutGroup) -> [[Double]] { broadcast(g, g.rewards.map { _ in 0 }) }
 }
 
 /// Process credit from the step verifier. Each step's score (the final answer is the last

@@ -86,6 +86,8 @@ struct TrainStepStats {
     /// Trained tokens (entropy and clip fraction are over these) and sampled ones (response
     /// length; dynamic sampling trains fewer than it samples).
     var entropySum = 0.0, tokens = 0, sampledTokens = 0, clipped = 0, truncated = 0
+    /// Trained tokens that received a distillation loss, and their summed divergence.
+    var distilled = 0, divergenceSum = 0.0
     var loss = 0.0, gradNorm = 0.0
 }
 
@@ -104,7 +106,7 @@ struct TrainingState {
     let referenceScratch: Transformer?
     /// The EMA of the policy, when the teacher or the reference reads one.
     let ema: Transformer?
-    let emaDecay: Double?
+    let emaRate: Double?
     let optimizer: AdamW
     var history: [[Float]] = []  // parameter snapshots, newest last
     var ledger = ComputeLedger()
@@ -123,6 +125,10 @@ struct TrainingState {
     /// epochs: a seeded shuffle of its problems, drawn in order, reshuffled when exhausted.
     let pool: ProblemPool?
     var poolOrder: [Int] = []
+    /// What the teacher taught since the last evaluation point (the point records it).
+    var sinceEval: (tokens: Int, distilled: Int, divergenceSum: Double) = (0, 0, 0)
+    /// A frozen-base teacher's hint uplift, measured at the first evaluation point.
+    var frozenTeacherUplift: HintUplift?
     var poolCursor = 0
     /// Problems drawn from the pool so far (epochs = drawn / D).
     var poolDrawn = 0
@@ -146,11 +152,11 @@ struct TrainingState {
         behavior = try scratch(config.policyLag > 0)
         teacherScratch = try scratch((method.teacher?.weights.lag ?? 0) > 0)
         referenceScratch = try scratch((method.reference?.lag ?? 0) > 0)
-        let decays = [method.teacher?.weights, method.reference].compactMap { s -> Double? in
-            if case .ema(let d)? = s { d } else { nil }
+        let rates = [method.teacher?.weights, method.reference].compactMap { s -> Double? in
+            if case .ema(let r)? = s { r } else { nil }
         }
-        emaDecay = decays.first
-        if decays.isEmpty {
+        emaRate = rates.first
+        if rates.isEmpty {
             ema = nil
         } else {
             let e = try Transformer(config: base.config, seed: 0)
@@ -197,7 +203,8 @@ struct TrainingState {
         let windowSize = 5
         func flush(_ last: Int) {
             guard !window.isEmpty else { return }
-            windows.append(Self.summarize(window, first: last - window.count + 1, last: last))
+            windows.append(
+                Self.summarize(window, first: last - window.count + 1, last: last, distills: method.reads.contains(.teacher)))
             window = []
         }
         var failure: String?
@@ -217,6 +224,9 @@ struct TrainingState {
                 break
             }
             window.append(stats)
+            sinceEval.tokens += stats.tokens
+            sinceEval.distilled += stats.distilled
+            sinceEval.divergenceSum += stats.divergenceSum
             step += 1
             if window.count == windowSize { flush(step - 1) }
             log?(String(format: "step %d  reward %.3f  dead %.2f  %.3g/%.3g FLOPs", step,
@@ -241,7 +251,9 @@ struct TrainingState {
     /// A run that produced a non-finite or runaway loss or gradient.
     struct TrainingDiverged: Error { var reason: String }
 
-    static func summarize(_ w: [TrainStepStats], first: Int, last: Int) -> StepWindow {
+    /// `distills`: the method reads a teacher (the window then records what it distilled).
+    static func summarize(_ w: [TrainStepStats], first: Int, last: Int, distills: Bool = false) -> StepWindow {
+        let distilled = w.reduce(0) { $0 + $1.distilled }
         let groups = w.reduce(0) { $0 + $1.groups }, dead = w.reduce(0) { $0 + $1.deadGroups }
         let sf = w.reduce(0.0) { $0 + $1.samplingFLOPs }, df = w.reduce(0.0) { $0 + $1.deadFLOPs }
         let tf = w.reduce(0.0) { $0 + $1.trainingFLOPs }
@@ -254,6 +266,8 @@ struct TrainingState {
             noGradientFraction: Double(w.reduce(0) { $0 + $1.noGradientGroups }) / Double(max(1, groups)),
             noGradientSamplingShare: sf > 0 ? w.reduce(0.0) { $0 + $1.noGradientSamplingFLOPs } / sf : 0,
             noGradientTrainingShare: tf > 0 ? w.reduce(0.0) { $0 + $1.noGradientTrainingFLOPs } / tf : 0,
+            distilledFraction: distills ? Double(distilled) / Double(max(1, tokens)) : nil,
+            teacherDivergence: distills && distilled > 0 ? w.reduce(0.0) { $0 + $1.divergenceSum } / Double(distilled) : nil,
             discardedGroups: w.reduce(0) { $0 + $1.discarded },
             entropy: w.reduce(0.0) { $0 + $1.entropySum } / Double(max(1, tokens)),
             clipFraction: Double(w.reduce(0) { $0 + $1.clipped }) / Double(max(1, tokens)),

@@ -21,9 +21,7 @@ extension CellConfig {
     /// "kl = 0.1 is not used by dapo (it is read by grpo)".
     public func unusedKnobMessage(_ knob: MethodKnob) -> String {
         let users = Methods.names.filter { Methods.knobs(of: $0).contains(knob) }
-        let v = value(of: knob)
-        let shown = v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : "\(v)"
-        return "\(knob.rawValue) = \(shown) is not used by \(method)"
+        return "\(knob.rawValue) = \(value(of: knob)) is not used by \(method)"
             + (users.isEmpty ? "" : " (it is read by \(users.joined(separator: ", ")))")
     }
 
@@ -36,7 +34,9 @@ extension CellConfig {
         if !(budgetFLOPs > 0) || !budgetFLOPs.isFinite { return "budget: must be a positive number of FLOPs (got \(budgetFLOPs))" }
         if !(learningRate > 0) { return "lr: must be positive (got \(learningRate))" }
         if policyLag < 0 { return "lag: must be >= 0 (got \(policyLag))" }
-        if teacherLag < 0 { return "teacher_lag: must be >= 0 (got \(teacherLag))" }
+        if Methods.knobs(of: method).contains(.distill), !(distill > 0) || !distill.isFinite {
+            return "distill: must be a positive number (got \(distill)); 0 would charge teacher forwards that teach nothing"
+        }
         if evalPoints < 2 { return "eval_points: need at least 2 (got \(evalPoints))" }
         if evalSamples < 4 { return "eval_samples: need at least 4 for avg@4 (got \(evalSamples))" }
         if minDifficulty < 1 { return "min_difficulty: must be at least 1 (got \(minDifficulty))" }

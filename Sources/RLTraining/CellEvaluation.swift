@@ -23,19 +23,49 @@ extension TrainingState {
             unsolved += 1
             if o.successes > 0 { expanded += 1 }
         }
-        let (kl, h) = try klAndEntropy()
+        let (kl, h, divergence) = try klAndEntropy()
+        var teacherDiagnostics: TeacherDiagnostics?
+        if let teacher = method.teacher, let divergence {
+            teacherDiagnostics = TeacherDiagnostics(
+                divergence: divergence, uplift: try teacherUplift(teacher),
+                distilledFraction: Double(sinceEval.distilled) / Double(max(1, sinceEval.tokens)),
+                trainingDivergence: sinceEval.distilled > 0 ? sinceEval.divergenceSum / Double(sinceEval.distilled) : nil)
+        }
+        sinceEval = (0, 0, 0)
         return EvalPoint(
             step: step, compute: ledger, wallSeconds: monotonicSeconds() - started, groups: groups,
-            supportExpansion: expanded, baseUnsolved: unsolved, klToBase: kl, entropy: h)
+            supportExpansion: expanded, baseUnsolved: unsolved, klToBase: kl, entropy: h, teacher: teacherDiagnostics)
     }
 
-    /// Exact per-token KL(π ‖ base) and entropy over one sample of each eval problem.
-    mutating func klAndEntropy() throws -> (Double, Double) {
+    /// The teacher's hint uplift on the cell's eval problems: its pass@1 (eval samples, no
+    /// greedy decode) with the privileged prompt minus with the plain prompt.
+    mutating func teacherUplift(_ teacher: Teacher) throws -> HintUplift {
+        // The frozen base's uplift never changes (same weights, same seed): measured once.
+        if teacher.weights == .frozenBase, let u = frozenTeacherUplift { return u }
+        let tModel = model(teacher.weights, scratch: teacherScratch)
+        let opts = EvalOptions(samples: config.evalSamples, greedy: false)
+        let (plain, c1) = try Evaluator.run(tModel, on: evalSet, indices: evalIndices, options: opts, seed: config.seed &+ 11)
+        let (hinted, c2) = try Evaluator.run(
+            tModel, on: evalSet, indices: evalIndices, options: opts, seed: config.seed &+ 11, rendering: .privileged)
+        ledger.evaluation += c1.forwardFLOPs + c2.forwardFLOPs
+        let rows = Metrics.hintUplift(plain: plain, hinted: hinted, set: evalSet)
+        let u = rows.first { $0.family == "all" && $0.bucket == "all" }
+            ?? HintUplift(family: "all", bucket: "all", problems: 0, plain: 0, hinted: 0, se: nil)
+        if teacher.weights == .frozenBase { frozenTeacherUplift = u }
+        return u
+    }
+
+    /// Exact per-token KL(π ‖ base) and entropy over one sample of each eval problem; for a
+    /// method with a teacher, also the mean per-token divergence of the policy from the
+    /// teacher (its own divergence; the reverse KL for the sampled form) on the same samples,
+    /// the teacher reading the privileged prompt.
+    mutating func klAndEntropy() throws -> (kl: Double, entropy: Double, teacherDivergence: Double?) {
         var erng = SeededRNG(seed: config.seed).derived("kl")
         let problems = evalIndices.prefix(64).map { evalSet.problems[$0] }
-        guard !problems.isEmpty else { return (0, 0) }
+        guard !problems.isEmpty else { return (0, 0, nil) }
         let opts = SamplingOptions(temperature: 1, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
-        let r = try policy.sample(prompts: problems.map(\.promptTokens), options: opts, rng: &erng)
+        let r = try policy.sample(
+            prompts: problems.map(\.promptTokens), options: opts, limits: problems.map(\.completionLimit), rng: &erng)
         let batch = SequenceBatch(zip(problems, r.completions).map { ($0.promptTokens, $1.tokens) })
         let V = policy.config.vocab
         try policy.forward(tokens: batch.tokens, batch: batch.rows, length: batch.length)
@@ -53,6 +83,40 @@ extension TrainingState {
             }
             count += 1
         }
-        return (kl / Double(max(1, count)), h / Double(max(1, count)))
+        let mean = (kl / Double(max(1, count)), h / Double(max(1, count)))
+        guard let teacher = method.teacher else { return (mean.0, mean.1, nil) }
+        // The teacher on the privileged prompt followed by the same completions.
+        let tModel = model(teacher.weights, scratch: teacherScratch)
+        let tb = SequenceBatch(zip(problems, r.completions).map { ($0.privilegedPromptTokens, $1.tokens) })
+        try tModel.forward(tokens: tb.tokens, batch: tb.rows, length: tb.length)
+        ledger.evaluation += Double(tb.rows) * FLOPs.forwardSequence(tModel.config, length: tb.length)
+        let tz = tModel.logits, tlse = tModel.logSumExp, tp = tModel.probabilities
+        let term = TeacherDivergence(coef: 1, divergence: { if case .full(let d) = config.divergence { d } else { .reverseKL } }())
+        var divergence = 0.0, tokens = 0
+        let p = UnsafeMutableBufferPointer<Double>.allocate(capacity: V), lp = UnsafeMutableBufferPointer<Double>.allocate(capacity: V)
+        let q = UnsafeMutableBufferPointer<Float>.allocate(capacity: V), lq = UnsafeMutableBufferPointer<Float>.allocate(capacity: V)
+        let g = UnsafeMutableBufferPointer<Float>.allocate(capacity: V)
+        g.initialize(repeating: 0)
+        defer { p.deallocate(); lp.deallocate(); q.deallocate(); lq.deallocate(); g.deallocate() }
+        for (row, problem) in problems.enumerated() {
+            let start = problem.promptTokens.count - 1, tStart = problem.privilegedPromptTokens.count - 1
+            for j in 0..<r.completions[row].tokens.count {
+                let n = row * batch.length + start + j, m = row * tb.length + tStart + j
+                for v in 0..<V {
+                    p[v] = Double(pp[n * V + v]); lp[v] = Double(pz[n * V + v] - plse[n])
+                    q[v] = tp[m * V + v]; lq[v] = tz[m * V + v] - tlse[m]
+                }
+                var acc = TermAccumulator(row: g)
+                term.apply(
+                    TokenView(
+                        vocab: V, target: Int(r.completions[row].tokens[j]), logProb: Float(lp[Int(r.completions[row].tokens[j])]),
+                        behaviorLogProb: 0, advantage: 0, logProbs: UnsafeBufferPointer(lp), probs: UnsafeBufferPointer(p),
+                        teacherLogProbs: UnsafeBufferPointer(lq), teacherProbs: UnsafeBufferPointer(q)),
+                    scale: 1, &acc)
+                divergence += acc.loss
+                tokens += 1
+            }
+        }
+        return (mean.0, mean.1, divergence / Double(max(1, tokens)))
     }
 }

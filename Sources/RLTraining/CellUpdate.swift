@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import PolicyModel
 import RLCommon
+import ResultSchema
 import Tasks
 
 extension TrainingState {
@@ -45,7 +46,8 @@ extension TrainingState {
         let prompts = problems.flatMap { p in Array(repeating: p.promptTokens, count: n) }
         let opts = SamplingOptions(temperature: 1, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
         let t0 = monotonicSeconds()
-        let r = try sampler.sample(prompts: prompts, options: opts, rng: &rng)
+        let limits = problems.flatMap { p in Array(repeating: p.completionLimit, count: n) }
+        let r = try sampler.sample(prompts: prompts, options: opts, limits: limits, rng: &rng)
         wallTime.sampling += monotonicSeconds() - t0
         ledger.sampling += r.forwardFLOPs
         ledger.rollouts += prompts.count
@@ -105,7 +107,7 @@ extension TrainingState {
                     stats.deadGroups += 1
                     stats.deadFLOPs += f
                 }
-                if !method.carriesGradient(method.advantages(g)) {
+                if !method.carriesGradient(g, method.advantages(g), context: policy.config.context) {
                     stats.noGradientGroups += 1
                     stats.noGradientSamplingFLOPs += f
                     if case .dynamic = method.sampling {
@@ -128,16 +130,64 @@ extension TrainingState {
         return stats
     }
 
-    /// One update on the kept groups; then the EMA weights follow, when a forward reads them.
+    /// One update on the kept groups; then the EMA weights follow (θ̄ ← θ̄ + r·(θ − θ̄)), when
+    /// a forward reads them.
     mutating func update(_ groups: [RolloutGroup], lr: Float, stats: inout TrainStepStats) throws {
         let loss = try lossAndGradient(groups, stats: &stats)
         let s = optimizer.step(policy, learningRate: lr)
         guard s.gradNorm.isFinite else { throw TrainingDiverged(reason: "non-finite gradient norm") }
         stats.loss = loss
         stats.gradNorm = s.gradNorm
-        if let ema, let decay = emaDecay {
-            let e = ema.parameters, p = policy.parameters, d = Float(decay)
-            for i in 0..<min(e.count, p.count) { e[i] = d * e[i] + (1 - d) * p[i] }
+        if let ema, let rate = emaRate {
+            let e = ema.parameters, p = policy.parameters, r = Float(rate)
+            for i in 0..<min(e.count, p.count) { e[i] += r * (p[i] - e[i]) }
+        }
+    }
+
+    // MARK: the teacher
+
+    /// Runs the teacher's forward on the rollouts it distils (`Teacher.prompt(for:of:context:)`:
+    /// its prompt, then the student's completion), charges it, and appends the teacher's
+    /// log-probabilities and probabilities of every distilled token (a confidence mask
+    /// drops tokens whose largest teacher probability is below τ) to the arrays, setting
+    /// `at[token]` to the token's row there. Rollouts it does not distil cost nothing.
+    mutating func teacherForward(
+        _ teacher: Teacher, groups: [RolloutGroup], into logProbs: inout [Float], _ probs: inout [Float], at: inout [Int]
+    ) throws {
+        let V = policy.config.vocab, context = policy.config.context
+        var prompts: [[Int32]] = [], completions: [[Int32]] = [], firstTokens: [Int] = []
+        var token = 0
+        for g in groups {
+            for (k, r) in g.rollouts.enumerated() {
+                if let p = teacher.prompt(for: k, of: g, context: context) {
+                    prompts.append(p)
+                    completions.append(r.completion)
+                    firstTokens.append(token)
+                }
+                token += r.completion.count
+            }
+        }
+        guard !prompts.isEmpty else { return }
+        let tModel = model(teacher.weights, scratch: teacherScratch)
+        let tb = SequenceBatch(Array(zip(prompts, completions)))
+        try tModel.forward(tokens: tb.tokens, batch: tb.rows, length: tb.length)
+        ledger.teacher += Double(tb.rows) * FLOPs.forwardSequence(tModel.config, length: tb.length)
+        let z = tModel.logits, lse = tModel.logSumExp, pr = tModel.probabilities
+        for row in prompts.indices {
+            let start = prompts[row].count - 1
+            for j in 0..<completions[row].count {
+                let n = (row * tb.length + start + j) * V
+                if case .confident(let tau) = teacher.tokens {
+                    var top: Float = 0
+                    for v in 0..<V where pr[n + v] > top { top = pr[n + v] }
+                    if Double(top) < tau { continue }
+                }
+                at[firstTokens[row] + j] = logProbs.count / V
+                for v in 0..<V {
+                    logProbs.append(z[n + v] - lse[n / V])
+                    probs.append(pr[n + v])
+                }
+            }
         }
     }
 
@@ -161,27 +211,13 @@ extension TrainingState {
         case .sequenceSum: 1 / Double(rows)
         }
         let reads = method.reads
-        // Teacher distributions at every completion token (flat, rollout after rollout).
+        // Teacher distributions at every distilled completion token: `teacherAt[token]` (flat
+        // over the batch, rollout after rollout) is the token's row in the teacher arrays, or
+        // -1 when it is not distilled.
         var teacherLogProbs: [Float] = [], teacherProbs: [Float] = []
+        var teacherAt = [Int](repeating: -1, count: totalTokens)
         if reads.contains(.teacher), let teacher = method.teacher {
-            let tModel = model(teacher.weights, scratch: teacherScratch)
-            let prompts = rollouts.map { teacher.prompt == .privileged ? $0.0.privilegedPromptTokens : $0.0.promptTokens }
-            let tb = SequenceBatch(zip(prompts, rollouts).map { ($0, $1.1.completion) })
-            try tModel.forward(tokens: tb.tokens, batch: tb.rows, length: tb.length)
-            ledger.teacher += Double(tb.rows) * FLOPs.forwardSequence(tModel.config, length: tb.length)
-            let z = tModel.logits, lse = tModel.logSumExp, pr = tModel.probabilities
-            teacherLogProbs.reserveCapacity(totalTokens * V)
-            teacherProbs.reserveCapacity(totalTokens * V)
-            for (i, r) in rollouts.enumerated() {
-                let start = prompts[i].count - 1
-                for j in 0..<r.1.completion.count {
-                    let n = i * tb.length + start + j
-                    for v in 0..<V {
-                        teacherLogProbs.append(z[n * V + v] - lse[n])
-                        teacherProbs.append(pr[n * V + v])
-                    }
-                }
-            }
+            try teacherForward(teacher, groups: groups, into: &teacherLogProbs, &teacherProbs, at: &teacherAt)
         }
         // Reference log-probabilities of the sampled tokens.
         var refLogProbs: [Float] = []
@@ -197,7 +233,7 @@ extension TrainingState {
         let perRow = FLOPs.trainSequence(policy.config, length: T)
         ledger.training += Double(rows) * perRow
         stats.trainingFLOPs += Double(rows) * perRow
-        for (g, a) in zip(groups, perGroup) where !method.carriesGradient(a) {
+        for (g, a) in zip(groups, perGroup) where !method.carriesGradient(g, a, context: policy.config.context) {
             stats.noGradientTrainingFLOPs += Double(g.rollouts.count) * perRow
         }
         let newLogProbs = try policy.logProbs(targets: batch.targets)
@@ -207,16 +243,22 @@ extension TrainingState {
         let denseTerms = method.terms.filter { $0.kind == .distribution }
         var acc = TermAccumulator()
         var weights = [Float](repeating: 0, count: rows * T)
-        for (i, r) in rollouts.enumerated() {
-            let start = r.0.promptTokens.count - 1
-            for j in 0..<r.1.completion.count {
-                let n = i * T + start + j
-                acc.nllWeight = 0
-                let view = TokenView(
-                    vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n], behaviorLogProb: r.1.behaviorLogProbs[j],
-                    referenceLogProb: refLogProbs.isEmpty ? .nan : refLogProbs[n], advantage: advantages[i][j])
-                for term in sampledTerms { term.apply(view, scale: scale, &acc) }
-                weights[n] = Float(acc.nllWeight)
+        func teacherRow(_ token: Int) -> Range<Int> { teacherAt[token] < 0 ? 0..<0 : (teacherAt[token] * V)..<((teacherAt[token] + 1) * V) }
+        teacherLogProbs.withUnsafeBufferPointer { tlp in
+            var token = 0
+            for (i, r) in rollouts.enumerated() {
+                let start = r.0.promptTokens.count - 1
+                for j in 0..<r.1.completion.count {
+                    defer { token += 1 }
+                    let n = i * T + start + j
+                    acc.nllWeight = 0
+                    let view = TokenView(
+                        vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n], behaviorLogProb: r.1.behaviorLogProbs[j],
+                        referenceLogProb: refLogProbs.isEmpty ? .nan : refLogProbs[n], advantage: advantages[i][j],
+                        teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[teacherRow(token)]))
+                    for term in sampledTerms { term.apply(view, scale: scale, &acc) }
+                    weights[n] = Float(acc.nllWeight)
+                }
             }
         }
         guard acc.loss.isFinite else { throw TrainingDiverged(reason: "non-finite loss at update (\(acc.loss))") }
@@ -244,13 +286,13 @@ extension TrainingState {
                         stats.entropySum += h
                         stats.tokens += 1
                         guard !denseTerms.isEmpty else { continue }
-                        let teacherRow = tlp.isEmpty ? 0..<0 : (token * V)..<((token + 1) * V)
+                        let row = teacherRow(token)
                         let view = TokenView(
                             vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n],
                             behaviorLogProb: r.1.behaviorLogProbs[j], advantage: advantages[i][j],
                             logProbs: UnsafeBufferPointer(lp), probs: UnsafeBufferPointer(p), entropy: h,
-                            teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[teacherRow]),
-                            teacherProbs: UnsafeBufferPointer(rebasing: tp[teacherRow]))
+                            teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[row]),
+                            teacherProbs: UnsafeBufferPointer(rebasing: tp[row]))
                         acc.row = UnsafeMutableBufferPointer(rebasing: g[(n * V)..<((n + 1) * V)])
                         for term in denseTerms { term.apply(view, scale: scale, &acc) }
                     }
@@ -259,6 +301,8 @@ extension TrainingState {
         }
         stats.clipped += acc.clipped
         stats.truncated += acc.truncated
+        stats.distilled += acc.distilled
+        stats.divergenceSum += acc.divergenceSum
         let loss = acc.loss
         guard loss.isFinite, abs(loss) < 1e6 else { throw TrainingDiverged(reason: "loss diverged (\(loss))") }
         policy.zeroGradients()

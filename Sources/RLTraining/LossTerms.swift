@@ -1,4 +1,5 @@
 import Foundation
+import ResultSchema
 
 /// One completion token as a loss term sees it: the policy's distribution at the token's
 /// position, the sampled token, and what the other forwards said about it. The buffers
@@ -21,7 +22,8 @@ public struct TokenView {
     public var probs: UnsafeBufferPointer<Double>
     public var entropy: Double
     /// The teacher's log-probabilities and probabilities over the vocabulary at the same
-    /// completion token (empty when the method has no teacher).
+    /// completion token (empty when the method has no teacher or the token is not
+    /// distilled: teacher-reading terms then add nothing).
     public var teacherLogProbs: UnsafeBufferPointer<Float>
     public var teacherProbs: UnsafeBufferPointer<Float>
 
@@ -52,6 +54,10 @@ public struct TermAccumulator {
     /// truncated at the cap.
     public var clipped = 0
     public var truncated = 0
+    /// Tokens a teacher-reading term distilled, and the sum of their divergences (the
+    /// term's own divergence; the sampled form's log π_θ(y) − log π_T(y)).
+    public var distilled = 0
+    public var divergenceSum = 0.0
 
     public init(row: UnsafeMutableBufferPointer<Float> = .init(start: nil, count: 0)) { self.row = row }
 }
@@ -186,28 +192,9 @@ public struct EntropyBonus: LossTerm {
     }
 }
 
-/// A divergence between the student π_θ (p) and a teacher distribution (q) over the whole
-/// vocabulary.
-public enum Divergence: Sendable, Hashable, CustomStringConvertible {
-    /// KL(p ‖ q): mode-seeking, the on-policy distillation default.
-    case reverseKL
-    /// KL(q ‖ p): mass-covering, what supervised distillation minimises.
-    case forwardKL
-    /// Generalised Jensen–Shannon (GKD): with m = β·q + (1 − β)·p,
-    /// JSD(β) = β·KL(q ‖ m) + (1 − β)·KL(p ‖ m), 0 < β < 1.
-    case jsd(beta: Double)
-
-    public var description: String {
-        switch self {
-        case .reverseKL: "reverse KL"
-        case .forwardKL: "forward KL"
-        case .jsd(let b): "JSD(β = \(b))"
-        }
-    }
-}
-
-/// Distillation toward a teacher's token distributions: ℓ = α·D(p, q) at every completion
-/// token, a dense signal that does not need an advantage.
+/// Distillation toward a teacher's token distributions: ℓ = α·D(p, q) at every distilled
+/// completion token (those the trainer gives a teacher row), a dense signal that does not
+/// need an advantage.
 public struct TeacherDivergence: LossTerm {
     public var coef: Double
     public var divergence: Divergence
@@ -219,7 +206,13 @@ public struct TeacherDivergence: LossTerm {
 
     public func apply(_ t: TokenView, scale: Double, _ g: inout TermAccumulator) {
         let p = t.probs, lp = t.logProbs, lq = t.teacherLogProbs, V = t.vocab
+        guard lq.count == V else { return }
         let c = coef * scale
+        let before = g.loss
+        defer {
+            g.distilled += 1
+            g.divergenceSum += (g.loss - before) / c  // validation keeps α > 0
+        }
         switch divergence {
         case .reverseKL:
             // ∂KL(p‖q)/∂z_v = p_v (log p_v − log q_v − KL)
@@ -253,6 +246,30 @@ public struct TeacherDivergence: LossTerm {
                 g.loss += c * jsd
             }
         }
+    }
+}
+
+/// The sampled-token form of on-policy distillation: a policy gradient whose per-token
+/// advantage is the teacher's log-probability of the sampled token minus the student's,
+/// A = sg(log π_T(y) − log π_θ(y)), so ℓ = −α·A·log π_θ(y). Over y ~ π_θ its expected
+/// gradient is exactly that of α·KL(π_θ ‖ π_T); it reads one entry of the teacher's row
+/// instead of V. The loss it reports is α·(log π_θ(y) − log π_T(y)), the sampled estimate
+/// of the reverse KL.
+public struct SampledTokenDistillation: LossTerm {
+    public var coef: Double
+    public init(coef: Double) { self.coef = coef }
+    public var kind: TermKind { .sampledToken }
+    public var reads: TermInputs { .teacher }
+    public var advantageDriven: Bool { false }
+    public var description: String { "sampled-token distillation (A = log π_T − log π_θ) × \(coef)" }
+
+    public func apply(_ t: TokenView, scale: Double, _ g: inout TermAccumulator) {
+        guard t.teacherLogProbs.count == t.vocab else { return }
+        let gap = Double(t.teacherLogProbs[t.target]) - Double(t.logProb)
+        g.nllWeight += coef * scale * gap
+        g.loss -= coef * scale * gap
+        g.distilled += 1
+        g.divergenceSum -= gap
     }
 }
 

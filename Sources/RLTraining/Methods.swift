@@ -37,43 +37,45 @@ public enum Aggregation: String, Codable, Sendable {
     case sequenceSum = "sequence_sum"
 }
 
-/// Weights a method's forwards can come from (its teacher, its reference).
-public enum PolicySource: Sendable, Hashable, CustomStringConvertible {
-    /// The current policy (no extra weights; a forward on another prompt, for example).
-    case policy
-    /// The policy as it was `k` updates ago.
-    case lagged(Int)
-    /// An exponential moving average of the policy, θ̄ ← d·θ̄ + (1 − d)·θ after each update.
-    case ema(decay: Double)
-    /// The frozen base the cell started from.
-    case frozenBase
-
-    public var description: String {
-        switch self {
-        case .policy: "the current policy"
-        case .lagged(let k): "the policy \(k) updates old"
-        case .ema(let d): "an EMA of the policy (decay \(d))"
-        case .frozenBase: "the frozen base"
-        }
-    }
-
-    /// Updates of history this source reads (0 unless lagged).
-    var lag: Int { if case .lagged(let k) = self { k } else { 0 } }
-}
-
 /// What prompt a teacher sees in front of the student's completion.
 public enum TeacherPrompt: Sendable, Hashable {
     /// The student's own prompt.
     case plain
     /// The privileged rendering: the problem plus its reference solution.
     case privileged
+    /// The problem plus a successful sibling rollout of the same group (`sdpo`): the first
+    /// successful rollout other than the student's own; a rollout without one (no success
+    /// in the group, or it is the group's only success) is not distilled.
+    case sibling
 }
 
-/// A method's teacher: whose weights, on which prompt.
+/// A method's teacher: whose weights, on which prompt, teaching which tokens.
 public struct Teacher: Sendable, Hashable {
     public var weights: PolicySource
     public var prompt: TeacherPrompt
-    public init(weights: PolicySource, prompt: TeacherPrompt) { self.weights = weights; self.prompt = prompt }
+    public var tokens: DistillMask
+    public init(weights: PolicySource, prompt: TeacherPrompt, tokens: DistillMask = .all) {
+        self.weights = weights; self.prompt = prompt; self.tokens = tokens
+    }
+
+    /// The teacher prompt for rollout `i` of `group`, or nil when that rollout is not
+    /// distilled (no successful sibling; `failed` and it succeeded; or the teacher's
+    /// sequence would not fit `context`).
+    public func prompt(for i: Int, of group: RolloutGroup, context: Int) -> [Int32]? {
+        let r = group.rollouts[i]
+        if case .failed = tokens, r.reward != 0 { return nil }
+        let p: [Int32]
+        switch prompt {
+        case .plain: p = group.problem.promptTokens
+        case .privileged: p = group.problem.privilegedPromptTokens
+        case .sibling:
+            guard let j = group.rollouts.indices.first(where: { $0 != i && group.rollouts[$0].reward == 1 }) else { return nil }
+            var shown = group.rollouts[j].completion
+            if shown.last == Vocabulary.eos { shown.removeLast() }
+            p = group.problem.privilegedPromptTokens(showing: shown)
+        }
+        return p.count + r.completion.count <= context ? p : nil
+    }
 }
 
 /// How a method fills its batch.
@@ -120,9 +122,13 @@ public struct RLMethod: Sendable {
         if reads.contains(.reference) && reference == nil { return "\(name): a term reads a reference but none is declared" }
         if reads.contains(.teacher) && teacher == nil { return "\(name): a term reads a teacher but none is declared" }
         if case .dynamic(let r) = sampling, r < 1 { return "\(name): dynamic sampling needs at least one round" }
-        let decays = [teacher?.weights, reference].compactMap { s -> Double? in if case .ema(let d)? = s { d } else { nil } }
-        if decays.contains(where: { !($0 > 0 && $0 < 1) }) { return "\(name): EMA decay must be in (0, 1)" }
-        if Set(decays).count > 1 { return "\(name): the teacher and the reference read EMAs of different decays (one is kept)" }
+        let rates = [teacher?.weights, reference].compactMap { s -> Double? in if case .ema(let r)? = s { r } else { nil } }
+        if rates.contains(where: { !($0 > 0 && $0 < 1) }) { return "\(name): the EMA rate must be in (0, 1)" }
+        if Set(rates).count > 1 { return "\(name): the teacher and the reference read EMAs of different rates (one is kept)" }
+        if case .lagged(let k)? = teacher?.weights, k < 1 { return "\(name): a lagged teacher needs a lag of at least 1" }
+        if case .confident(let tau)? = teacher?.tokens, !(tau > 0 && tau <= 1) {
+            return "\(name): the confidence threshold must be in (0, 1] (got \(tau))"
+        }
         for term in terms {
             if let pg = term as? ClippedPolicyGradient, !(pg.isCap >= 1 + pg.clipHigh) {
                 return "\(name): the IS cap \(pg.isCap) is below 1 + ε_high"
@@ -134,11 +140,16 @@ public struct RLMethod: Sendable {
         return nil
     }
 
-    /// Whether a group with these advantages moves the policy under this method: always
-    /// when a term does not depend on advantages (KL, entropy, distillation), otherwise
-    /// when some token's advantage is not 0.
-    public func carriesGradient(_ advantages: [[Double]]) -> Bool {
-        !terms.allSatisfy(\.advantageDriven) || advantages.contains { $0.contains { $0 != 0 } }
+    /// Whether a group moves the policy under this method: when some token's advantage is
+    /// not 0 and a term is advantage-driven; always when a term reads neither advantages
+    /// nor a teacher (KL, entropy); and when a teacher-reading term has a rollout of the
+    /// group to distill (`Teacher.prompt(for:of:context:)`; a confidence mask is decided
+    /// per token later, so such a group counts as carrying gradient).
+    public func carriesGradient(_ group: RolloutGroup, _ advantages: [[Double]], context: Int) -> Bool {
+        if terms.contains(where: \.advantageDriven), advantages.contains(where: { $0.contains { $0 != 0 } }) { return true }
+        if terms.contains(where: { !$0.advantageDriven && !$0.reads.contains(.teacher) }) { return true }
+        guard let teacher, terms.contains(where: { $0.reads.contains(.teacher) }) else { return false }
+        return group.rollouts.indices.contains { teacher.prompt(for: $0, of: group, context: context) != nil }
     }
 
     /// The oldest update any of the method's forwards reads.
@@ -175,16 +186,51 @@ extension RLMethod {
     public static let expertIteration = RLMethod(
         name: "expert_iteration", advantages: CorrectOnly(), terms: [SupervisedNLL()])
 
-    /// On-policy self-distillation: the teacher is the policy itself (or the policy `lag`
-    /// updates old) on the privileged prompt (problem plus reference solution); the student
-    /// is trained toward its token distributions on its own samples by the per-token reverse
-    /// KL(π_θ ‖ π_teacher), optionally mixed with GRPO's verifier advantages × `rewardWeight`.
-    public static func opsd(distill: Double = 1, rewardWeight: Double = 0, teacherLag: Int = 0) -> RLMethod {
+    /// The distillation term of a `DistillLoss`, weighted α.
+    static func distillation(_ loss: DistillLoss, coef: Double) -> any LossTerm {
+        switch loss {
+        case .full(let d): TeacherDivergence(coef: coef, divergence: d)
+        case .sampledToken: SampledTokenDistillation(coef: coef)
+        }
+    }
+
+    static let distillKnobs: Set<MethodKnob> = [.teacher, .divergence, .distill, .distillOn]
+
+    /// On-policy self-distillation (OPSD): the teacher (by default the frozen base) reads
+    /// the privileged prompt (problem plus reference solution); the student is trained on
+    /// its own samples toward the teacher's token distributions, α·D(π_θ, π_T), with no
+    /// verifier signal.
+    public static func opsd(
+        teacher: PolicySource = CellDefaults.teacher, divergence: DistillLoss = CellDefaults.divergence,
+        distill: Double = CellDefaults.distill, on tokens: DistillMask = CellDefaults.distillOn
+    ) -> RLMethod {
         RLMethod(
-            name: "opsd", advantages: Scaled(GroupNormalized(), by: rewardWeight),
-            terms: [ClippedPolicyGradient(), TeacherDivergence(coef: distill, divergence: .reverseKL)],
-            teacher: Teacher(weights: teacherLag == 0 ? .policy : .lagged(teacherLag), prompt: .privileged),
-            knobs: [.teacherLag, .distillRewardWeight])
+            name: "opsd", advantages: NoAdvantage(), terms: [distillation(divergence, coef: distill)],
+            teacher: Teacher(weights: teacher, prompt: .privileged, tokens: tokens), knobs: distillKnobs)
+    }
+
+    /// Self-distillation from a successful sibling (SDPO): no reference solution is needed;
+    /// the teacher reads the problem plus the first successful rollout of the same group
+    /// other than the student's own, and rollouts without one get no loss (a group without
+    /// a success carries no gradient).
+    public static func sdpo(
+        teacher: PolicySource = CellDefaults.teacher, divergence: DistillLoss = CellDefaults.divergence,
+        distill: Double = CellDefaults.distill, on tokens: DistillMask = CellDefaults.distillOn
+    ) -> RLMethod {
+        RLMethod(
+            name: "sdpo", advantages: NoAdvantage(), terms: [distillation(divergence, coef: distill)],
+            teacher: Teacher(weights: teacher, prompt: .sibling, tokens: tokens), knobs: distillKnobs)
+    }
+
+    /// Self-distilled policy gradient (SDPG): GRPO's advantages and clipped policy gradient,
+    /// plus λ·D(π_θ, π_T) to the self-teacher on the privileged prompt (`distill` is λ).
+    public static func sdpg(
+        teacher: PolicySource = CellDefaults.teacher, divergence: DistillLoss = CellDefaults.divergence,
+        distill: Double = CellDefaults.distill, on tokens: DistillMask = CellDefaults.distillOn
+    ) -> RLMethod {
+        RLMethod(
+            name: "sdpg", advantages: GroupNormalized(), terms: [ClippedPolicyGradient(), distillation(divergence, coef: distill)],
+            teacher: Teacher(weights: teacher, prompt: .privileged, tokens: tokens), knobs: distillKnobs)
     }
 
     /// Process reward: per-step credit from the step verifier (`ProcessCredit`).
@@ -193,7 +239,7 @@ extension RLMethod {
 
 /// Method registry by name.
 public enum Methods {
-    public static let names = ["grpo", "dr_grpo", "rloo", "dapo", "expert_iteration", "opsd", "process"]
+    public static let names = ["grpo", "dr_grpo", "rloo", "dapo", "expert_iteration", "opsd", "sdpo", "sdpg", "process"]
 
     /// The method-specific knobs `name` reads.
     public static func knobs(of name: String) -> Set<MethodKnob> {
@@ -208,7 +254,9 @@ public enum Methods {
         case "rloo": .rloo
         case "dapo": .dapo
         case "expert_iteration": .expertIteration
-        case "opsd": .opsd(rewardWeight: c.distillRewardWeight, teacherLag: c.teacherLag)
+        case "opsd": .opsd(teacher: c.teacher, divergence: c.divergence, distill: c.distill, on: c.distillOn)
+        case "sdpo": .sdpo(teacher: c.teacher, divergence: c.divergence, distill: c.distill, on: c.distillOn)
+        case "sdpg": .sdpg(teacher: c.teacher, divergence: c.divergence, distill: c.distill, on: c.distillOn)
         case "process": .process
         default: nil
         }

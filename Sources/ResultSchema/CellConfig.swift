@@ -1,3 +1,4 @@
+import Foundation
 import Tasks
 
 /// The default of every cell knob. `CellConfig.init`, grid files (`[cell]` and `[axes]`)
@@ -13,8 +14,13 @@ public enum CellDefaults {
     public static let policyLag = 0
     public static let klCoef = 0.0
     public static let entropyCoef = 0.0
-    public static let teacherLag = 0
-    public static let distillRewardWeight = 0.0
+    /// Self-distillation: the teacher's weights (the frozen base: a fixed teacher cannot
+    /// chase the student into a degenerate fixed point), the divergence, the weight α of
+    /// the distillation term (λ for sdpg) and the tokens it applies to.
+    public static let teacher = PolicySource.frozenBase
+    public static let divergence = DistillLoss.full(.reverseKL)
+    public static let distill = 1.0
+    public static let distillOn = DistillMask.all
     public static let seed: UInt64 = 0
     public static let evalPoints = 8
     public static let evalSamples = 8
@@ -26,8 +32,10 @@ public enum CellDefaults {
 public enum MethodKnob: String, CaseIterable, Sendable {
     case kl
     case entropy
-    case teacherLag = "teacher_lag"
-    case distillRewardWeight = "distill_reward_weight"
+    case teacher
+    case divergence
+    case distill
+    case distillOn = "distill_on"
 }
 
 /// Everything that determines one grid cell's RL run (besides the base policy).
@@ -60,9 +68,12 @@ public struct CellConfig: Codable, Hashable, Sendable {
     public var policyLag: Int
     public var klCoef: Double
     public var entropyCoef: Double
-    /// Self-distillation (opsd): teacher lag and the weight of verifier advantages.
-    public var teacherLag: Int
-    public var distillRewardWeight: Double
+    /// Self-distillation (opsd, sdpo, sdpg): whose weights teach, by which divergence, with
+    /// what weight (α, or λ for sdpg), on which tokens.
+    public var teacher: PolicySource
+    public var divergence: DistillLoss
+    public var distill: Double
+    public var distillOn: DistillMask
     public var seed: UInt64
     /// Evaluations at log-spaced compute points, step 0 included.
     public var evalPoints: Int
@@ -76,8 +87,9 @@ public struct CellConfig: Codable, Hashable, Sendable {
         tasks: TaskMixture = .uniform, maxDifficulty: Int? = nil, minDifficulty: Int = CellDefaults.minDifficulty,
         curriculum: Curriculum = .uniform, trainBucket: PassBucket? = nil, poolSize: Int? = nil,
         policyLag: Int = CellDefaults.policyLag, klCoef: Double = CellDefaults.klCoef,
-        entropyCoef: Double = CellDefaults.entropyCoef, teacherLag: Int = CellDefaults.teacherLag,
-        distillRewardWeight: Double = CellDefaults.distillRewardWeight, seed: UInt64 = CellDefaults.seed,
+        entropyCoef: Double = CellDefaults.entropyCoef, teacher: PolicySource = CellDefaults.teacher,
+        divergence: DistillLoss = CellDefaults.divergence, distill: Double = CellDefaults.distill,
+        distillOn: DistillMask = CellDefaults.distillOn, seed: UInt64 = CellDefaults.seed,
         evalPoints: Int = CellDefaults.evalPoints, evalSamples: Int = CellDefaults.evalSamples,
         evalProblemsPerLevel: Int = CellDefaults.evalProblemsPerLevel
     ) {
@@ -96,22 +108,61 @@ public struct CellConfig: Codable, Hashable, Sendable {
         self.policyLag = policyLag
         self.klCoef = klCoef
         self.entropyCoef = entropyCoef
-        self.teacherLag = teacherLag
-        self.distillRewardWeight = distillRewardWeight
+        self.teacher = teacher
+        self.divergence = divergence
+        self.distill = distill
+        self.distillOn = distillOn
         self.seed = seed
         self.evalPoints = evalPoints
         self.evalSamples = evalSamples
         self.evalProblemsPerLevel = evalProblemsPerLevel
     }
 
-    /// The value of a method-specific knob.
-    public func value(of knob: MethodKnob) -> Double {
+    /// A method-specific knob's value as a grid file spells it ("0.1", "ema:0.05").
+    public func value(of knob: MethodKnob) -> String {
         switch knob {
-        case .kl: klCoef
-        case .entropy: entropyCoef
-        case .teacherLag: Double(teacherLag)
-        case .distillRewardWeight: distillRewardWeight
+        case .kl: knobNumber(klCoef)
+        case .entropy: knobNumber(entropyCoef)
+        case .teacher: teacher.description
+        case .divergence: divergence.description
+        case .distill: knobNumber(distill)
+        case .distillOn: distillOn.description
         }
+    }
+
+    /// Sets a method knob from its spelling (a grid file's value, a command-line option);
+    /// nil when it took, otherwise what the knob accepts.
+    public mutating func set(_ knob: MethodKnob, to spelled: String) -> String? {
+        switch knob {
+        case .kl, .entropy, .distill:
+            guard let x = Double(spelled.trimmingCharacters(in: .whitespaces)), x >= 0, x.isFinite else {
+                return "must be a number >= 0, got \(spelled)"
+            }
+            switch knob {
+            case .kl: klCoef = x
+            case .entropy: entropyCoef = x
+            default: distill = x
+            }
+        case .teacher:
+            guard let v = PolicySource(spelled) else { return "'\(spelled)' is not \(PolicySource.spellings)" }
+            teacher = v
+        case .divergence:
+            guard let v = DistillLoss(spelled) else { return "'\(spelled)' is not \(DistillLoss.spellings)" }
+            divergence = v
+        case .distillOn:
+            guard let v = DistillMask(spelled) else { return "'\(spelled)' is not \(DistillMask.spellings)" }
+            distillOn = v
+        }
+        return nil
+    }
+
+    /// The method as the law fitter labels it: its name, then every method knob set away
+    /// from its default, e.g. "sdpg[teacher=ema:0.05,distill=0.5]", so that variants of a
+    /// method form different law groups.
+    public var methodLabel: String {
+        let set = MethodKnob.allCases.filter { value(of: $0) != CellDefaults.cell.value(of: $0) }
+        guard !set.isEmpty else { return method }
+        return method + "[" + set.map { "\($0.rawValue)=\(value(of: $0))" }.joined(separator: ",") + "]"
     }
 }
 

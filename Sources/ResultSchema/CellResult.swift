@@ -18,14 +18,16 @@ public struct EvalPoint: Codable, Sendable {
     public var klToBase: Double
     /// Mean per-token entropy of the policy on its eval samples.
     public var entropy: Double
+    /// Self-distillation cells only: the teacher's diagnostics at this point.
+    public var teacher: TeacherDiagnostics? = nil
 
     public init(
         step: Int, compute: ComputeLedger, wallSeconds: Double, groups: [GroupMetrics], supportExpansion: Int,
-        baseUnsolved: Int, klToBase: Double, entropy: Double
+        baseUnsolved: Int, klToBase: Double, entropy: Double, teacher: TeacherDiagnostics? = nil
     ) {
         self.step = step; self.compute = compute; self.wallSeconds = wallSeconds; self.groups = groups
         self.supportExpansion = supportExpansion; self.baseUnsolved = baseUnsolved; self.klToBase = klToBase
-        self.entropy = entropy
+        self.entropy = entropy; self.teacher = teacher
     }
 }
 
@@ -46,6 +48,10 @@ public struct StepWindow: Codable, Sendable {
     /// sampling discards them, so it spends no training on them).
     public var noGradientSamplingShare: Double? = nil
     public var noGradientTrainingShare: Double? = nil
+    /// Self-distillation cells: fraction of trained tokens that received a distillation
+    /// loss, and their mean divergence to the teacher (absent for other methods).
+    public var distilledFraction: Double? = nil
+    public var teacherDivergence: Double? = nil
     /// Groups sampled but discarded (dynamic sampling).
     public var discardedGroups: Int
     public var entropy: Double
@@ -57,12 +63,13 @@ public struct StepWindow: Codable, Sendable {
     public init(
         firstStep: Int, lastStep: Int, meanReward: Double, deadZoneFraction: Double, deadZoneFLOPsShare: Double,
         noGradientFraction: Double? = nil, noGradientSamplingShare: Double? = nil, noGradientTrainingShare: Double? = nil,
-        discardedGroups: Int, entropy: Double, clipFraction: Double, responseLength: Double, loss: Double, gradNorm: Double
+        distilledFraction: Double? = nil, teacherDivergence: Double? = nil, discardedGroups: Int, entropy: Double, clipFraction: Double, responseLength: Double, loss: Double, gradNorm: Double
     ) {
         self.firstStep = firstStep; self.lastStep = lastStep; self.meanReward = meanReward
         self.deadZoneFraction = deadZoneFraction; self.deadZoneFLOPsShare = deadZoneFLOPsShare
         self.noGradientFraction = noGradientFraction; self.noGradientSamplingShare = noGradientSamplingShare
         self.noGradientTrainingShare = noGradientTrainingShare; self.discardedGroups = discardedGroups
+        self.distilledFraction = distilledFraction; self.teacherDivergence = teacherDivergence
         self.entropy = entropy; self.clipFraction = clipFraction; self.responseLength = responseLength
         self.loss = loss; self.gradNorm = gradNorm
     }
@@ -70,7 +77,9 @@ public struct StepWindow: Codable, Sendable {
 
 /// A finished (or failed) cell: its learning curve, diagnostics and compute.
 public struct CellResult: Codable, Sendable {
-    public static let schemaVersion = 1
+    /// 2: the self-distillation knobs (teacher, divergence, distill, distill_on replaced
+    /// teacher_lag and distill_reward_weight), teacher diagnostics per evaluation point.
+    public static let schemaVersion = 2
     public var schema: Int = CellResult.schemaVersion
     /// The numerics version that computed it (`Numerics.version`; absent in older documents).
     public var numerics: Int? = Numerics.version

@@ -38,3 +38,11 @@ extension CellConfig {
     /// the pool label, e.g. "mul:1,sort:1" or "sort:1 [easy D=256]".
     public var lawGroupLabel: String { tasks.canonicalLabel + poolLabel }
 }
+
+/// A number as a knob value is spelled (`ema:0.05`, `jsd:0.5`, `distill = 0.1`): integral
+/// values as integers, others in Swift's shortest form that reads back to the same Double,
+/// so that a spelling round-trips exactly and two different values never share one.
+public func knobNumber(_ x: Double) -> String {
+    if x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+    return "\(x)"
+}

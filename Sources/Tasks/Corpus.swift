@@ -100,15 +100,23 @@ public struct SolverNoise: Codable, Hashable, Sendable {
 /// The pretraining corpus: problems from the train stream with worked solutions by the
 /// noisy solver, difficulties uniform over each family's pretraining range (the lower
 /// `reach` fraction of its levels; the levels above are never seen in pretraining and
-/// stay out of reach), and a fraction of examples in the privileged rendering so that a
-/// policy learns to use a shown solution (self-distillation teachers need this).
+/// stay out of reach), and a fraction `privilegedFraction` of examples in the privileged
+/// rendering, written with the solution they show, so that a policy learns to use a
+/// shown solution (self-distillation teachers need this; the base record measures it as
+/// the hint uplift).
 public struct CorpusConfig: Codable, Hashable, Sendable {
     public var mixture: TaskMixture
     public var noise: SolverNoise
     public var reach: Double
     public var privilegedFraction: Double
 
-    public init(mixture: TaskMixture = .uniform, noise: SolverNoise = SolverNoise(), reach: Double = 0.75, privilegedFraction: Double = 0.1) {
+    /// The default share of privileged examples (measured: see the README's hint uplift table).
+    public static let defaultPrivilegedFraction = 0.5
+
+    public init(
+        mixture: TaskMixture = .uniform, noise: SolverNoise = SolverNoise(), reach: Double = 0.75,
+        privilegedFraction: Double = CorpusConfig.defaultPrivilegedFraction
+    ) {
         self.mixture = mixture
         self.noise = noise
         self.reach = reach
@@ -126,16 +134,21 @@ public struct CorpusConfig: Codable, Hashable, Sendable {
         let d = 1 + rng.below(maxPretrainDifficulty(f))
         let p = TaskFamilies.sample(f, difficulty: d, split: .train, rng: &rng)
         let (steps, answer) = f.noisySolution(p, errorRate: noise.rate(difficulty: d), rng: &rng)
-        let prompt = rng.uniform() < privilegedFraction ? p.privilegedPromptTokens : p.promptTokens
-        return (prompt, Problem.completionTokens(Problem.render(steps: steps, answer: answer)))
+        // A privileged example writes the solution it shows (error-free): a base that saw
+        // the noisy solver deviate from a shown solution would learn to ignore hints.
+        if rng.uniform() < privilegedFraction {
+            return (p.privilegedPromptTokens, Problem.completionTokens(p.solution))
+        }
+        return (p.promptTokens, Problem.completionTokens(Problem.render(steps: steps, answer: answer)))
     }
 }
 
 /// The context every policy is built with: the longest privileged prompt plus the
 /// longest solution and EOS of any family at its top difficulty is 89 tokens (sorting 12
-/// digits), and the tests check that no generated sequence exceeds this.
+/// digits). Rollouts are capped per problem (`Problem.completionLimit`) so that a
+/// teacher's privileged prompt plus any rollout fits too; the tests check both.
 public let taskContext = 96
 
 /// Most tokens a policy may generate for one solution (the longest reference solution
-/// plus EOS is 37 tokens); generation stops here.
+/// plus EOS is 37 tokens); generation stops here, or earlier at `Problem.completionLimit`.
 public let maxSolutionTokens = 48

@@ -171,7 +171,8 @@ struct Plan: ParsableCommand {
             let k = c.config
             print(String(c.id.prefix(8)) + "  " + pad(c.base, 4) + "  " + pad(k.method, 16)
                 + String(format: " %3d %4d %11.3g %8.2g %4d  ", k.rolloutsPerProblem, k.problemsPerBatch, k.budgetFLOPs, Double(k.learningRate), k.policyLag)
-                + pad(k.curriculum.description, 12) + "  " + k.tasks.description)
+                + pad(k.curriculum.description, 12) + "  " + k.tasks.description
+                + (k.methodLabel == k.method ? "" : "  " + k.methodLabel))
         }
         print(String(format: "%d cells, %d bases, %.3g FLOPs in all (cells %.3g, bases %.3g); about %.0f s on %d worker(s)",
                      g.cells.count, g.bases.count, cellFlops + baseFlops, cellFlops, baseFlops, est, jobs))
@@ -202,7 +203,7 @@ struct Status: ParsableCommand {
         let m = try store.readManifest()
         var rows: [String: (done: Int, failed: Int, pending: Int)] = [:]
         for c in m.grid.cells {
-            var r = rows[c.config.method] ?? (0, 0, 0)
+            var r = rows[c.config.methodLabel] ?? (0, 0, 0)
             if store.hasCell(c.id), let problem = store.cellProblem(c.id) {
                 FileHandle.standardError.write(Data("warning: cell \(c.id): \(problem) (counted pending; `run` moves it to quarantine/)\n".utf8))
                 r.pending += 1
@@ -211,14 +212,15 @@ struct Status: ParsableCommand {
             } else {
                 r.pending += 1
             }
-            rows[c.config.method] = r
+            rows[c.config.methodLabel] = r
         }
-        print("method              done  failed  pending")
+        let width = max(18, (rows.keys.map(\.count).max() ?? 0) + 1)
+        print(pad("method", width) + "  done  failed  pending")
         for (k, r) in rows.sorted(by: { $0.key < $1.key }) {
-            print(pad(k, 18) + String(format: " %5d %7d %8d", r.done, r.failed, r.pending))
+            print(pad(k, width) + String(format: " %5d %7d %8d", r.done, r.failed, r.pending))
         }
         let t = rows.values.reduce((0, 0, 0)) { ($0.0 + $1.done, $0.1 + $1.failed, $0.2 + $1.pending) }
-        print(pad("all", 18) + String(format: " %5d %7d %8d", t.0, t.1, t.2))
+        print(pad("all", width) + String(format: " %5d %7d %8d", t.0, t.1, t.2))
         // Documents of cells this grid no longer has: another numerics version (their ids
         // changed) or an edited grid. `fit` refuses to mix numerics versions.
         let ids = Set(m.grid.cells.map(\.id))

@@ -38,6 +38,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Minimum pretraining tokens.")
     var minTokens: Int = 2_000_000
 
+    @Option(help: "Share of pretraining examples in the privileged rendering (the reference solution shown).")
+    var privilegedFraction: Double = CorpusConfig.defaultPrivilegedFraction
+
     @Option(help: "Held-out problems per family and difficulty.")
     var evalProblems: Int = 16
 
@@ -52,8 +55,11 @@ struct Pretrain: ParsableCommand {
     func run() throws {
         setBLASThreads(threads)
         let corpus: CorpusConfig
-        do { corpus = CorpusConfig(mixture: try TaskMixture.parse(tasks)) } catch {
+        do { corpus = CorpusConfig(mixture: try TaskMixture.parse(tasks), privilegedFraction: privilegedFraction) } catch {
             throw ValidationError("--tasks: \(error)")
+        }
+        guard (0...1).contains(privilegedFraction) else {
+            throw ValidationError("--privileged-fraction: \(privilegedFraction) is not in [0, 1]")
         }
         var specs: [BaseSpec] = []
         if ladder {
@@ -88,13 +94,14 @@ struct Pretrain: ParsableCommand {
 }
 
 /// The ladder table of the README: size, parameters, pretraining FLOPs and time, pass@1
-/// (avg@1 over K samples) per task over all held-out levels, and bucket counts.
+/// (avg@1 over K samples) per task over all held-out levels, bucket counts, and the hint
+/// uplift overall and on the easy bucket.
 enum LadderTable {
     static func render(_ records: [BaseRecord], cache: BaseCache) -> String {
         let fams = records.first?.spec.corpus.mixture.families.map(\.name) ?? []
         var s = "| size | params | non-emb params | pretrain tokens | pretrain FLOPs | wall s |"
-        s += fams.map { " \($0) pass@1 |" }.joined() + " solved/easy/medium/hard/unsolved |\n"
-        s += "|---|---|---|---|---|---|" + fams.map { _ in "---|" }.joined() + "---|\n"
+        s += fams.map { " \($0) pass@1 |" }.joined() + " solved/easy/medium/hard/unsolved | hint uplift: all | easy |\n"
+        s += "|---|---|---|---|---|---|" + fams.map { _ in "---|" }.joined() + "---|---|---|\n"
         for r in records {
             s += "| \(r.spec.name) | \(r.parameters) | \(r.nonEmbeddingParameters) | \(r.tokens) | "
             s += String(format: "%.3g | %.0f |", r.trainFLOPs, r.wallSeconds)
@@ -105,7 +112,11 @@ enum LadderTable {
             }
             var counts: [PassBucket: Int] = [:]
             for o in r.evaluation?.outcomes ?? [] { counts[PassBucket.of(successes: o.successes, samples: o.samples), default: 0] += 1 }
-            s += " " + [PassBucket.solved, .easy, .medium, .hard, .unsolved].map { String(counts[$0] ?? 0) }.joined(separator: "/") + " |\n"
+            s += " " + [PassBucket.solved, .easy, .medium, .hard, .unsolved].map { String(counts[$0] ?? 0) }.joined(separator: "/") + " |"
+            for bucket in ["all", PassBucket.easy.rawValue] {
+                s += r.evaluation?.uplift(bucket: bucket).map { String(format: " %+.3f ± %.3f (%d) |", $0.uplift, $0.se ?? .nan, $0.problems) } ?? " – |"
+            }
+            s += "\n"
         }
         return s
     }

@@ -40,8 +40,12 @@ struct Train: ParsableCommand {
     @Option(help: "Policy lag k: rollouts from weights k updates old.") var lag: Int = CellDefaults.policyLag
     @Option(help: "KL-to-base coefficient (grpo).") var kl: Double = CellDefaults.klCoef
     @Option(help: "Entropy bonus coefficient (grpo).") var entropy: Double = CellDefaults.entropyCoef
-    @Option(help: "Teacher lag in updates (opsd).") var teacherLag: Int = CellDefaults.teacherLag
-    @Option(help: "Weight of verifier advantages mixed into opsd.") var distillRewardWeight: Double = CellDefaults.distillRewardWeight
+    @Option(help: "Self-distillation teacher (opsd, sdpo, sdpg): base, lag:k, ema:r or policy.")
+    var teacher: String = CellDefaults.teacher.description
+    @Option(help: "Self-distillation divergence: reverse_kl, forward_kl, jsd:β or sampled.")
+    var divergence: String = CellDefaults.divergence.description
+    @Option(help: "Distillation weight α (λ for sdpg).") var distill: Double = CellDefaults.distill
+    @Option(help: "Distilled tokens: all, failed or confident:τ.") var distillOn: String = CellDefaults.distillOn.description
     @Option(help: "Seed.") var seed: UInt64 = CellDefaults.seed
     @Option(help: "Evaluation points (step 0 included).") var evalPoints: Int = CellDefaults.evalPoints
     @Option(help: "Samples per eval problem.") var evalSamples: Int = CellDefaults.evalSamples
@@ -69,12 +73,18 @@ struct Train: ParsableCommand {
         guard let spec = BaseLadder.spec(base, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens) else {
             throw ValidationError("--base: unknown size '\(base)'")
         }
-        let config = CellConfig(
+        var config = CellConfig(
             method: method, rolloutsPerProblem: n, problemsPerBatch: bp, budgetFLOPs: budget, learningRate: lr,
             warmupSteps: warmup, tasks: mixture, maxDifficulty: maxDifficulty, minDifficulty: minDifficulty,
-            curriculum: cur, trainBucket: bucket, poolSize: poolSize, policyLag: lag, klCoef: kl, entropyCoef: entropy, teacherLag: teacherLag,
-            distillRewardWeight: distillRewardWeight, seed: seed, evalPoints: evalPoints, evalSamples: evalSamples,
+            curriculum: cur, trainBucket: bucket, poolSize: poolSize, policyLag: lag, klCoef: kl, entropyCoef: entropy, distill: distill,
+            seed: seed, evalPoints: evalPoints, evalSamples: evalSamples,
             evalProblemsPerLevel: evalProblems)
+        for (knob, spelled) in [(MethodKnob.teacher, teacher), (.divergence, divergence), (.distillOn, distillOn)] {
+            if let why = config.set(knob, to: spelled) {
+                FileHandle.standardError.write(Data(("Error: " + Self.namingTheOption("\(knob.rawValue): \(why)") + "\n").utf8))
+                throw ExitCode(2)
+            }
+        }
         if let why = config.validationError() {
             // The options parsed but do not make a runnable cell (e.g. --kl with dapo): like a
             // bad grid file, say why without the usage banner and exit with status 2.
@@ -98,7 +108,7 @@ struct Train: ParsableCommand {
 
 extension Train {
     /// A `CellConfig.validationError()` message with its leading grid key written as the
-    /// option that sets it: "teacher_lag: …" becomes "--teacher-lag: …".
+    /// option that sets it: "distill_on: …" becomes "--distill-on: …".
     static func namingTheOption(_ why: String) -> String {
         guard let colon = why.firstIndex(of: ":") else { return why }
         let key = why[..<colon]
@@ -117,15 +127,21 @@ enum CellSummary {
     }
 
     static func render(_ r: CellResult) -> String {
-        var s = "cell \(r.config.method) n=\(r.config.rolloutsPerProblem) Bp=\(r.config.problemsPerBatch): \(r.status)"
+        var s = "cell \(r.config.methodLabel) n=\(r.config.rolloutsPerProblem) Bp=\(r.config.problemsPerBatch): \(r.status)"
         if let f = r.failure { s += " (\(f))" }
         s += String(format: ", %d steps, %.3g FLOPs, %.0f s\n", r.steps, r.compute.total, r.wallSeconds)
-        s += "      step       FLOPs  rollouts  avg@4 all  avg@4 easy  avg@4 hard  support+  KL(base)\n"
+        let teacher = r.curve.contains { $0.teacher != nil }
+        s += "      step       FLOPs  rollouts  avg@4 all  avg@4 easy  avg@4 hard  support+  KL(base)"
+        s += teacher ? "  D(teacher)  uplift  distilled\n" : "\n"
         for p in r.curve {
             func f(_ x: Double?) -> String { x.map { String(format: "%10.3f", $0) } ?? "         -" }
             s += String(format: "%10d %11.3g %9d", p.step, p.compute.total, p.compute.rollouts)
             s += " " + f(avg4(p, "all")) + "  " + f(avg4(p, "easy")) + "  " + f(avg4(p, "hard"))
-            s += String(format: "  %4d/%-4d %8.4f\n", p.supportExpansion, p.baseUnsolved, p.klToBase)
+            s += String(format: "  %4d/%-4d %8.4f", p.supportExpansion, p.baseUnsolved, p.klToBase)
+            if let t = p.teacher {
+                s += String(format: "  %10.3f  %+6.3f  %9.2f", t.divergence, t.uplift.uplift, t.distilledFraction)
+            }
+            s += "\n"
         }
         if let w = r.windows.last {
             s += String(format: "last window: reward %.3f, dead zone %.2f (%.2f of sampling FLOPs), clip %.3f, entropy %.3f\n",

@@ -50,11 +50,11 @@ let minimalGrid = """
         #expect(a.cells.map(\.id) == b.cells.map(\.id))
         // Pinned: a change here means every finished cell of every store would be rerun (or,
         // worse, that changed results keep old ids). Change it only with a reason in the commit
-        // (the last: numerics version 2 and the base evaluation settings in the id). It sets lr = 5e-5, the grid default
+        // (the last: numerics version 3, base schema 2, cell schema 2 and the self-distillation knobs). It sets lr = 5e-5, the grid default
         // before the defaults moved to CellDefaults (2e-4 now): a grid that leaves lr out
         // got new ids then, one that writes it did not.
         let pinned = try GridFile.parse(minimalGrid + "lr = [5e-5]\n", file: "p.toml")
-        #expect(pinned.cells[0].id == "f5f3deb58ca4980f")
+        #expect(pinned.cells[0].id == "dd65843bcb4c0b1a")
         #expect(a.cells[0].config.learningRate == CellDefaults.learningRate)
         let c = try GridFile.parse(minimalGrid.replacingOccurrences(of: "1e9", with: "2e9"), file: "c.toml")
         #expect(c.cells[0].id != a.cells[0].id)
@@ -79,7 +79,7 @@ let minimalGrid = """
         ("name = \"t\"\n[base]\nsizes = [\"xxl\"]\n[axes]\nbudget = [1e9]\n",
          "bad.toml:3: sizes: unknown size \"xxl\" (ladder sizes: xs, s, m, l)"),
         ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\nmethod = [\"ppo\"]\n",
-         "bad.toml:6: method: unknown method 'ppo' (known: grpo, dr_grpo, rloo, dapo, expert_iteration, opsd, process)"),
+         "bad.toml:6: method: unknown method 'ppo' (known: grpo, dr_grpo, rloo, dapo, expert_iteration, opsd, sdpo, sdpg, process)"),
         ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = {from = 1e9, to = 1e8, per_decade = 2}\n",
          "bad.toml:5: budget: a range needs from > 0 and to >= from, got {from = 1000000000.0, to = 100000000.0, per_decade = 2}"),
         ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9]\ncurriculum = [\"hard_first\"]\n",
@@ -121,7 +121,7 @@ let minimalGrid = """
         }
     }
 
-    /// A method knob (kl, entropy: grpo; teacher_lag, distill_reward_weight: opsd) set in
+    /// A method knob (kl, entropy: grpo; teacher, divergence, distill, distill_on: opsd, sdpo, sdpg) set in
     /// [cell] for a cell whose method does not read it is an error at that key's own line;
     /// left at its default it is not.
     @Test func unusedMethodKnobsNameTheirKeyAndLine() throws {
@@ -130,9 +130,16 @@ let minimalGrid = """
         }
         for (text, expected) in [
             (grid(cell: "kl = 0.1", methods: "[\"grpo\", \"dapo\"]"), "k.toml:6: kl: kl = 0.1 is not used by dapo (it is read by grpo)"),
-            (grid(cell: "teacher_lag = 2", methods: "[\"grpo\"]"), "k.toml:6: teacher_lag: teacher_lag = 2 is not used by grpo (it is read by opsd)"),
-            (grid(cell: "entropy = 0.01\ndistill_reward_weight = 0.5", methods: "[\"opsd\"]"),
+            (grid(cell: "teacher = \"lag:2\"", methods: "[\"grpo\"]"),
+             "k.toml:6: teacher: teacher = lag:2 is not used by grpo (it is read by opsd, sdpo, sdpg)"),
+            (grid(cell: "entropy = 0.01\ndistill = 0.5", methods: "[\"opsd\"]"),
              "k.toml:6: entropy: entropy = 0.01 is not used by opsd (it is read by grpo)"),
+            (grid(cell: "teacher = \"ema:1.5\"", methods: "[\"opsd\"]"),
+             "k.toml:6: teacher: in [cell] 'ema:1.5' is not base, lag:k (k ≥ 1), ema:r (0 < r < 1) or policy"),
+            (grid(cell: "divergence = \"jsd\"", methods: "[\"sdpg\"]"),
+             "k.toml:6: divergence: in [cell] 'jsd' is not reverse_kl, forward_kl, jsd:β (0 < β < 1) or sampled"),
+            (grid(cell: "distill_on = 0.5", methods: "[\"sdpg\"]"),
+             "k.toml:6: distill_on: in [cell] '0.5' is not all, failed or confident:τ (0 < τ ≤ 1)"),
         ] {
             do {
                 _ = try GridFile.parse(text, file: "k.toml")
@@ -146,8 +153,41 @@ let minimalGrid = """
         #expect(atDefault.cells.map(\.config.method) == ["grpo", "dapo"])
         let plain = try GridFile.parse(grid(cell: "", methods: "[\"grpo\", \"dapo\"]"), file: "k.toml")
         #expect(plain.cells.map(\.id) == atDefault.cells.map(\.id))
-        let own = try GridFile.parse(grid(cell: "teacher_lag = 2\ndistill_reward_weight = 0.5", methods: "[\"opsd\"]"), file: "k.toml")
-        #expect(own.cells.map(\.config.teacherLag) == [2])
+        let own = try GridFile.parse(grid(cell: "teacher = \"lag:2\"\ndistill = 0.5", methods: "[\"opsd\"]"), file: "k.toml")
+        #expect(own.cells.map(\.config.teacher) == [.lagged(2)] && own.cells.map(\.config.distill) == [0.5])
+    }
+
+    /// A method-knob axis multiplies the cells of the methods that read it and collapses for
+    /// the others; the law groups tell the variants apart; an axis no method reads, or set
+    /// in [cell] too, is an error at its line.
+    @Test func methodKnobAxesApplyToTheMethodsThatReadThem() throws {
+        func grid(_ axes: String, cell: String = "") -> String {
+            "name = \"k\"\n[base]\nsizes = [\"xs\"]\n[cell]\neval_points = 4\n\(cell)\n[axes]\nbudget = [1e9, 1e10]\n\(axes)\n"
+        }
+        let g = try GridFile.parse(
+            grid("method = [\"grpo\", \"sdpg\"]\nteacher = [\"base\", \"ema:0.05\"]\ndistill = [0.1, 1]"), file: "k.toml")
+        let grpo = g.cells.filter { $0.config.method == "grpo" }, sdpg = g.cells.filter { $0.config.method == "sdpg" }
+        #expect(grpo.count == 2 && sdpg.count == 8 && Set(g.cells.map(\.id)).count == 10)
+        #expect(grpo.allSatisfy { $0.config.teacher == CellDefaults.teacher && $0.config.distill == CellDefaults.distill })
+        #expect(Set(sdpg.map { "\($0.config.teacher)/\(compactNumber($0.config.distill))" }) == ["base/0.1", "base/1", "ema:0.05/0.1", "ema:0.05/1"])
+        #expect(Set(g.cells.map(\.config.methodLabel)) == [
+            "grpo", "sdpg[distill=0.1]", "sdpg", "sdpg[teacher=ema:0.05,distill=0.1]", "sdpg[teacher=ema:0.05]",
+        ])
+        for (text, expected) in [
+            (grid("method = [\"grpo\", \"dapo\"]\nteacher = [\"base\", \"policy\"]"),
+             "k.toml:10: teacher: no method of this grid reads it (it is read by opsd, sdpo, sdpg)"),
+            (grid("method = [\"opsd\"]\ndistill = [1, 2]", cell: "distill = 3"),
+             "k.toml:10: distill: is both an axis and a [cell] key (line 6); keep one"),
+            (grid("method = [\"opsd\"]\nteacher = [\"lag:0\"]"),
+             "k.toml:10: teacher: in [axes] 'lag:0' is not base, lag:k (k ≥ 1), ema:r (0 < r < 1) or policy"),
+        ] {
+            do {
+                _ = try GridFile.parse(text, file: "k.toml")
+                Issue.record("parsed without error; expected \(expected)")
+            } catch {
+                #expect(error.description == expected)
+            }
+        }
     }
 
     /// Training pools are axes: every (bucket, D) pair is a cell, and a bucket needs a pool size.

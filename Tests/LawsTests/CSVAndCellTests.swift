@@ -71,10 +71,11 @@ struct CSVAndCellTests {
             """
         }
         return """
-        {"schema":1,"status":"\(status)","baseKey":"k","baseName":"s","baseParameters":25472,"steps":3,"wallSeconds":2,"windows":[],
+        {"schema":2,"status":"\(status)","baseKey":"k","baseName":"s","baseParameters":25472,"steps":3,"wallSeconds":2,"windows":[],
          "config":{"method":"grpo","rolloutsPerProblem":\(n),"problemsPerBatch":4,"budgetFLOPs":1e9,"learningRate":5e-05,"warmupSteps":0,
                    "tasks":{"components":[{"family":"sort","weight":2},{"family":"mul","weight":1}]},"minDifficulty":1,
-                   "curriculum":{"uniform":{}},"policyLag":0,"klCoef":0,"entropyCoef":0,"teacherLag":0,"distillRewardWeight":0,
+                   "curriculum":{"uniform":{}},"policyLag":0,"klCoef":0,"entropyCoef":0,"teacher":"base","divergence":"reverse_kl",
+                   "distill":1,"distillOn":"all",
                    "seed":3,"evalPoints":2,"evalSamples":8,"evalProblemsPerLevel":4},
          "curve":[\(point(0, 0, 0, 0.1, 0.5)),\(point(3, 1e9, 200, mul, 0.75))],
          "compute":{"sampling":0,"training":1e9,"teacher":0,"reference":0,"evaluation":10,"rollouts":200,"generatedTokens":0}}

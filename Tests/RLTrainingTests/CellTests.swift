@@ -231,9 +231,19 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
     static let composite = RLMethod(
         name: "composite", advantages: GroupNormalized(),
         terms: [ClippedPolicyGradient(), ReferenceKL(coef: 0.3), EntropyBonus(coef: 0.2), TeacherDivergence(coef: 0.7, divergence: .jsd(beta: 0.5))],
-        reference: .lagged(1), teacher: Teacher(weights: .ema(decay: 0.9), prompt: .privileged))
+        reference: .lagged(1), teacher: Teacher(weights: .ema(rate: 0.1), prompt: .privileged))
 
-    static let cases = Methods.names + ["grpo_kl_entropy", "opsd_lag1", "opsd_forward_kl", "composite"]
+    /// Every method, and variants covering each teacher kind (base by default; the policy,
+    /// lag 1, EMA), each divergence and each token mask.
+    static let variants = [
+        "grpo_kl_entropy", "opsd_policy", "opsd_lag1", "opsd_forward_kl", "opsd_jsd", "opsd_confident", "sdpo_ema",
+        "sdpg_failed", "composite",
+    ]
+    static let cases = Methods.names + variants
+    /// The sampled-token form's surrogate is a policy gradient (its loss is the KL estimate,
+    /// not a function whose gradient it takes), so finite differences do not apply to it;
+    /// LossTermTests checks it in expectation.
+    static let sampledCases = ["opsd_sampled"]
 
     /// The config and method of a test case. `frozenTeacher` reads a teacher that is the
     /// current policy as a snapshot of it (history[0], set equal to the policy by
@@ -243,13 +253,18 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         var cfg = CellConfig(method: label, rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 1e15)
         switch label {
         case "grpo_kl_entropy": cfg.method = "grpo"; cfg.klCoef = 0.5; cfg.entropyCoef = 0.3
-        case "opsd", "opsd_lag1", "opsd_forward_kl":
-            cfg.method = "opsd"; cfg.distillRewardWeight = 0.5; cfg.teacherLag = label == "opsd_lag1" ? 1 : 0
+        case "opsd_policy": cfg.method = "opsd"; cfg.teacher = .policy
+        case "opsd_lag1": cfg.method = "opsd"; cfg.teacher = .lagged(1); cfg.distill = 0.7
+        case "opsd_forward_kl": cfg.method = "opsd"; cfg.divergence = .full(.forwardKL)
+        case "opsd_jsd": cfg.method = "opsd"; cfg.divergence = .full(.jsd(beta: 0.3))
+        case "opsd_sampled": cfg.method = "opsd"; cfg.divergence = .sampledToken
+        case "opsd_confident": cfg.method = "opsd"; cfg.distillOn = .confident(0.5)
+        case "sdpo_ema": cfg.method = "sdpo"; cfg.teacher = .ema(rate: 0.1)
+        case "sdpg_failed": cfg.method = "sdpg"; cfg.distillOn = .failed; cfg.distill = 0.5
         case "composite": cfg.method = "grpo"; return (cfg, composite)
         default: break
         }
         var m = try #require(cfg.makeMethod())
-        if label == "opsd_forward_kl" { m.terms[1] = TeacherDivergence(coef: 1, divergence: .forwardKL) }
         if frozenTeacher && m.teacher?.weights == .policy { m.teacher?.weights = .lagged(1) }
         return (cfg, m)
     }
@@ -291,7 +306,7 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         state.history = [state.policy.parameters.map { $0 + Float(0.3 * prng.gaussian()) }, Array(state.policy.parameters)]
         if let e = state.ema { for i in 0..<e.parameters.count { e.parameters[i] += Float(0.3 * prng.gaussian()) } }
         for i in 0..<state.policy.parameters.count { state.policy.parameters[i] += Float(0.05 * (prng.uniform() - 0.5)) }
-        if frozenTeacher && ["opsd", "opsd_forward_kl"].contains(label) { state.history[0] = Array(state.policy.parameters) }
+        if frozenTeacher && label == "opsd_policy" { state.history[0] = Array(state.policy.parameters) }
         return (state, groups)
     }
 
@@ -331,7 +346,7 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
     /// at a time with unbatched forwards of the student, teacher (its own prompt) and
     /// reference, and the terms' row functions: catches misaligned rows, offsets and
     /// advantages, which move loss and gradient together and escape finite differences.
-    @Test(arguments: cases)
+    @Test(arguments: cases + sampledCases)
     func theBatchedLossIsItsTokensScoredOneRolloutAtATime(label: String) throws {
         var (state, groups) = try Self.prepared(label)
         let method = state.method
@@ -366,17 +381,24 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
                 return LossTermTests.softmax((0..<V).map { Double(z[n * V + $0]) }).lp
             }
         }
-        var total = 0.0
+        var total = 0.0, distilled = 0
+        let members = groups.flatMap { g in g.rollouts.indices.map { (g, $0) } }
         for (i, (problem, r)) in rollouts.enumerated() {
             let student = try rows(state.policy, problem.promptTokens, r.completion)
-            let teacher = try method.teacher.map { t in
-                try rows(try weights(t.weights), t.prompt == .privileged ? problem.privilegedPromptTokens : problem.promptTokens, r.completion)
+            // The teacher's rows on its own prompt (none when the rollout is not distilled).
+            let teacher = try method.teacher.flatMap { t -> [[Double]]? in
+                guard let prompt = t.prompt(for: members[i].1, of: members[i].0, context: state.policy.config.context) else { return nil }
+                return try rows(try weights(t.weights), prompt, r.completion)
             }
             let reference = try method.reference.map { try rows(try weights($0), problem.promptTokens, r.completion) }
             for j in 0..<r.completion.count {
                 let target = Int(r.completion[j])
                 let lp = student[j], p = lp.map { exp($0) }, h = -zip(p, lp).reduce(0) { $0 + $1.0 * $1.1 }
-                let tlp = (teacher?[j] ?? []).map { Float($0) }, tp = (teacher?[j] ?? []).map { Float(exp($0)) }
+                var teacherRow = teacher?[j] ?? []
+                // A confidence mask drops tokens whose largest teacher probability is below τ.
+                if case .confident(let tau)? = method.teacher?.tokens, let top = teacherRow.max(), exp(top) < tau { teacherRow = [] }
+                if !teacherRow.isEmpty { distilled += 1 }
+                let tlp = teacherRow.map { Float($0) }, tp = teacherRow.map { Float(exp($0)) }
                 lp.withUnsafeBufferPointer { lpb in
                     p.withUnsafeBufferPointer { pb in
                         tlp.withUnsafeBufferPointer { tlpb in
@@ -393,13 +415,18 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
             }
         }
         #expect(abs(total - batched) <= 1e-4 * max(abs(batched), 1e-2), "\(label): batched \(batched) vs one rollout at a time \(total)")
+        #expect(stats.distilled == distilled, "\(label): distilled tokens \(stats.distilled) vs \(distilled)")
+        if method.teacher != nil {
+            // Every variant distils some tokens and (masks, siblings) leaves some out, or none.
+            #expect(distilled > 0, "\(label) distils nothing")
+        }
     }
 
     /// A teacher that is the current policy reading its own forward gives bitwise the loss
     /// and gradient of a frozen snapshot of the same weights (the trainer's stop-gradient).
     @Test func theCurrentPolicyAsTeacherIsItsStopGradientSnapshot() throws {
-        var (live, groups) = try Self.prepared("opsd", frozenTeacher: false)
-        var (frozen, _) = try Self.prepared("opsd", frozenTeacher: true)
+        var (live, groups) = try Self.prepared("opsd_policy", frozenTeacher: false)
+        var (frozen, _) = try Self.prepared("opsd_policy", frozenTeacher: true)
         #expect(live.method.teacher?.weights == .policy && frozen.method.teacher?.weights == .lagged(1))
         var s1 = TrainStepStats(), s2 = TrainStepStats()
         let a = try live.lossAndGradient(groups, stats: &s1), b = try frozen.lossAndGradient(groups, stats: &s2)
@@ -407,15 +434,15 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         #expect(Array(live.policy.gradients) == Array(frozen.policy.gradients))
     }
 
-    /// After an update, the EMA teacher holds d·θ̄ + (1 − d)·θ of the updated policy.
+    /// After an update, the EMA teacher holds θ̄ + r·(θ − θ̄) of the updated policy.
     @Test func theEMATeacherFollowsThePolicyAfterEachUpdate() throws {
         var (state, groups) = try Self.prepared("composite")
         let ema = try #require(state.ema)
         let before = Array(ema.parameters)
         var stats = TrainStepStats()
         try state.update(groups, lr: 1e-3, stats: &stats)
-        let p = state.policy.parameters, d: Float = 0.9
-        #expect(p.indices.allSatisfy { ema.parameters[$0] == d * before[$0] + (1 - d) * p[$0] })
+        let p = state.policy.parameters, r: Float = 0.1
+        #expect(p.indices.allSatisfy { ema.parameters[$0] == before[$0] + r * (p[$0] - before[$0]) })
         #expect(zip(before, ema.parameters).contains { $0 != $1 })
     }
 }

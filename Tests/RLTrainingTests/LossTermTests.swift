@@ -1,5 +1,6 @@
 import Foundation
 import RLCommon
+import ResultSchema
 import Testing
 
 @testable import RLTraining
@@ -135,5 +136,52 @@ import Testing
         }
         #expect(expected > 0.05, "the teacher is far from the student")
         #expect(abs(loss - 1.3 * 0.37 * expected) < 1e-5 * max(1, expected), "\(divergence): \(loss) vs \(1.3 * 0.37 * expected)")
+    }
+
+    /// The sampled-token form is a policy gradient with advantage log π_T(y) − log π_θ(y):
+    /// averaged over y ~ π_θ, its gradient is exactly the full reverse KL's gradient and its
+    /// reported loss is the reverse KL.
+    @Test func sampledTokenDistillationIsTheReverseKLInExpectation() {
+        var trng = SeededRNG(seed: 50), rng = SeededRNG(seed: 5)
+        let teacher = Self.logits(&trng, sd: 3), z = Self.logits(&rng, sd: 2.5)
+        let s = Self.softmax(z)
+        var meanGrad = [Double](repeating: 0, count: Self.V), meanLoss = 0.0
+        for y in 0..<Self.V {
+            let r = Self.evaluate(SampledTokenDistillation(coef: 1.3), z: z, z0: z, Fixed(target: y, advantage: 0, teacher: teacher), scale: 0.37)
+            for v in 0..<Self.V { meanGrad[v] += s.p[y] * r.grad[v] }
+            meanLoss += s.p[y] * r.loss
+        }
+        let full = Self.evaluate(
+            TeacherDivergence(coef: 1.3, divergence: .reverseKL), z: z, z0: z, Fixed(target: 0, advantage: 0, teacher: teacher), scale: 0.37)
+        let worst = zip(meanGrad, full.grad).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst < 1e-6 * max(1, full.grad.map(abs).max() ?? 0), "E[sampled gradient] vs reverse-KL gradient: \(worst)")
+        #expect(abs(meanLoss - full.loss) < 1e-6 * max(1, full.loss) && full.loss > 0.05)
+        // One sampled token is not the full gradient (it is an estimate).
+        let one = Self.evaluate(SampledTokenDistillation(coef: 1.3), z: z, z0: z, Fixed(target: 0, advantage: 0, teacher: teacher), scale: 0.37)
+        #expect(zip(one.grad, full.grad).contains { abs($0 - $1) > 1e-3 })
+    }
+
+    /// A token the trainer does not distil (no teacher row) gets nothing from a teacher term.
+    @Test(arguments: [
+        TeacherDivergence(coef: 1, divergence: .reverseKL) as any LossTerm, TeacherDivergence(coef: 1, divergence: .jsd(beta: 0.5)),
+        SampledTokenDistillation(coef: 1),
+    ])
+    func aTokenWithoutATeacherRowIsNotDistilled(term: any LossTerm) {
+        var rng = SeededRNG(seed: 9)
+        let (lp, p, h) = Self.softmax(Self.logits(&rng, sd: 2.5))
+        var row = [Float](repeating: 0, count: Self.V)
+        let acc = lp.withUnsafeBufferPointer { lpb in
+            p.withUnsafeBufferPointer { pb in
+                row.withUnsafeMutableBufferPointer { r in
+                    var acc = TermAccumulator(row: r)
+                    term.apply(
+                        TokenView(vocab: Self.V, target: 2, logProb: Float(lp[2]), behaviorLogProb: Float(lp[2]), advantage: 1,
+                                  logProbs: lpb, probs: pb, entropy: h),
+                        scale: 1, &acc)
+                    return acc
+                }
+            }
+        }
+        #expect(acc.loss == 0 && acc.nllWeight == 0 && acc.distilled == 0 && row.allSatisfy { $0 == 0 })
     }
 }

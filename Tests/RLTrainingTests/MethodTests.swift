@@ -106,7 +106,7 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
     }
 
     @Test func whetherAGroupCarriesGradientDependsOnTheMethod() {
-        func carries(_ m: RLMethod, _ g: RolloutGroup) -> Bool { m.carriesGradient(m.advantages(g)) }
+        func carries(_ m: RLMethod, _ g: RolloutGroup) -> Bool { m.carriesGradient(g, m.advantages(g), context: taskContext) }
         let allRight = group([1, 1, 1]), allWrong = group([0, 0, 0]), mixed = group([1, 0, 1])
         // Reward-variance methods: a group of equal rewards is dead.
         for m in [RLMethod.grpo(), .drGRPO, .rloo, .dapo] {
@@ -121,8 +121,49 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
         }
         #expect(carries(.process, group([0, 0], steps: [s(1, 0), s(0, 0)])))
         #expect(!carries(.process, group([0, 0], steps: [s(0, 0), s(0, 0)])))
-        // Dense terms always carry gradient: distillation, and GRPO with a KL or entropy term.
+        // Dense terms always carry gradient: distillation from the reference, and GRPO with a
+        // KL or entropy term.
         #expect(carries(.opsd(), allRight) && carries(.grpo(kl: 0.1), allRight) && carries(.grpo(entropy: 0.1), allWrong))
+        // sdpo needs a successful sibling: not all-wrong, not a lone success of one.
+        #expect(carries(.sdpo(), allRight) && carries(.sdpo(), mixed) && !carries(.sdpo(), allWrong) && !carries(.sdpo(), group([1])))
+        // Distilling failures only: a group without a failure carries no distillation.
+        #expect(!carries(.opsd(on: .failed), allRight) && carries(.opsd(on: .failed), allWrong))
+        #expect(!carries(.sdpo(on: .failed), allRight) && !carries(.sdpo(on: .failed), allWrong) && carries(.sdpo(on: .failed), mixed))
+        // sdpg still has GRPO's advantages: a mixed group trains even with nothing to distil.
+        #expect(carries(.sdpg(on: .failed), mixed) && !carries(.sdpg(on: .failed), allRight))
+    }
+
+    /// sdpo's teacher reads the first successful rollout other than the student's own; a
+    /// rollout without one (no success, or the group's only success) is not distilled; the
+    /// failed-only mask leaves successes out; a teacher sequence that would not fit the
+    /// context is not distilled.
+    @Test func sdpoShowsTheFirstSuccessfulSiblingAndMasksTheRest() {
+        var g = group([0, 1, 0, 1])
+        for i in g.rollouts.indices { g.rollouts[i].completion = [Int32(5 + i), Int32(5 + i), Vocabulary.eos] }
+        let t = Teacher(weights: .frozenBase, prompt: .sibling)
+        func shown(_ i: Int, _ g: RolloutGroup, _ t: Teacher = Teacher(weights: .frozenBase, prompt: .sibling)) -> [Int32]? {
+            t.prompt(for: i, of: g, context: taskContext)
+        }
+        let p = g.problem
+        // EOS is stripped from the shown sibling.
+        #expect(shown(0, g) == p.privilegedPromptTokens(showing: [6, 6]))
+        #expect(shown(1, g) == p.privilegedPromptTokens(showing: [8, 8]))
+        #expect(shown(2, g) == p.privilegedPromptTokens(showing: [6, 6]))
+        #expect(shown(3, g) == p.privilegedPromptTokens(showing: [6, 6]))
+        var lone = g
+        lone.rollouts[3].reward = 0
+        #expect(shown(1, lone) == nil && shown(0, lone) == p.privilegedPromptTokens(showing: [6, 6]))
+        var none = g
+        for i in none.rollouts.indices { none.rollouts[i].reward = 0 }
+        #expect(none.rollouts.indices.allSatisfy { shown($0, none) == nil })
+        let failedOnly = Teacher(weights: .frozenBase, prompt: .sibling, tokens: .failed)
+        #expect(shown(1, g, failedOnly) == nil && shown(0, g, failedOnly) != nil)
+        // The reference-showing teacher, and the context bound.
+        let privileged = Teacher(weights: .frozenBase, prompt: .privileged)
+        #expect(privileged.prompt(for: 0, of: g, context: taskContext) == p.privilegedPromptTokens)
+        let tight = p.privilegedPromptTokens.count + 2
+        #expect(privileged.prompt(for: 0, of: g, context: tight) == nil && privileged.prompt(for: 0, of: g, context: tight + 1) != nil)
+        #expect(t.prompt(for: 0, of: g, context: p.privilegedPromptTokens(showing: [6, 6]).count + 2) == nil)
     }
 
     @Test func aDeclarationThatReadsAnUndeclaredForwardIsRefused() {

@@ -150,6 +150,46 @@ import Testing
         }
     }
 
+    /// The teacher's worst case: the privileged prompt plus a rollout of the most tokens a
+    /// policy may generate for the problem (`completionLimit`) fits the context for every
+    /// family and difficulty; the limit is 48 wherever that fits, and never cuts below the
+    /// reference solution plus EOS (a correct answer always fits).
+    @Test func aTeacherBatchNeverExceedsTheContext() {
+        var rng = SeededRNG(seed: 8)
+        var capped = Set<String>()
+        for f in TaskFamilies.all {
+            for d in 1...f.maxDifficulty {
+                for _ in 0..<200 {
+                    let p = f.generate(difficulty: d, rng: &rng)
+                    let limit = p.completionLimit
+                    #expect(p.privilegedPromptTokens.count + limit <= taskContext, "\(p.text)")
+                    #expect(limit >= Problem.completionTokens(p.solution).count, "\(p.text)")
+                    #expect(limit == min(maxSolutionTokens, taskContext - p.privilegedPromptTokens.count))
+                    if limit < maxSolutionTokens { capped.insert("\(f.name) d\(d)") }
+                }
+            }
+        }
+        // The uncapped 48-token worst case would not fit for these (the issue's add d8,
+        // chain d9–10, sort d11 among them): the cap is what keeps them inside.
+        #expect(capped.contains("sort d11") && capped.contains("add d8"), "capped: \(capped.sorted())")
+    }
+
+    /// Privileged pretraining examples write the solution they show, error-free.
+    @Test func privilegedExamplesWriteTheSolutionTheyShow() {
+        var rng = SeededRNG(seed: 7)
+        let corpus = CorpusConfig(noise: SolverNoise(base: 0.3, perLevel: 0, maxRate: 0.3), privilegedFraction: 1)
+        for _ in 0..<300 {
+            let e = corpus.example(&rng)
+            let text = Vocabulary.decode(e.prompt)
+            guard let hash = text.firstIndex(of: "#"), let sep = text.lastIndex(of: "|") else {
+                Issue.record("no privileged rendering: \(text)")
+                continue
+            }
+            let shown = String(text[text.index(after: hash)..<sep])
+            #expect(e.completion == Problem.completionTokens(shown), "\(text)")
+        }
+    }
+
     @Test func privilegedRenderingShowsTheSolution() {
         let p = Problem(family: "add", difficulty: 3, text: "A123+459", steps: ["21", "80", "50"], answer: "582")
         #expect(Vocabulary.decode(p.promptTokens) == "<bos>A123+459|")
