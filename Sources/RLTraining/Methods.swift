@@ -163,7 +163,7 @@ extension RLMethod {
         RLMethod(
             name: "grpo", advantages: GroupNormalized(),
             terms: [ClippedPolicyGradient()] + (kl > 0 ? [ReferenceKL(coef: kl)] : []) + (entropy > 0 ? [EntropyBonus(coef: entropy)] : []),
-            reference: kl > 0 ? .frozenBase : nil, knobs: [.kl, .entropy])
+            reference: kl > 0 ? .frozenBase : nil, knobs: MethodKnob.read(by: "grpo"))
     }
 
     /// Dr. GRPO: A_i = r_i − mean r (no std normalisation), constant normaliser (no length
@@ -194,7 +194,7 @@ extension RLMethod {
         }
     }
 
-    static let distillKnobs: Set<MethodKnob> = [.teacher, .divergence, .distill, .distillOn]
+    static let distillKnobs = MethodKnob.read(by: "opsd")
 
     /// On-policy self-distillation (OPSD): the teacher (by default the frozen base) reads
     /// the privileged prompt (problem plus reference solution); the student is trained on

@@ -16,10 +16,11 @@ public enum CellDefaults {
     public static let entropyCoef = 0.0
     /// Self-distillation: the teacher's weights (the frozen base: a fixed teacher cannot
     /// chase the student into a degenerate fixed point), the divergence, the weight α of
-    /// the distillation term (λ for sdpg) and the tokens it applies to.
+    /// the distillation term (λ for sdpg: 0.1 measured better than 1 beside GRPO's term;
+    /// for the pure distillers Adam makes α nearly irrelevant) and the tokens it applies to.
     public static let teacher = PolicySource.frozenBase
     public static let divergence = DistillLoss.full(.reverseKL)
-    public static let distill = 1.0
+    public static let distill = 0.1
     public static let distillOn = DistillMask.all
     public static let seed: UInt64 = 0
     public static let evalPoints = 8
@@ -36,6 +37,16 @@ public enum MethodKnob: String, CaseIterable, Sendable {
     case divergence
     case distill
     case distillOn = "distill_on"
+
+    /// The knobs a built-in method reads: the one table the method declarations
+    /// (`RLMethod.knobs`), grid validation and the law fitter's labels all use.
+    public static func read(by method: String) -> Set<MethodKnob> {
+        switch method {
+        case "grpo": [.kl, .entropy]
+        case "opsd", "sdpo", "sdpg": [.teacher, .divergence, .distill, .distillOn]
+        default: []
+        }
+    }
 }
 
 /// Everything that determines one grid cell's RL run (besides the base policy).
@@ -156,11 +167,12 @@ public struct CellConfig: Codable, Hashable, Sendable {
         return nil
     }
 
-    /// The method as the law fitter labels it: its name, then every method knob set away
-    /// from its default, e.g. "sdpg[teacher=ema:0.05,distill=0.5]", so that variants of a
-    /// method form different law groups.
+    /// The method as the law fitter labels it: its name, then every knob it reads that is
+    /// set away from its default, e.g. "sdpg[teacher=ema:0.05,distill=0.5]", so that
+    /// variants of a method form different law groups (a knob it does not read is ignored).
     public var methodLabel: String {
-        let set = MethodKnob.allCases.filter { value(of: $0) != CellDefaults.cell.value(of: $0) }
+        let reads = MethodKnob.read(by: method)
+        let set = MethodKnob.allCases.filter { reads.contains($0) && value(of: $0) != CellDefaults.cell.value(of: $0) }
         guard !set.isEmpty else { return method }
         return method + "[" + set.map { "\($0.rawValue)=\(value(of: $0))" }.joined(separator: ",") + "]"
     }

@@ -175,6 +175,8 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
         o.teacher = nil
         #expect(o.validationError?.contains("teacher") == true)
         #expect(Methods.names.allSatisfy { Methods.make($0, CellDefaults.cell)?.validationError == nil })
+        // The declarations read exactly the knobs the shared table says (labels and grid checks use it).
+        #expect(Methods.names.allSatisfy { Methods.knobs(of: $0) == MethodKnob.read(by: $0) })
     }
 
     @Test func evalPointsAreLogSpacedFromStepZero() {
