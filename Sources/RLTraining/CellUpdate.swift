@@ -150,7 +150,7 @@ extension TrainingState {
     /// its prompt, then the student's completion), charges it, and appends the teacher's
     /// log-probabilities and probabilities of every distilled token (a confidence mask
     /// drops tokens whose largest teacher probability is below τ) to the arrays, setting
-    /// `at[token]` to the token's row there. Rollouts it does not distil cost nothing.
+    /// `at[token]` to the token's row there. Rollouts it does not distil get no teacher forward.
     mutating func teacherForward(
         _ teacher: Teacher, groups: [RolloutGroup], into logProbs: inout [Float], _ probs: inout [Float], at: inout [Int]
     ) throws {
@@ -176,7 +176,7 @@ extension TrainingState {
         for row in prompts.indices {
             let start = prompts[row].count - 1
             for j in 0..<completions[row].count {
-                let n = (row * tb.length + start + j) * V
+                let position = row * tb.length + start + j, n = position * V
                 if case .confident(let tau) = teacher.tokens {
                     var top: Float = 0
                     for v in 0..<V where pr[n + v] > top { top = pr[n + v] }
@@ -184,7 +184,7 @@ extension TrainingState {
                 }
                 at[firstTokens[row] + j] = logProbs.count / V
                 for v in 0..<V {
-                    logProbs.append(z[n + v] - lse[n / V])
+                    logProbs.append(z[n + v] - lse[position])
                     probs.append(pr[n + v])
                 }
             }

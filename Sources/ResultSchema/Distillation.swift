@@ -49,9 +49,35 @@ public struct TeacherDiagnostics: Codable, Sendable, Hashable {
 
 // MARK: the self-distillation knobs
 
+/// A knob value that grid files, options and cell documents all write as its spelling
+/// (`ema:0.05`, `jsd:0.5`, `confident:0.9`): `description` writes it, `init?(_:)` reads it
+/// back, and it is coded as that string.
+public protocol KnobSpelled: LosslessStringConvertible, Codable {
+    /// The knob's grid key, for messages.
+    static var knob: String { get }
+    /// What the knob accepts, for messages.
+    static var spellings: String { get }
+}
+
+extension KnobSpelled {
+    public init(from decoder: any Decoder) throws {
+        let s = try decoder.singleValueContainer().decode(String.self)
+        guard let v = Self(s) else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "\(Self.knob) '\(s)' is not \(Self.spellings)"))
+        }
+        self = v
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
 /// Weights a method's forwards can come from (its teacher, its reference). As a knob
 /// (`teacher = "…"`) it is written `base`, `lag:k`, `ema:r` or `policy`.
-public enum PolicySource: Sendable, Hashable, CustomStringConvertible, LosslessStringConvertible, Codable {
+public enum PolicySource: Sendable, Hashable, KnobSpelled {
     /// The current policy (no extra weights; a forward on another prompt, for example).
     case policy
     /// The policy as it was `k` updates ago (it trails the policy; it is not frozen).
@@ -99,20 +125,9 @@ public enum PolicySource: Sendable, Hashable, CustomStringConvertible, LosslessS
         }
     }
 
+    public static let knob = "teacher"
     public static let spellings = "base, lag:k (k ≥ 1), ema:r (0 < r < 1) or policy"
 
-    public init(from decoder: any Decoder) throws {
-        let s = try decoder.singleValueContainer().decode(String.self)
-        guard let v = PolicySource(s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "teacher '\(s)' is not \(Self.spellings)"))
-        }
-        self = v
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 
     /// Updates of history this source reads (0 unless lagged).
     public var lag: Int { if case .lagged(let k) = self { k } else { 0 } }
@@ -140,7 +155,7 @@ public enum Divergence: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// How a self-distillation method moves the student toward its teacher (`divergence = …`).
-public enum DistillLoss: Sendable, Hashable, CustomStringConvertible, LosslessStringConvertible, Codable {
+public enum DistillLoss: Sendable, Hashable, KnobSpelled {
     /// A divergence over the full vocabulary at every distilled token.
     case full(Divergence)
     /// The sampled-token form: a policy gradient with per-token advantage
@@ -169,24 +184,13 @@ public enum DistillLoss: Sendable, Hashable, CustomStringConvertible, LosslessSt
         }
     }
 
+    public static let knob = "divergence"
     public static let spellings = "reverse_kl, forward_kl, jsd:β (0 < β < 1) or sampled"
 
-    public init(from decoder: any Decoder) throws {
-        let s = try decoder.singleValueContainer().decode(String.self)
-        guard let v = DistillLoss(s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "divergence '\(s)' is not \(Self.spellings)"))
-        }
-        self = v
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 }
 
 /// Which completion tokens receive the distillation loss (`distill_on = …`).
-public enum DistillMask: Sendable, Hashable, CustomStringConvertible, LosslessStringConvertible, Codable {
+public enum DistillMask: Sendable, Hashable, KnobSpelled {
     /// Every completion token of every rollout that has a teacher.
     case all
     /// Only the tokens of rollouts the verifier rejected (SRPO's routing: successes are
@@ -215,18 +219,7 @@ public enum DistillMask: Sendable, Hashable, CustomStringConvertible, LosslessSt
         }
     }
 
+    public static let knob = "distill_on"
     public static let spellings = "all, failed or confident:τ (0 < τ ≤ 1)"
 
-    public init(from decoder: any Decoder) throws {
-        let s = try decoder.singleValueContainer().decode(String.self)
-        guard let v = DistillMask(s) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "distill_on '\(s)' is not \(Self.spellings)"))
-        }
-        self = v
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 }

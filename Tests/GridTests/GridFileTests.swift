@@ -173,6 +173,13 @@ let minimalGrid = """
         #expect(Set(g.cells.map(\.config.methodLabel)) == [
             "grpo", "sdpg", "sdpg[distill=1]", "sdpg[teacher=ema:0.05]", "sdpg[teacher=ema:0.05,distill=1]",
         ])
+        // Knob values are written in documents as their spellings, and read back from them.
+        var spelled = try #require(sdpg.first).config
+        spelled.teacher = .ema(rate: 0.0125); spelled.divergence = .full(.jsd(beta: 0.3)); spelled.distillOn = .confident(0.9)
+        let json = String(decoding: try JSONEncoder().encode(spelled), as: UTF8.self)
+        #expect(json.contains("\"teacher\":\"ema:0.0125\"") && json.contains("\"divergence\":\"jsd:0.3\"")
+                && json.contains("\"distillOn\":\"confident:0.9\""), "\(json)")
+        #expect(try JSONDecoder().decode(CellConfig.self, from: Data(json.utf8)) == spelled)
         // A knob the method does not read never enters its label.
         var unread = try #require(grpo.first).config
         unread.distill = 1
