@@ -243,22 +243,21 @@ extension TrainingState {
         let denseTerms = method.terms.filter { $0.kind == .distribution }
         var acc = TermAccumulator()
         var weights = [Float](repeating: 0, count: rows * T)
+        // Every completion token once, in batch order (its flat index is the teacher arrays'
+        // token index): its rollout, its place in the completion and its row in the batch.
+        let tokens: [(i: Int, j: Int, n: Int)] = rollouts.enumerated().flatMap { i, r in
+            (0..<r.1.completion.count).map { j in (i, j, i * T + r.0.promptTokens.count - 1 + j) }
+        }
         func teacherRow(_ token: Int) -> Range<Int> { teacherAt[token] < 0 ? 0..<0 : (teacherAt[token] * V)..<((teacherAt[token] + 1) * V) }
         teacherLogProbs.withUnsafeBufferPointer { tlp in
-            var token = 0
-            for (i, r) in rollouts.enumerated() {
-                let start = r.0.promptTokens.count - 1
-                for j in 0..<r.1.completion.count {
-                    defer { token += 1 }
-                    let n = i * T + start + j
-                    acc.nllWeight = 0
-                    let view = TokenView(
-                        vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n], behaviorLogProb: r.1.behaviorLogProbs[j],
-                        referenceLogProb: refLogProbs.isEmpty ? .nan : refLogProbs[n], advantage: advantages[i][j],
-                        teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[teacherRow(token)]))
-                    for term in sampledTerms { term.apply(view, scale: scale, &acc) }
-                    weights[n] = Float(acc.nllWeight)
-                }
+            for (token, (i, j, n)) in tokens.enumerated() {
+                acc.nllWeight = 0
+                let view = TokenView(
+                    vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n], behaviorLogProb: rollouts[i].1.behaviorLogProbs[j],
+                    referenceLogProb: refLogProbs.isEmpty ? .nan : refLogProbs[n], advantage: advantages[i][j],
+                    teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[teacherRow(token)]))
+                for term in sampledTerms { term.apply(view, scale: scale, &acc) }
+                weights[n] = Float(acc.nllWeight)
             }
         }
         guard acc.loss.isFinite else { throw TrainingDiverged(reason: "non-finite loss at update (\(acc.loss))") }
@@ -271,31 +270,25 @@ extension TrainingState {
         defer { p.deallocate(); lp.deallocate() }
         teacherLogProbs.withUnsafeBufferPointer { tlp in
             teacherProbs.withUnsafeBufferPointer { tp in
-                var token = 0
-                for (i, r) in rollouts.enumerated() {
-                    let start = r.0.promptTokens.count - 1
-                    for j in 0..<r.1.completion.count {
-                        defer { token += 1 }
-                        let n = i * T + start + j
-                        var h = 0.0
-                        for v in 0..<V {
-                            lp[v] = Double(z[n * V + v] - lse[n])
-                            p[v] = Double(probs[n * V + v])
-                            h -= p[v] * lp[v]
-                        }
-                        stats.entropySum += h
-                        stats.tokens += 1
-                        guard !denseTerms.isEmpty else { continue }
-                        let row = teacherRow(token)
-                        let view = TokenView(
-                            vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n],
-                            behaviorLogProb: r.1.behaviorLogProbs[j], advantage: advantages[i][j],
-                            logProbs: UnsafeBufferPointer(lp), probs: UnsafeBufferPointer(p), entropy: h,
-                            teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[row]),
-                            teacherProbs: UnsafeBufferPointer(rebasing: tp[row]))
-                        acc.row = UnsafeMutableBufferPointer(rebasing: g[(n * V)..<((n + 1) * V)])
-                        for term in denseTerms { term.apply(view, scale: scale, &acc) }
+                for (token, (i, j, n)) in tokens.enumerated() {
+                    var h = 0.0
+                    for v in 0..<V {
+                        lp[v] = Double(z[n * V + v] - lse[n])
+                        p[v] = Double(probs[n * V + v])
+                        h -= p[v] * lp[v]
                     }
+                    stats.entropySum += h
+                    stats.tokens += 1
+                    guard !denseTerms.isEmpty else { continue }
+                    let row = teacherRow(token)
+                    let view = TokenView(
+                        vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n],
+                        behaviorLogProb: rollouts[i].1.behaviorLogProbs[j], advantage: advantages[i][j],
+                        logProbs: UnsafeBufferPointer(lp), probs: UnsafeBufferPointer(p), entropy: h,
+                        teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[row]),
+                        teacherProbs: UnsafeBufferPointer(rebasing: tp[row]))
+                    acc.row = UnsafeMutableBufferPointer(rebasing: g[(n * V)..<((n + 1) * V)])
+                    for term in denseTerms { term.apply(view, scale: scale, &acc) }
                 }
             }
         }
