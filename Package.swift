@@ -12,6 +12,8 @@
 //                     compute ledger, group metrics, pass buckets, the law fitter's labels
 //   Evaluation        held-out sets, pass@k estimators, pass-rate buckets, evaluator
 //   BasePolicies      base ladder, pretraining, the base cache
+//   Rewards           training rewards: the exact verifier, hackable and noisy verifiers,
+//                     learned reward models (trained and cached like bases)
 //   RLTraining        RL methods, curriculum, the grid cell runner
 //   Grid              grid files, expansion and constraints, result store, local and Slurm executors
 //   Laws              GSL fits of scaling laws, frontiers, bootstrap, allocation tables, plots;
@@ -69,22 +71,24 @@ let package = Package(
         .target(name: "ResultSchema", dependencies: ["Tasks", "RLCommon"]),
         .target(name: "Evaluation", dependencies: ["Tasks", "PolicyModel", "ResultSchema", "RLCommon"]),
         .target(name: "BasePolicies", dependencies: ["Tasks", "PolicyModel", "Evaluation", "ResultSchema", "RLCommon"]),
+        .target(name: "Rewards", dependencies: ["Tasks", "PolicyModel", "Evaluation", "BasePolicies", "ResultSchema", "RLCommon"]),
         // -enable-testing lets the tests drive single training steps in release builds.
         .target(
-            name: "RLTraining", dependencies: ["Tasks", "PolicyModel", "Evaluation", "BasePolicies", "ResultSchema", "RLCommon"],
+            name: "RLTraining", dependencies: ["Tasks", "PolicyModel", "Evaluation", "BasePolicies", "Rewards", "ResultSchema", "RLCommon"],
             swiftSettings: [.unsafeFlags(["-enable-testing"])]),
         .target(name: "Laws", dependencies: ["CGSL", "ResultSchema", "RLCommon"]),
-        .target(name: "Grid", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "PolicyModel", "Tasks", "ResultSchema", "RLCommon"]),
+        .target(name: "Grid", dependencies: ["RLTraining", "Rewards", "BasePolicies", "Evaluation", "PolicyModel", "Tasks", "ResultSchema", "RLCommon"]),
         .executableTarget(
             name: "rlscale",
             dependencies: [
-                "PolicyModel", "RLCommon", "Tasks", "ResultSchema", "Evaluation", "BasePolicies", "RLTraining", "Grid", "Laws",
+                "PolicyModel", "RLCommon", "Tasks", "ResultSchema", "Evaluation", "BasePolicies", "Rewards", "RLTraining", "Grid", "Laws",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon"]),
         .testTarget(name: "RLTrainingTests", dependencies: ["RLTraining", "BasePolicies", "Evaluation", "Tasks", "ResultSchema", "PolicyModel", "RLCommon"]),
         .testTarget(name: "LawsTests", dependencies: ["Laws", "ResultSchema", "Tasks", "RLCommon"]),
         .testTarget(name: "GridTests", dependencies: ["Grid", "RLTraining", "BasePolicies", "Evaluation", "Tasks", "ResultSchema", "RLCommon", "Laws"]),
+        .testTarget(name: "RewardsTests", dependencies: ["Rewards", "Evaluation", "BasePolicies", "Tasks", "ResultSchema", "PolicyModel", "RLCommon"]),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "Evaluation", "BasePolicies", "ResultSchema", "PolicyModel", "RLCommon"]),
     ]
 )

@@ -80,17 +80,19 @@ public enum Evaluator {
     /// Samples every problem `options.samples` times (and greedily once); counts successes
     /// with the exact verifier. Deterministic for a given seed.
     /// `rendering` .privileged prompts with the reference solution shown (the hint uplift).
+    /// `sampled`, when given, receives every temperature sample (not the greedy decodes):
+    /// the problem's index in the set and the completion.
     public static func run(
         _ model: Transformer, on set: EvalSet, indices: [Int]? = nil, options: EvalOptions, seed: UInt64,
-        rendering: PromptRendering = .plain
+        rendering: PromptRendering = .plain, sampled: ((Int, [Int32]) -> Void)? = nil
     ) throws(ModelError) -> (outcomes: [ProblemOutcome], cost: EvalCost) {
-        try run(model, problems: set.problems, indices: indices, options: options, seed: seed, rendering: rendering)
+        try run(model, problems: set.problems, indices: indices, options: options, seed: seed, rendering: rendering, sampled: sampled)
     }
 
     /// `run` over any list of problems (outcome indices are positions in `problems`).
     public static func run(
         _ model: Transformer, problems: [Problem], indices: [Int]? = nil, options: EvalOptions, seed: UInt64,
-        rendering: PromptRendering = .plain
+        rendering: PromptRendering = .plain, sampled: ((Int, [Int32]) -> Void)? = nil
     ) throws(ModelError) -> (outcomes: [ProblemOutcome], cost: EvalCost) {
         let idx = indices ?? Array(problems.indices)
         var rng = SeededRNG(seed: seed).derived("eval-sampling")
@@ -121,6 +123,7 @@ public enum Evaluator {
                     cost.generatedTokens += c.tokens.count
                     let ok = Verifier.verify(problems[idx[row.0]], completion: c.tokens).correct
                     if isGreedy { greedy[row.0] = ok } else if ok { success[row.0] += 1 }
+                    if !isGreedy { sampled?(idx[row.0], c.tokens) }
                 }
             }
         }

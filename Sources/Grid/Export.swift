@@ -116,7 +116,8 @@ public enum Export {
     public static let windowColumns = [
         "cell_id", "first_step", "last_step", "mean_reward", "dead_zone_fraction", "dead_zone_flops_share",
         "no_gradient_fraction", "no_gradient_sampling_share", "no_gradient_training_share", "distilled_fraction",
-        "teacher_divergence", "discarded_groups", "entropy", "clip_fraction", "response_length_tokens", "loss", "grad_norm",
+        "teacher_divergence", "gold_reward", "hack_rate", "discarded_groups", "entropy", "clip_fraction", "response_length_tokens",
+        "loss", "grad_norm",
     ]
 
     public static let cellColumns = [
@@ -124,19 +125,22 @@ public enum Export {
         // every CellConfig field (method above)
         "rollouts_per_problem", "problems_per_batch", "budget_flops", "learning_rate", "warmup_steps", "tasks",
         "max_difficulty", "min_difficulty", "curriculum", "train_bucket", "pool_size", "policy_lag", "kl_coef",
-        "entropy_coef", "teacher", "divergence", "distill", "distill_on", "seed", "eval_points", "eval_samples",
+        "entropy_coef", "teacher", "divergence", "distill", "distill_on", "reward", "rm_size", "rm_labels", "rm_label_noise",
+        "rm_ensemble", "seed", "eval_points", "eval_samples",
         "eval_problems_per_level",
         // outcome
         "steps", "curve_points", "windows", "wall_seconds", "sampling_wall_seconds", "training_wall_seconds",
         "evaluation_wall_seconds", "other_wall_seconds",
         // the ledger
-        "sampling_flops", "training_flops", "teacher_flops", "reference_flops", "evaluation_flops", "charged_flops",
+        "sampling_flops", "training_flops", "teacher_flops", "reference_flops", "reward_model_flops", "evaluation_flops", "charged_flops",
         "rollouts", "generated_tokens",
         // provenance
         "schema", "numerics", "blas_core",
         // the fixed training pool
         "pool_key", "pool_distinct_problems", "pool_bucket", "pool_drawn_problems", "pool_epochs", "pool_candidates",
         "pool_build_flops",
+        // the learned reward model (built like a base: not charged)
+        "rm_key", "rm_held_out_accuracy", "rm_majority_accuracy", "rm_held_out_auc", "rm_sampling_flops", "rm_training_flops",
     ]
 
     /// The family and group of the rows that measure the policy at a point rather than a
@@ -215,6 +219,13 @@ public enum Export {
                     add(pointFamily, pointGroup, "training_teacher_divergence", nil, d, se: nil, seSampling: nil, problems: nil)
                 }
             }
+            if let r = p.reward {
+                add(pointFamily, pointGroup, "proxy_reward", nil, r.proxy, se: r.proxySE, seSampling: nil, problems: nil)
+                add(pointFamily, pointGroup, "gold_reward", nil, r.gold, se: r.goldSE, seSampling: nil, problems: nil)
+                add(pointFamily, pointGroup, "hack_rate", nil, r.hackRate, se: r.hackRateSE, seSampling: nil, problems: nil)
+                add(pointFamily, pointGroup, "sequence_kl", nil, r.sequenceKL, se: r.sequenceKLSE, seSampling: nil, problems: nil)
+                add(pointFamily, pointGroup, "d", nil, r.d, se: nil, seSampling: nil, problems: nil)
+            }
         }
         rows.sort {
             ($0.step, $0.family, $0.group, $0.metric, $0.k ?? -1, $0.point) < ($1.step, $1.family, $1.group, $1.metric, $1.k ?? -1, $1.point)
@@ -226,7 +237,8 @@ public enum Export {
         [
             .string(id), .int(w.firstStep), .int(w.lastStep), .double(w.meanReward), .double(w.deadZoneFraction),
             .double(w.deadZoneFLOPsShare), Value(w.noGradientFraction), Value(w.noGradientSamplingShare),
-            Value(w.noGradientTrainingShare), Value(w.distilledFraction), Value(w.teacherDivergence), .int(w.discardedGroups), .double(w.entropy), .double(w.clipFraction),
+            Value(w.noGradientTrainingShare), Value(w.distilledFraction), Value(w.teacherDivergence),
+            Value(w.goldReward), Value(w.hackRate), .int(w.discardedGroups), .double(w.entropy), .double(w.clipFraction),
             .double(w.responseLength), .double(w.loss), .double(w.gradNorm),
         ]
     }
@@ -240,15 +252,20 @@ public enum Export {
             .int(c.warmupSteps), .string(c.tasks.canonicalLabel), Value(c.maxDifficulty), .int(c.minDifficulty),
             .string(c.curriculum.description), Value(c.trainBucket?.rawValue), Value(c.poolSize), .int(c.policyLag),
             .double(c.klCoef), .double(c.entropyCoef), .string(c.teacher.description), .string(c.divergence.description),
-            .double(c.distill), .string(c.distillOn.description), .uint(c.seed),
+            .double(c.distill), .string(c.distillOn.description), .string(c.rewardSource.description),
+            Value(c.rewardModel?.size), Value(c.rewardModel?.labels), Value(c.rewardModel?.labelNoise),
+            Value(c.rewardModel?.ensemble.description), .uint(c.seed),
             .int(c.evalPoints), .int(c.evalSamples), .int(c.evalProblemsPerLevel),
             .int(r.steps), .int(r.curve.count), .int(r.windows.count), .double(r.wallSeconds), Value(wt?.sampling),
             Value(wt?.training), Value(wt?.evaluation), Value(wt?.other),
-            .double(l.sampling), .double(l.training), .double(l.teacher), .double(l.reference), .double(l.evaluation),
+            .double(l.sampling), .double(l.training), .double(l.teacher), .double(l.reference), .double(l.rewardModel),
+            .double(l.evaluation),
             .double(l.total), .int(l.rollouts), .int(l.generatedTokens),
             .int(r.schema), Value(r.numerics), Value(r.blasCore),
             Value(pool?.key), Value(pool?.size), Value(pool?.bucket?.rawValue), Value(pool?.drawn), Value(pool?.epochs),
             Value(pool?.candidates), Value(pool?.buildFLOPs),
+            Value(r.rewardModel?.key), Value(r.rewardModel?.heldOutAccuracy), Value(r.rewardModel?.majorityAccuracy),
+            Value(r.rewardModel?.heldOutAUC), Value(r.rewardModel?.samplingFLOPs), Value(r.rewardModel?.trainingFLOPs),
         ]
     }
 

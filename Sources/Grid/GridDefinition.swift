@@ -175,12 +175,21 @@ extension GridDefinition {
         for knob in MethodKnob.allCases {
             if let v = t[knob.rawValue] { knobs[knob] = try r.knob(knob, v, line: t.line(of: knob.rawValue), "[cell]") }
         }
+        if let size = knobs[.rmSize] { try checkRewardModelSize(size, base: base, line: t.line(of: "rm_size"), r) }
         let minDifficulty = try r.int(t, "min_difficulty", "[cell]", default: CellDefaults.minDifficulty, min: 1)
         let maxDifficulty: Int? = t["max_difficulty"] == nil ? nil : try r.int(t, "max_difficulty", "[cell]", default: minDifficulty, min: minDifficulty)
         return CellSettings(
             evalPoints: evalPoints, evalSamples: evalSamples, evalProblems: evalProblems, warmup: warmup, knobs: knobs,
             minDifficulty: minDifficulty, maxDifficulty: maxDifficulty,
             line: t.line, keyLines: Dictionary(uniqueKeysWithValues: t.keys.map { ($0, t.line(of: $0)) }))
+    }
+
+    /// `rm_size` names a base of the grid's ladder, or `base` (the cell's own).
+    static func checkRewardModelSize(_ size: String, base: BaseSettings, line: Int, _ r: GridReader) throws(GridError) {
+        let names = base.specs.map(\.name)
+        guard size == "base" || names.contains(size) else {
+            throw r.error(line, "rm_size", "'\(size)' is not a base of this grid ([base] sizes: \(names.joined(separator: ", "))) or base")
+        }
     }
 
     static func decodeAxes(_ t: TOMLTable, base: BaseSettings, cell: CellSettings, _ r: GridReader) throws(GridError) -> Axes {
@@ -200,7 +209,13 @@ extension GridDefinition {
             if cell.knobs[knob] != nil {
                 throw r.error(line, knob.rawValue, "is both an axis and a [cell] key (line \(cell.line(of: knob.rawValue))); keep one")
             }
-            let readers = methods.filter { Methods.knobs(of: $0).contains(knob) }
+            if MethodKnob.rewardModelKnobs.contains(knob) {
+                // Read by the cells whose reward is a learned reward model.
+                guard (knobs[.reward] ?? cell.knobs[.reward].map { [$0] } ?? []).contains(RewardSource.learned.description) else {
+                    throw r.error(line, knob.rawValue, "no cell of this grid reads it: it is read only with reward = \"rm\"")
+                }
+            }
+            let readers = methods.filter { Methods.knobs(of: $0).contains(knob) || MethodKnob.rewardModelKnobs.contains(knob) }
             guard !readers.isEmpty else {
                 let users = Methods.names.filter { Methods.knobs(of: $0).contains(knob) }
                 throw r.error(line, knob.rawValue, "no method of this grid reads it (it is read by \(users.joined(separator: ", ")))")
@@ -208,6 +223,7 @@ extension GridDefinition {
             var spelled: [String] = []
             for v in vs { spelled.append(try r.knob(knob, v, line: line, "[axes]")) }
             guard !spelled.isEmpty else { throw r.error(line, knob.rawValue, "in [axes] needs at least one value") }
+            if knob == .rmSize { for v in spelled { try checkRewardModelSize(v, base: base, line: line, r) } }
             knobs[knob] = spelled
         }
         var mixtures: [TaskMixture] = []

@@ -5,6 +5,7 @@ import PolicyModel
 import ResultSchema
 import RLCommon
 import RLTraining
+import Rewards
 
 /// Runs a grid (or one shard of it) on this node: bases first, then one worker process
 /// per cell; finished cells are skipped, so a killed run resumes where it stopped.
@@ -157,8 +158,23 @@ public enum Worker {
         try obtainBase(spec, grid: m.grid, store: store)
     }
 
+    /// The learned reward model a cell trains on (nil unless `reward = "rm"`), from the
+    /// cache or trained now; its starting base (`rm_size`) is obtained like any base.
+    public static func rewardModel(
+        for config: CellConfig, policy: (Transformer, BaseRecord), grid: Grid, store: ResultStore
+    ) throws -> RewardModel? {
+        guard let size = config.rewardModel?.size else { return nil }
+        guard let rmSpec = size == "base" ? policy.1.spec : grid.base(named: size) else {
+            throw GridRunner.RunError.io("rm_size '\(size)' is not a base of the grid")
+        }
+        let (rmBase, rmRecord) = try obtainBase(rmSpec, grid: grid, store: store)
+        guard let request = config.rewardModelRequest(policyBase: policy.1, rmBase: rmRecord) else { return nil }
+        return try RewardModelCache(directory: store.bases.directory).obtain(request, policyBase: policy.0, rmBase: rmBase) { print($0) }
+    }
+
+    /// A grid's base: cached, or pretrained and evaluated as the grid asks.
     @discardableResult
-    static func obtainBase(_ spec: BaseSpec, grid: Grid, store: ResultStore) throws -> (Transformer, BaseRecord) {
+    public static func obtainBase(_ spec: BaseSpec, grid: Grid, store: ResultStore) throws -> (Transformer, BaseRecord) {
         // One builder per base across processes and shards.
         let lock = FileLock(path: "\(store.bases.directory)/\(spec.name)-\(spec.key).lock", wait: true)
         defer { _ = lock }
@@ -175,7 +191,10 @@ public enum Worker {
         }
         let (base, record) = try obtainBase(spec, grid: m.grid, store: store)
         let pool = try cell.config.poolRequest(base: record).map { try store.bases.obtainPool(spec, $0, base: base) { print($0) } }
-        let result = try CellRunner(config: cell.config, base: base, baseRecord: record, pool: pool) { print($0) }.run()
+        let rewardModel = try Self.rewardModel(for: cell.config, policy: (base, record), grid: m.grid, store: store)
+        let result = try CellRunner(config: cell.config, base: base, baseRecord: record, pool: pool, rewardModel: rewardModel) {
+            print($0)
+        }.run()
         try store.writeCell(result, id: id)
     }
 }

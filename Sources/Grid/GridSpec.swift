@@ -113,7 +113,8 @@ extension GridDefinition {
             cells.append(GridCell(base: size, config: config, id: id))
         }
         guard !cells.isEmpty else { throw source.error(constraintsLine, "constraints", "no cell satisfies the constraints") }
-        let used = Set(cells.map(\.base))
+        // The bases cells train, and the bases their reward models start from.
+        let used = Set(cells.map(\.base) + cells.compactMap { $0.config.rewardModel?.size }.filter { $0 != "base" })
         return Grid(
             name: name, description: description, bases: base.specs.filter { used.contains($0.name) }, cells: cells,
             baseEvalProblems: base.evalProblems, baseEvalSamples: base.evalSamples)
@@ -138,8 +139,14 @@ extension GridDefinition {
             seed: UInt64(seed), evalPoints: cell.evalPoints, evalSamples: cell.evalSamples, evalProblemsPerLevel: cell.evalProblems)
         // Method knobs: [cell] values (checked when decoded), then the knob axes the method reads.
         for (knob, spelled) in cell.knobs { _ = config.set(knob, to: spelled) }
+        // The reward first: whether the `rm_*` axes apply depends on it.
         let reads = Methods.knobs(of: config.method)
-        for (knob, values) in axes.knobs where reads.contains(knob) { _ = config.set(knob, to: at(values, knob.rawValue)) }
+        for knob in MethodKnob.allCases where !MethodKnob.rewardModelKnobs.contains(knob) && reads.contains(knob) {
+            if let values = axes.knobs[knob] { _ = config.set(knob, to: at(values, knob.rawValue)) }
+        }
+        for knob in MethodKnob.allCases where MethodKnob.rewardModelKnobs.contains(knob) && config.knobsRead.contains(knob) {
+            if let values = axes.knobs[knob] { _ = config.set(knob, to: at(values, knob.rawValue)) }
+        }
         // A knob set for a method that does not read it would change the cell's id and nothing else.
         if let knob = config.unusedKnobs().first {
             throw source.error(cell.line(of: knob.rawValue), knob.rawValue, config.unusedKnobMessage(knob))

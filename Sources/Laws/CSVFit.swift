@@ -23,7 +23,8 @@ public enum CSVFit {
         }
     }
 
-    /// Parses a form name (`scalerl`, `power_offset`, `chinchilla`, `log2_sigmoid`, `power_law`).
+    /// Parses a form name (`scalerl`, `power_offset`, `chinchilla`, `log2_sigmoid`, `power_law`,
+    /// or the over-optimisation laws `gao_rl`, `gao_bon` with x = d = √KL and y = gold gain).
     public static func form(named s: String) throws(LawError) -> LawForm {
         guard let f = LawForm(rawValue: s.lowercased()), LawForm.fitted.contains(f) else {
             throw .badRequest("unknown form '\(s)' (known: \(LawForm.fitted.map(\.rawValue).joined(separator: ", ")))")

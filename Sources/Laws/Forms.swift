@@ -24,9 +24,25 @@ public enum LawForm: String, CaseIterable, Sendable, Codable {
     /// compete in it (held fixed: a count, not an estimate); `LawModel` cannot evaluate it
     /// from that, so its predictions come from the configuration laws (`Frontier.jointEnvelope`).
     case envelope = "envelope"
+    /// Gao et al.'s (arXiv 2210.10760) reward over-optimisation law for RL against a proxy
+    /// reward: the gold reward gained since the base, against d = √KL(π ‖ base),
+    /// `R_gold(d) − R_gold(0) = d (α − β ln d)`. Linear in (α, β), with no intercept (the law
+    /// is 0 at d = 0): fitted by Huber-robust linear regression (`gsl_multifit_robust`), a
+    /// convex problem with one minimum, so no start grid. Rows at d = 0 carry no information
+    /// and are not fitted. Peak (α, β > 0): d* = exp(α/β − 1), R* = β d*.
+    case gaoRL = "gao_rl"
+    /// Gao et al.'s over-optimisation law for best-of-n sampling:
+    /// `R_gold(d) − R_gold(0) = d (α − β d)`, with d = √KL of best-of-n against the base,
+    /// √(ln n − (n − 1)/n). Fitted like `gaoRL`. Peak (β > 0): d* = α / (2β), R* = α² / (4β).
+    case gaoBoN = "gao_bon"
 
-    /// The forms `Laws.fit` fits (every form but `envelope`).
+    /// The forms `Laws.fit` fits (every form but `envelope`). The grid analysis
+    /// (`GridAnalysis`) names its forms itself and never fits the Gao forms to compute
+    /// curves: they are fitted against d by `OverOptimisation` (and by `fit-csv` on request).
     public static let fitted: [LawForm] = allCases.filter { $0 != .envelope }
+
+    /// The reward over-optimisation forms (`gaoRL`, `gaoBoN`): gold gain against d = √KL.
+    public var isOverOptimisation: Bool { self == .gaoRL || self == .gaoBoN }
 
     /// Parameter names in the order of `LawFit.values`.
     public var parameterNames: [String] {
@@ -37,6 +53,7 @@ public enum LawForm: String, CaseIterable, Sendable, Codable {
         case .log2Sigmoid: ["lo", "hi", "k", "x0"]
         case .powerLaw: ["a", "b"]
         case .envelope: ["configurations"]
+        case .gaoRL, .gaoBoN: ["alpha", "beta"]
         }
     }
 
@@ -52,13 +69,15 @@ public enum LawForm: String, CaseIterable, Sendable, Codable {
         case .log2Sigmoid: "log2 y = lo + (hi - lo) / (1 + exp(-k (ln x - x0)))"
         case .powerLaw: "y = a * x^b"
         case .envelope: "R(C) = max over configurations c competing at C of R_c(C)"
+        case .gaoRL: "R_gold(d) - R_gold(0) = d * (alpha - beta * ln d), d = sqrt(KL)"
+        case .gaoBoN: "R_gold(d) - R_gold(0) = d * (alpha - beta * d), d = sqrt(KL)"
         }
     }
 
     /// The space in which r2 and rmse are computed.
     public var fitSpace: String {
         switch self {
-        case .scaleRL, .powerOffset, .envelope: "y"
+        case .scaleRL, .powerOffset, .envelope, .gaoRL, .gaoBoN: "y"
         case .chinchilla: "ln L"
         case .log2Sigmoid: "log2 y"
         case .powerLaw: "ln y"
@@ -190,6 +209,12 @@ enum LawModel {
             return v[0] * pow(x, v[1])
         case .envelope:
             return .nan
+        case .gaoRL:
+            // d ln d → 0 as d → 0: the law passes through 0 at d = 0.
+            guard x > 0 else { return x == 0 ? 0 : .nan }
+            return x * (v[0] - v[1] * log(x))
+        case .gaoBoN:
+            return x * (v[0] - v[1] * x)
         }
     }
 }
@@ -219,6 +244,7 @@ public enum Laws {
         case .chinchilla: return ChinchillaFit.fit(data, options)
         case .log2Sigmoid: return Log2SigmoidFit.fit(data, options)
         case .powerLaw: return PowerLawFit.fit(data, options)
+        case .gaoRL, .gaoBoN: return GaoFit.fit(form, data, options)
         case .envelope:
             return .failure(form, "not a fitted form: the envelope is the upper envelope of the configuration laws",
                             nPoints: n, options: options)

@@ -375,3 +375,45 @@ enum LinearLeastSquares {
         return c.allSatisfy(\.isFinite) ? c : nil
     }
 }
+
+// MARK: - Robust linear regression (gsl_multifit_robust)
+
+extension GSL {
+    /// Robust linear regression y ≈ X c with Huber's ρ (`gsl_multifit_robust` with
+    /// `gsl_multifit_robust_huber`, GSL's default tuning 1.345 on residuals scaled by a
+    /// robust σ; iteratively reweighted least squares from the ordinary least-squares
+    /// solution). `design` is row-major, n × p; there is no implicit intercept column. Returns
+    /// the coefficients, or the reason there are none (fewer rows than columns, non-finite
+    /// input, GSL's error, no convergence within `maxIter` reweightings, a non-finite result).
+    ///
+    /// Data an exact linear model fits leave a robust σ of 0 and nothing to reweight; GSL's
+    /// result is then the least-squares solution, which is exact.
+    static func robustLinear(design: [Double], y: [Double], p: Int, maxIter: Int = 500) -> Result<[Double], LawFitFailure> {
+        prepare()
+        let n = y.count
+        guard p > 0, n >= p, design.count == n * p else {
+            return .failure(LawFitFailure("fewer rows (\(n)) than coefficients (\(p))"))
+        }
+        guard design.allSatisfy(\.isFinite), y.allSatisfy(\.isFinite) else { return .failure(LawFitFailure("non-finite input")) }
+        guard let huber = gsl_multifit_robust_huber, let w = gsl_multifit_robust_alloc(huber, n, p) else {
+            return .failure(LawFitFailure("gsl allocation failed"))
+        }
+        defer { gsl_multifit_robust_free(w) }
+        guard let x = gsl_matrix_alloc(n, p), let obs = gsl_vector_alloc(n), let c = gsl_vector_alloc(p),
+              let cov = gsl_matrix_alloc(p, p) else { return .failure(LawFitFailure("gsl allocation failed")) }
+        defer { gsl_matrix_free(x); gsl_vector_free(obs); gsl_vector_free(c); gsl_matrix_free(cov) }
+        for i in 0..<n {
+            for k in 0..<p { gsl_matrix_set(x, i, k, design[i * p + k]) }
+            gsl_vector_set(obs, i, y[i])
+        }
+        _ = gsl_multifit_robust_maxiter(maxIter, w)
+        let status = gsl_multifit_robust(x, obs, c, cov, w)
+        guard status == Int32(GSL_SUCCESS) else {
+            return .failure(LawFitFailure(status == Int32(GSL_EMAXITER)
+                ? "robust regression did not converge in \(maxIter) reweightings" : "gsl_multifit_robust: " + message(status)))
+        }
+        let coefficients = (0..<p).map { gsl_vector_get(c, $0) }
+        guard coefficients.allSatisfy(\.isFinite) else { return .failure(LawFitFailure("robust regression: non-finite coefficients")) }
+        return .success(coefficients)
+    }
+}

@@ -12,14 +12,22 @@ import Foundation
 ///    typical score SE (median SE of its data points; skipped when no SE is known).
 /// 5. `ci_wide`: a score law (form `scalerl`) whose 95% bootstrap interval of A is wider than
 ///    half the gain, or A has no interval.
-/// 6. `holdout>10%`: the top-decade holdout error exceeds 0.10, or is missing.
-/// 7. `seeds_disagree`: in a group with at least two seeds, some seed's own fit of the law
-///    puts a headline parameter (`A` and `C_mid` for score laws, every parameter otherwise;
-///    for the envelope its value at the largest budget) outside the pooled 95% interval
-///    (`LawResult.disagreeingSeeds`). Laws of one-seed groups are not graded on it.
+/// 6. `no_peak`: a reward over-optimisation law (forms `gao_rl`, `gao_bon`) that does not
+///    resolve over-optimisation: the lower end of β's 95% bootstrap interval is not above 0
+///    (or β has no interval), or the fitted peak d* (`GaoPeak`) is missing or lies outside
+///    [min d, 1.5 × max d] of the d > 0 points the law was fitted to (`LawResult.data`).
+/// 7. `holdout>10%`: the holdout error exceeds 0.10, or is missing (top decade of compute;
+///    for the over-optimisation laws the top quarter of d, as a share of the largest gold
+///    gain measured).
+/// 8. `seeds_disagree`: in a group with at least two seeds, some seed's own fit of the law
+///    puts a headline parameter (`A` and `C_mid` for score laws, every parameter otherwise —
+///    α and β for the over-optimisation laws; for the envelope its value at the largest
+///    budget) outside the pooled 95% interval (`LawResult.disagreeingSeeds`). Laws of
+///    one-seed groups are not graded on it.
 ///
 /// The configuration envelope (form `envelope`) has no A of its own: gates 4 and 5 apply to
-/// the configuration laws it is built from, and it is graded on 1, 6 and 7.
+/// the configuration laws it is built from, and it is graded on 1, 7 and 8. The
+/// over-optimisation laws are graded on 1, 6, 7 and 8.
 public enum LawQuality: String, Sendable, CaseIterable {
     case pass = "pass"
     case noFit = "no_fit"
@@ -27,6 +35,7 @@ public enum LawQuality: String, Sendable, CaseIterable {
     case edge = "edge"
     case gainBelow10SE = "gain<10SE"
     case ciWide = "ci_wide"
+    case noPeak = "no_peak"
     case holdoutAbove10Percent = "holdout>10%"
     case seedsDisagree = "seeds_disagree"
 
@@ -42,6 +51,9 @@ public enum LawQuality: String, Sendable, CaseIterable {
     public static let maxHoldoutError = 0.10
     /// Largest acceptable fraction of an allocation law's budgets with the optimum at the edge.
     public static let maxEdgeFraction = 0.5
+    /// An over-optimisation law's peak d* must lie at or below this multiple of the largest
+    /// measured d (a modest extrapolation), and at or above the smallest.
+    public static let maxPeakExtrapolation = 1.5
 
     /// Grades a law.
     public static func grade(_ l: LawResult) -> LawQuality {
@@ -59,9 +71,23 @@ public enum LawQuality: String, Sendable, CaseIterable {
             let iv = i < e.intervals.count ? e.intervals[i] : .unknown
             guard iv.low.isFinite, iv.high.isFinite, iv.high - iv.low <= maxCIWidthOfGain * gain else { return .ciWide }
         }
+        if f.form.isOverOptimisation, !peakResolved(l) { return .noPeak }
         guard e.holdoutError.isFinite, e.holdoutError <= maxHoldoutError else { return .holdoutAbove10Percent }
         if !l.disagreeingSeeds.isEmpty { return .seedsDisagree }
         return .pass
+    }
+
+    /// Gate 6: β's 95% interval lies above 0 and the fitted peak d* lies within
+    /// [min d, `maxPeakExtrapolation` × max d] of the law's d > 0 data.
+    static func peakResolved(_ l: LawResult) -> Bool {
+        let f = l.estimate.fit
+        let i = f.form.parameterNames.firstIndex(of: "beta") ?? 1
+        let beta = i < l.estimate.intervals.count ? l.estimate.intervals[i] : .unknown
+        guard beta.low.isFinite, beta.high.isFinite, beta.low > 0 else { return false }
+        let d = l.data.x.filter { $0 > 0 && $0.isFinite }
+        guard let lo = d.min(), let hi = d.max() else { return false }
+        let peak = GaoPeak(f).d
+        return peak.isFinite && peak >= lo && peak <= maxPeakExtrapolation * hi
     }
 
     /// The grade in words, for report.md.
@@ -73,7 +99,9 @@ public enum LawQuality: String, Sendable, CaseIterable {
         case .edge: "quality: fails — the optimum is at the edge of the swept values at more than half of the budgets"
         case .gainBelow10SE: "quality: fails — gain is less than 10 standard errors of the score"
         case .ciWide: "quality: fails — the 95% interval of A is wider than half the gain (or missing)"
-        case .holdoutAbove10Percent: "quality: fails — top-decade holdout error above 10% (or missing)"
+        case .noPeak:
+            "quality: fails — over-optimisation not resolved: the 95% interval of β includes 0 (or is missing), or the peak is outside the measured range of d"
+        case .holdoutAbove10Percent: "quality: fails — holdout error above 10% (or missing)"
         case .seedsDisagree:
             "quality: fails — a seed's own fit puts a headline parameter (the envelope: its value at the largest budget) outside the pooled 95% interval"
         }
@@ -82,12 +110,14 @@ public enum LawQuality: String, Sendable, CaseIterable {
 
 extension LawResult {
     /// A hand-made law (tests, external fits): `fit` with its parameter `intervals`, holdout
-    /// error, typical score SE, per-seed refits and (allocation laws) the optimum status at each
-    /// budget of its series; no derived parameters, data or band.
+    /// error, typical score SE, per-seed refits, (allocation laws) the optimum status at each
+    /// budget of its series and (over-optimisation laws, whose `no_peak` gate reads the range
+    /// of d) the data; no derived parameters or band.
     public init(quantity: String, fit: LawFit, intervals: [Interval], holdoutError: Double, nPoints: Int,
-                typicalSE: Double = .nan, seedFits: [SeedFit] = [], optimumStatuses: [OptimumStatus] = []) {
+                typicalSE: Double = .nan, seedFits: [SeedFit] = [], optimumStatuses: [OptimumStatus] = [],
+                data: LawData = LawData(x: [], y: [])) {
         self.init(quantity: quantity, estimate: LawEstimate(fit: fit, intervals: intervals, holdoutError: holdoutError, notes: []),
-                  nPoints: nPoints, derived: [], data: LawData(x: [], y: []), band: [], typicalSE: typicalSE, seedFits: seedFits,
+                  nPoints: nPoints, derived: [], data: data, band: [], typicalSE: typicalSE, seedFits: seedFits,
                   optimumStatuses: optimumStatuses)
     }
 }

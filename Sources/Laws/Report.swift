@@ -211,6 +211,8 @@ extension LawsReport {
         }
         let e = l.estimate
         let ho = !e.holdoutError.isFinite ? ""
+            : e.holdoutMetric == .maxGain
+                ? String(format: "; holdout error on the top quarter of d: %.1f%% of the largest gold gain", 100 * e.holdoutError)
             : String(format: "; top-decade holdout error %.1f%% ", 100 * e.holdoutError)
                 + (e.holdoutMetric == .relative ? "(relative)"
                     : f.form == .envelope ? "of the gain (envelope at the largest budget - R0)" : "of the gain A - R0")
@@ -233,6 +235,11 @@ extension LawsReport {
                     + " at the largest budget C = \(fmt3(b.budget)) FLOPs"
             } ?? ""
             return head + "upper envelope of \(Int(f.value("configurations"))) configuration laws;\(at)\(ho)."
+        case .gaoRL, .gaoBoN:
+            let shape = f.form == .gaoRL ? "d (\(p("alpha")) - \(p("beta")) ln d)" : "d (\(p("alpha")) - \(p("beta")) d)"
+            let peak = GaoPeak(f)
+            let at = peak.d.isFinite ? ", peaking at d* = \(fmt3(peak.d)) with a gain of \(fmt3(peak.gain))" : ", with no peak"
+            return head + "gold gain over the base = \(shape) against d = sqrt(KL)\(at)\(ho)."
         }
     }
 }

@@ -109,7 +109,9 @@ public struct LawEstimate: Sendable {
     public var intervals: [Interval]
     /// Top-decade extrapolation error in `holdoutMetric` units: the law refitted without the
     /// top compute decade, its predictions there against the observations there (see
-    /// `Holdout` and, for grids, `GridAnalysis.analyse`); NaN when not computable (see notes).
+    /// `Holdout` and, for grids, `GridAnalysis.analyse`); for the Gao over-optimisation forms
+    /// the law refitted without the top quarter of d instead (`Holdout.upperQuantileError`).
+    /// NaN when not computable (see notes).
     public var holdoutError: Double
     /// Remarks on the bootstrap and holdout (empty when both went through).
     public var notes: [String]
@@ -133,10 +135,16 @@ public enum HoldoutMetric: String, Sendable, CaseIterable {
     /// Mean |prediction − observation| / |observation|, for unbounded positive quantities
     /// (n*, N*, Bp*, steps*, errors 1 − score).
     case relative
+    /// Mean |prediction − observation| / max |y|, the largest gold gain measured, for the Gao
+    /// over-optimisation laws: their y is a gain that starts at 0 (a relative error is
+    /// meaningless near d = 0), and their own peak gain R* may be unresolved.
+    case maxGain = "max_gain"
 
     /// The metric of a form: `gain` for score laws (`scaleRL` and the configuration
-    /// `envelope`), `relative` for every other form.
-    public init(_ form: LawForm) { self = form == .scaleRL || form == .envelope ? .gain : .relative }
+    /// `envelope`), `maxGain` for the Gao over-optimisation forms, `relative` for every other form.
+    public init(_ form: LawForm) {
+        self = form == .scaleRL || form == .envelope ? .gain : form.isOverOptimisation ? .maxGain : .relative
+    }
 }
 
 /// Extrapolation check shared by every law: hold out the top decade of compute (points
@@ -151,34 +159,39 @@ public enum Holdout {
         fit.form == .scaleRL ? fit.value("A") - fit.value("R0") : .nan
     }
 
-    /// Mean error of `predicted` against `observed` in `metric` units (`gain` divides the
-    /// mean absolute error by `gain`). Pairs with a non-finite prediction, and for the
-    /// relative metric pairs observed at 0, are skipped.
+    /// Mean error of `predicted` against `observed` in `metric` units (`gain` and `maxGain`
+    /// divide the mean absolute error by `gain`). Pairs with a non-finite prediction, and for
+    /// the relative metric pairs observed at 0, are skipped.
     public static func meanError(
         predicted: [Double], observed: [Double], metric: HoldoutMetric, gain: Double = .nan
     ) -> Result<Double, HoldoutUnavailable> {
-        if metric == .gain, !(gain.isFinite && gain > 0) {
-            return .failure(HoldoutUnavailable(reason: "gain A - R0 is not positive (\(fmt(gain)))"))
+        if metric != .relative, !(gain.isFinite && gain > 0) {
+            let what = metric == .gain ? "gain A - R0" : "largest gold gain"
+            return .failure(HoldoutUnavailable(reason: "\(what) is not positive (\(fmt(gain)))"))
         }
         var sum = 0.0, count = 0
         for (p, obs) in zip(predicted, observed) where p.isFinite && obs.isFinite {
             switch metric {
-            case .gain: sum += abs(p - obs)
+            case .gain, .maxGain: sum += abs(p - obs)
             case .relative:
                 guard obs != 0 else { continue }
                 sum += abs(p - obs) / abs(obs)
             }
             count += 1
         }
-        guard count > 0 else { return .failure(HoldoutUnavailable(reason: "no finite prediction in the top decade")) }
-        return .success(metric == .gain ? sum / Double(count) / gain : sum / Double(count))
+        guard count > 0 else {
+            return .failure(HoldoutUnavailable(reason: "no finite prediction " + (metric == .maxGain ? "above the cut" : "in the top decade")))
+        }
+        return .success(metric == .relative ? sum / Double(count) : sum / Double(count) / gain)
     }
 
     /// Refits `form` on the points whose `key` (compute, or N·D for Chinchilla; defaults to
     /// x) is at most a tenth of the largest key, and returns the mean error of the refit's
     /// predictions on the held-out top decade in the form's metric (`HoldoutMetric(form)`),
     /// or a reason why it cannot. `gain` is the unit of the gain metric: A − R0 of the law
-    /// being checked (its fit on all of `data`); nil fits that law here.
+    /// being checked (its fit on all of `data`); nil fits that law here. (The `maxGain` unit
+    /// of the Gao forms is the largest |y| of `data`; `Laws.estimate` checks those forms with
+    /// `upperQuantileError` instead.)
     ///
     /// This is leak-free for one data set whose rows are observations (fit-csv). A grid's
     /// laws are checked by rerunning the whole analysis on truncated cells instead
@@ -200,9 +213,49 @@ public enum Holdout {
         let refit = Laws.fit(form, data.subset(train), options: o)
         guard refit.isOK else { return .failure(HoldoutUnavailable(reason: "refit below the top decade: \(refit.status)")) }
         let metric = HoldoutMetric(form)
-        let unit = metric == .gain ? (gain ?? Holdout.gain(of: Laws.fit(form, data, options: o))) : .nan
+        let unit = switch metric {
+        case .gain: gain ?? Holdout.gain(of: Laws.fit(form, data, options: o))
+        case .maxGain: data.y.map { abs($0) }.max() ?? .nan
+        case .relative: Double.nan
+        }
         return meanError(predicted: test.map { refit.predict(data.x[$0], data.x2?[$0] ?? .nan) },
                          observed: test.map { data.y[$0] }, metric: metric, gain: unit)
+    }
+}
+
+extension Holdout {
+    /// The Gao over-optimisation laws are refitted on the points whose d is at or below this
+    /// quantile of d (the top quarter is held out).
+    public static let overOptimisationQuantile = 0.75
+    /// Fewest held-out points for an over-optimisation holdout error.
+    public static let minimumHeldOut = 3
+
+    /// The extrapolation check of the Gao over-optimisation forms (`gao_rl`, `gao_bon`): the
+    /// cut is the `quantile` of d over the rows with d > 0 (the rows the law is fitted to),
+    /// computed from the data alone before any fit; the law is refitted on the rows with d at
+    /// or below it, and its mean |prediction − observation| on the rows above it is divided
+    /// by the largest |y| over all rows (`HoldoutMetric.maxGain`). Nothing the refit sees lies
+    /// above the cut. Unavailable with fewer than `minimumHeldOut` held-out rows, or when the
+    /// refit fails (too few rows below the cut among them).
+    public static func upperQuantileError(
+        _ form: LawForm, _ data: LawData, quantile q: Double = overOptimisationQuantile
+    ) -> Result<Double, HoldoutUnavailable> {
+        let rows = data.x.indices.filter { data.x[$0] > 0 && data.x[$0].isFinite && data.y[$0].isFinite }
+        guard !rows.isEmpty else { return .failure(HoldoutUnavailable(reason: "no point with d > 0")) }
+        let cut = quantile(sorted: rows.map { data.x[$0] }.sorted(), q)
+        let train = rows.filter { data.x[$0] <= cut }, test = rows.filter { data.x[$0] > cut }
+        let percent = Int((100 * q).rounded())
+        guard test.count >= minimumHeldOut else {
+            return .failure(HoldoutUnavailable(
+                reason: "\(test.count) point(s) above the \(percent)th percentile of d (d > \(fmt(cut))), need \(minimumHeldOut)"))
+        }
+        let refit = Laws.fit(form, data.subset(train))
+        guard refit.isOK else {
+            return .failure(HoldoutUnavailable(reason: "refit at d <= \(fmt(cut)) (\(percent)th percentile): \(refit.status)"))
+        }
+        let scale = rows.map { abs(data.y[$0]) }.max() ?? .nan
+        return meanError(predicted: test.map { refit.predict(data.x[$0]) }, observed: test.map { data.y[$0] },
+                         metric: .maxGain, gain: scale)
     }
 }
 
@@ -216,7 +269,8 @@ extension Laws {
     /// Fits `form` to `data`, bootstraps parameter intervals by resampling units (`units[i]`
     /// is the unit of row i, e.g. the cell it came from; nil = every row is its own unit),
     /// and runs the top-decade holdout check (`holdoutKey` defaults to x, or N·D for
-    /// Chinchilla).
+    /// Chinchilla); the Gao over-optimisation forms get the upper-quartile-of-d check
+    /// instead (`Holdout.upperQuantileError`; `holdoutKey` is not used).
     public static func estimate(
         _ form: LawForm, _ data: LawData, options: FitOptions = FitOptions(),
         bootstrap: BootstrapOptions = BootstrapOptions(), units: [Int]? = nil, holdoutKey: [Double]? = nil
@@ -252,7 +306,9 @@ extension Laws {
         }
         let key = holdoutKey ?? (form == .chinchilla ? zip(data.x, data.x2 ?? data.x).map { $0 * $1 } : nil)
         var holdout = Double.nan
-        switch Holdout.error(form, data, options: options, key: key, gain: Holdout.gain(of: fit)) {
+        let check = form.isOverOptimisation ? Holdout.upperQuantileError(form, data)
+            : Holdout.error(form, data, options: options, key: key, gain: Holdout.gain(of: fit))
+        switch check {
         case .success(let e): holdout = e
         case .failure(let f): notes.append("holdout: " + f.reason)
         }

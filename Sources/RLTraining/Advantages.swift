@@ -1,3 +1,4 @@
+import Rewards
 /// How a method turns a group's rewards into per-token advantages: one array per rollout,
 /// as long as its completion.
 public protocol AdvantageEstimator: Sendable {
@@ -44,10 +45,11 @@ public struct LeaveOneOut: AdvantageEstimator {
     }
 }
 
-/// Rejection sampling's marks: A = 1 on correct rollouts (reward 1), 0 on the rest.
+/// Rejection sampling's marks: A = 1 on accepted rollouts (`RuleReward.accepts`: reward
+/// ≥ 0.5, i.e. 1 from a verifier), 0 on the rest.
 public struct CorrectOnly: AdvantageEstimator {
     public init() {}
-    public func callAsFunction(_ g: RolloutGroup) -> [[Double]] { broadcast(g, g.rewards.map { $0 == 1 ? 1 : 0 }) }
+    public func callAsFunction(_ g: RolloutGroup) -> [[Double]] { broadcast(g, g.rewards.map { RuleReward.accepts($0) ? 1 : 0 }) }
 }
 
 /// No advantage at all (every token 0): a method whose terms ignore rewards (pure

@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import PolicyModel
 import ResultSchema
+import Rewards
 import RLCommon
 import Tasks
 
@@ -33,12 +34,19 @@ public struct CellRunner {
     /// The cell's training pool when its config asks for one (`poolSize`), built and cached
     /// by the caller; nil builds it here (uncached).
     public var pool: ProblemPool?
+    /// The learned reward model, required when the config trains on one (`reward = "rm"`),
+    /// built and cached by the caller (`RewardModelCache`).
+    public var rewardModel: RewardModel?
 
-    public init(config: CellConfig, base: Transformer, baseRecord: BaseRecord, pool: ProblemPool? = nil, log: ((String) -> Void)? = nil) {
+    public init(
+        config: CellConfig, base: Transformer, baseRecord: BaseRecord, pool: ProblemPool? = nil, rewardModel: RewardModel? = nil,
+        log: ((String) -> Void)? = nil
+    ) {
         self.config = config
         self.base = base
         self.baseRecord = baseRecord
         self.pool = pool
+        self.rewardModel = rewardModel
         self.log = log
     }
 
@@ -62,9 +70,13 @@ public struct CellRunner {
         } else if pool != nil {
             throw .invalidConfig("a pool was given but the config has no pool_size")
         }
+        guard (config.rewardSource == .learned) == (rewardModel != nil) else {
+            throw .invalidConfig(rewardModel == nil ? "reward = rm needs its reward model" : "a reward model was given but the reward is \(config.rewardSource)")
+        }
         do {
             var state = try TrainingState(
-                config: config, method: method, base: base, baseRecord: baseRecord, baseEval: baseEval, pool: pool)
+                config: config, method: method, base: base, baseRecord: baseRecord, baseEval: baseEval, pool: pool,
+                rewardModel: rewardModel)
             return try state.run(log: log)
         } catch let e as CellError {
             throw e
@@ -83,6 +95,8 @@ struct TrainStepStats {
     var samplingFLOPs = 0.0, deadFLOPs = 0.0, noGradientSamplingFLOPs = 0.0
     var trainingFLOPs = 0.0, noGradientTrainingFLOPs = 0.0
     var rewardSum = 0.0, rollouts = 0
+    /// Gold reward of the same rollouts, and those the training reward accepted but gold rejected.
+    var goldSum = 0.0, hacked = 0
     /// Trained tokens (entropy and clip fraction are over these) and sampled ones (response
     /// length; dynamic sampling trains fewer than it samples).
     var entropySum = 0.0, tokens = 0, sampledTokens = 0, clipped = 0, truncated = 0
@@ -108,6 +122,8 @@ struct TrainingState {
     let ema: Transformer?
     let emaRate: Double?
     let optimizer: AdamW
+    /// The training reward (its own generator for the coins of `pattern` and `noisy`).
+    var reward: TrainingReward
     var history: [[Float]] = []  // parameter snapshots, newest last
     var ledger = ComputeLedger()
     var wallTime = WallTime()
@@ -139,9 +155,11 @@ struct TrainingState {
 
     init(
         config: CellConfig, method: RLMethod, base: Transformer, baseRecord: BaseRecord, baseEval: BaseEvaluation,
-        pool: ProblemPool? = nil
+        pool: ProblemPool? = nil, rewardModel: RewardModel? = nil
     ) throws {
         self.config = config
+        reward = TrainingReward(
+            source: config.rewardSource, model: rewardModel, rng: SeededRNG(seed: config.seed).derived("reward"))
         self.method = method
         self.base = base
         self.baseRecord = baseRecord
@@ -245,7 +263,8 @@ struct TrainingState {
                 PoolUse(
                     key: p.request.key, size: p.problems.count, bucket: p.request.bucket, drawn: poolDrawn,
                     epochs: Double(poolDrawn) / Double(max(1, p.problems.count)), candidates: p.candidates, buildFLOPs: p.forwardFLOPs)
-            })
+            },
+            rewardModel: reward.model?.record)
     }
 
     /// A run that produced a non-finite or runaway loss or gradient.
@@ -268,6 +287,8 @@ struct TrainingState {
             noGradientTrainingShare: tf > 0 ? w.reduce(0.0) { $0 + $1.noGradientTrainingFLOPs } / tf : 0,
             distilledFraction: distills ? Double(distilled) / Double(max(1, tokens)) : nil,
             teacherDivergence: distills && distilled > 0 ? w.reduce(0.0) { $0 + $1.divergenceSum } / Double(distilled) : nil,
+            goldReward: w.reduce(0.0) { $0 + $1.goldSum } / Double(max(1, rollouts)),
+            hackRate: Double(w.reduce(0) { $0 + $1.hacked }) / Double(max(1, rollouts)),
             discardedGroups: w.reduce(0) { $0 + $1.discarded },
             entropy: w.reduce(0.0) { $0 + $1.entropySum } / Double(max(1, tokens)),
             clipFraction: Double(w.reduce(0) { $0 + $1.clipped }) / Double(max(1, tokens)),

@@ -2,6 +2,7 @@ import BasePolicies
 import Evaluation
 import Foundation
 import ResultSchema
+import Rewards
 import Tasks
 
 // `CellConfig` itself (its stored knobs, defaults and `value(of:)`) is part of the result
@@ -11,15 +12,19 @@ extension CellConfig {
     /// The method object this config names, with its knobs applied.
     public func makeMethod() -> RLMethod? { Methods.make(method, self) }
 
-    /// Method-specific knobs set away from their defaults that this config's method does
-    /// not read (they would change the cell's identity and nothing else).
+    /// Method-specific knobs set away from their defaults that this config does not read
+    /// (its method's knobs, and the `rm_*` knobs only with `reward = "rm"`): they would
+    /// change the cell's identity and nothing else.
     public func unusedKnobs() -> [MethodKnob] {
-        let used = Methods.knobs(of: method)
+        let used = Methods.knobs(of: method).union(knobsRead.intersection(MethodKnob.rewardModelKnobs))
         return MethodKnob.allCases.filter { !used.contains($0) && value(of: $0) != CellDefaults.cell.value(of: $0) }
     }
 
     /// "kl = 0.1 is not used by dapo (it is read by grpo)".
     public func unusedKnobMessage(_ knob: MethodKnob) -> String {
+        if MethodKnob.rewardModelKnobs.contains(knob) {
+            return "\(knob.rawValue) = \(value(of: knob)) is not used: it is read only with reward = \"rm\" (this cell's reward is \(rewardSource))"
+        }
         let users = Methods.names.filter { Methods.knobs(of: $0).contains(knob) }
         return "\(knob.rawValue) = \(value(of: knob)) is not used by \(method)"
             + (users.isEmpty ? "" : " (it is read by \(users.joined(separator: ", ")))")
@@ -36,6 +41,13 @@ extension CellConfig {
         if policyLag < 0 { return "lag: must be >= 0 (got \(policyLag))" }
         if Methods.knobs(of: method).contains(.distill), !(distill > 0) || !distill.isFinite {
             return "distill: must be a positive number (got \(distill)); 0 would charge teacher forwards that teach nothing"
+        }
+        if method == "process", !rewardSource.isGold {
+            return "reward: process credits steps with the exact step verifier, which has no proxy form; it trains on gold only (got \(rewardSource))"
+        }
+        if rewardSource == .learned, rewardModel == nil { return "reward: rm needs a reward-model spec" }
+        if rewardSource != .learned, rewardModel != nil {
+            return "rm_size: a reward-model spec on a cell whose reward is \(rewardSource) (it is read only with reward = \"rm\")"
         }
         if evalPoints < 2 { return "eval_points: need at least 2 (got \(evalPoints))" }
         if evalSamples < 4 { return "eval_samples: need at least 4 for avg@4 (got \(evalSamples))" }
@@ -71,5 +83,17 @@ extension CellConfig {
         return PoolRequest(
             mixture: tasks, ranges: trainRanges(corpus: base.spec.corpus), bucket: trainBucket, size: d,
             samples: base.evaluation?.options.samples ?? EvalOptions().samples)
+    }
+}
+
+extension CellConfig {
+    /// The reward model this cell trains on, given its policy base and the base its reward
+    /// model starts from (`rm_size`; the policy base itself for `base`); nil unless
+    /// `reward = "rm"`. It learns on the cell's training distribution.
+    public func rewardModelRequest(policyBase: BaseRecord, rmBase: BaseRecord) -> RewardModelRequest? {
+        guard rewardSource == .learned, let spec = rewardModel else { return nil }
+        return RewardModelRequest(
+            policyBaseKey: policyBase.key, rmBaseKey: rmBase.key, rmBaseName: rmBase.spec.name, mixture: tasks,
+            ranges: trainRanges(corpus: policyBase.spec.corpus), spec: spec)
     }
 }

@@ -2,6 +2,7 @@ import Evaluation
 import Foundation
 import PolicyModel
 import ResultSchema
+import Rewards
 import RLCommon
 import Tasks
 
@@ -10,8 +11,11 @@ extension TrainingState {
 
     mutating func evaluate(step: Int) throws -> EvalPoint {
         let opts = EvalOptions(samples: config.evalSamples, greedy: true)
-        let (outcomes, cost) = try Evaluator.run(policy, on: evalSet, indices: evalIndices, options: opts, seed: config.seed &+ 7)
+        var samples: [(index: Int, completion: [Int32])] = []
+        let (outcomes, cost) = try Evaluator.run(
+            policy, on: evalSet, indices: evalIndices, options: opts, seed: config.seed &+ 7, sampled: { samples.append(($0, $1)) })
         ledger.evaluation += cost.forwardFLOPs
+        let rewardDiagnostics = try self.rewardDiagnostics(samples, step: step)
         let ref = try Evaluator.referenceLogProbs(policy, problems: referenceIndices.map { evalSet.problems[$0] })
         ledger.evaluation += ref.forwardFLOPs
         let groups = Metrics.summarize(
@@ -34,7 +38,48 @@ extension TrainingState {
         sinceEval = (0, 0, 0)
         return EvalPoint(
             step: step, compute: ledger, wallSeconds: monotonicSeconds() - started, groups: groups,
-            supportExpansion: expanded, baseUnsolved: unsolved, klToBase: kl, entropy: h, teacher: teacherDiagnostics)
+            supportExpansion: expanded, baseUnsolved: unsolved, klToBase: kl, entropy: h, teacher: teacherDiagnostics,
+            reward: rewardDiagnostics)
+    }
+
+    /// Proxy and gold reward, hack rate and sequence KL to the base on the eval samples of
+    /// the cell's training distribution (its families at its training difficulties: the
+    /// `train_dist` problems), clustered by problem. The proxy's coins come from a generator of the evaluation's own
+    /// (the training reward's stream is untouched); reward-model and KL forwards are
+    /// evaluation FLOPs.
+    mutating func rewardDiagnostics(_ all: [(index: Int, completion: [Int32])], step: Int) throws -> RewardDiagnostics? {
+        // The cell's own training distribution: its families at its training difficulties.
+        let samples = all.filter { s in
+            let p = evalSet.problems[s.index]
+            return trainRange[p.family]?.contains(p.difficulty) ?? false
+        }
+        guard !samples.isEmpty else { return nil }
+        let problems = samples.map { evalSet.problems[$0.index] }
+        var scorer = TrainingReward(
+            source: reward.source, model: reward.model, rng: SeededRNG(seed: config.seed).derived("eval-reward-\(step)"))
+        let (proxy, rmFLOPs) = try scorer.score(Array(zip(problems, samples.map(\.completion))))
+        let (kl, klFLOPs) = try SequenceKL.perSample(
+            policy: policy, reference: base, Array(zip(problems.map(\.promptTokens), samples.map(\.completion))))
+        ledger.evaluation += rmFLOPs + klFLOPs
+        var order: [Int] = [], slot: [Int: Int] = [:]
+        var columns: [[[Double]]] = [[], [], [], []]  // proxy, gold, hacked, KL; per problem
+        for (i, s) in samples.enumerated() {
+            if slot[s.index] == nil {
+                slot[s.index] = order.count
+                order.append(s.index)
+                for c in columns.indices { columns[c].append([]) }
+            }
+            let k = slot[s.index] ?? 0
+            let gold = RuleReward.gold(problems[i], s.completion)
+            columns[0][k].append(proxy[i])
+            columns[1][k].append(gold)
+            columns[2][k].append(RuleReward.accepts(proxy[i]) && gold == 0 ? 1 : 0)
+            columns[3][k].append(kl[i])
+        }
+        let m = columns.map { RewardDiagnostics.clustered($0) }
+        return RewardDiagnostics(
+            samples: samples.count, proxy: m[0].mean, proxySE: m[0].se, gold: m[1].mean, goldSE: m[1].se, hackRate: m[2].mean,
+            hackRateSE: m[2].se, sequenceKL: m[3].mean, sequenceKLSE: m[3].se)
     }
 
     /// The teacher's hint uplift on the cell's eval problems: its pass@1 (eval samples, no

@@ -4,6 +4,7 @@ import Foundation
 import PolicyModel
 import RLCommon
 import ResultSchema
+import Rewards
 import Tasks
 
 extension TrainingState {
@@ -51,18 +52,22 @@ extension TrainingState {
         wallTime.sampling += monotonicSeconds() - t0
         ledger.sampling += r.forwardFLOPs
         ledger.rollouts += prompts.count
+        // The training reward of every rollout; a reward model's forwards are charged.
+        let scored = try reward.score(problems.enumerated().flatMap { i, p in
+            r.completions[(i * n)..<((i + 1) * n)].map { (p, $0.tokens) }
+        })
+        ledger.rewardModel += scored.flops
         var groups: [RolloutGroup] = []
         var flops: [Double] = []
         for (i, p) in problems.enumerated() {
             var rollouts: [Rollout] = []
             var f = 0.0
-            for c in r.completions[(i * n)..<((i + 1) * n)] {
+            for (k, c) in r.completions[(i * n)..<((i + 1) * n)].enumerated() {
                 ledger.generatedTokens += c.tokens.count
                 f += FLOPs.forwardSequence(base.config, length: p.promptTokens.count + c.tokens.count - 1)
                 rollouts.append(Rollout(
-                    completion: c.tokens, behaviorLogProbs: c.logProbs,
-                    reward: Verifier.verify(p, completion: c.tokens).reward,
-                    steps: Verifier.stepScores(p, completion: c.tokens)))
+                    completion: c.tokens, behaviorLogProbs: c.logProbs, reward: scored.rewards[i * n + k],
+                    gold: RuleReward.gold(p, c.tokens), steps: Verifier.stepScores(p, completion: c.tokens)))
             }
             groups.append(RolloutGroup(problem: p, rollouts: rollouts))
             flops.append(f)
@@ -103,6 +108,10 @@ extension TrainingState {
                 stats.rollouts += g.rollouts.count
                 stats.sampledTokens += g.rollouts.reduce(0) { $0 + $1.completion.count }
                 stats.rewardSum += g.rewards.reduce(0, +)
+                for r in g.rollouts {
+                    stats.goldSum += r.gold
+                    if RuleReward.accepts(r.reward) && r.gold == 0 { stats.hacked += 1 }
+                }
                 if g.hasZeroVariance {
                     stats.deadGroups += 1
                     stats.deadFLOPs += f

@@ -6,8 +6,11 @@ public struct Rollout: Sendable {
     public var completion: [Int32]
     /// Log-probability of each completion token under the policy that sampled it.
     public var behaviorLogProbs: [Float]
-    /// Verifier reward (1 or 0).
+    /// The training reward (the exact verifier's 1 or 0 unless the cell trains on a proxy).
     public var reward: Double
+    /// The exact verifier's reward, recorded whatever the training reward (never read by a
+    /// loss unless it is the training reward).
+    public var gold: Double
     /// Step scores from the step verifier (dense/process rewards).
     public var steps: [StepScore]
 }
@@ -103,12 +106,13 @@ public struct RLMethod: Sendable {
     /// The teacher of `.teacher`-reading terms (distillation), nil when none reads one.
     public var teacher: Teacher?
     public var sampling: SamplingRule
-    /// The cell knobs this method reads (any other set away from its default is an error).
+    /// The cell knobs this method reads (any other set away from its default is an error);
+    /// every method reads its training reward.
     public var knobs: Set<MethodKnob>
 
     public init(
         name: String, advantages: any AdvantageEstimator, terms: [any LossTerm], aggregation: Aggregation = .tokenMean,
-        reference: PolicySource? = nil, teacher: Teacher? = nil, sampling: SamplingRule = .plain, knobs: Set<MethodKnob> = []
+        reference: PolicySource? = nil, teacher: Teacher? = nil, sampling: SamplingRule = .plain, knobs: Set<MethodKnob> = [.reward]
     ) {
         self.name = name; self.advantages = advantages; self.terms = terms; self.aggregation = aggregation
         self.reference = reference; self.teacher = teacher; self.sampling = sampling; self.knobs = knobs

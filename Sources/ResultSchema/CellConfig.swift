@@ -22,6 +22,13 @@ public enum CellDefaults {
     public static let divergence = DistillLoss.full(.reverseKL)
     public static let distill = 0.1
     public static let distillOn = DistillMask.all
+    /// The training reward: the exact verifier. A learned reward model is initialised from
+    /// the cell's own base, trained on 256 labelled base samples without label noise, alone.
+    public static let reward = RewardSource.gold
+    public static let rmSize = "base"
+    public static let rmLabels = 256
+    public static let rmLabelNoise = 0.0
+    public static let rmEnsemble = RewardEnsemble.single
     public static let seed: UInt64 = 0
     public static let evalPoints = 8
     public static let evalSamples = 8
@@ -37,16 +44,26 @@ public enum MethodKnob: String, CaseIterable, Sendable {
     case divergence
     case distill
     case distillOn = "distill_on"
+    case reward
+    case rmSize = "rm_size"
+    case rmLabels = "rm_labels"
+    case rmLabelNoise = "rm_label_noise"
+    case rmEnsemble = "rm_ensemble"
 
     /// The knobs a built-in method reads: the one table the method declarations
-    /// (`RLMethod.knobs`), grid validation and the law fitter's labels all use.
+    /// (`RLMethod.knobs`), grid validation and the law fitter's labels all use. Every method
+    /// reads its reward; the `rm_*` knobs are read by the cells whose reward is `rm`
+    /// (`CellConfig.knobsRead`).
     public static func read(by method: String) -> Set<MethodKnob> {
         switch method {
-        case "grpo": [.kl, .entropy]
-        case "opsd", "sdpo", "sdpg": [.teacher, .divergence, .distill, .distillOn]
-        default: []
+        case "grpo": [.kl, .entropy, .reward]
+        case "opsd", "sdpo", "sdpg": [.teacher, .divergence, .distill, .distillOn, .reward]
+        default: [.reward]
         }
     }
+
+    /// The knobs of a learned reward model.
+    public static let rewardModelKnobs: Set<MethodKnob> = [.rmSize, .rmLabels, .rmLabelNoise, .rmEnsemble]
 }
 
 /// Everything that determines one grid cell's RL run (besides the base policy).
@@ -85,6 +102,11 @@ public struct CellConfig: Codable, Hashable, Sendable {
     public var divergence: DistillLoss
     public var distill: Double
     public var distillOn: DistillMask
+    /// The training reward; nil is the exact verifier (`gold`), and is left out of the
+    /// document, so that cells of grids written before reward sources keep their ids.
+    public var reward: RewardSource?
+    /// The learned reward model, present exactly when `reward` is `rm`.
+    public var rewardModel: RewardModelSpec?
     public var seed: UInt64
     /// Evaluations at log-spaced compute points, step 0 included.
     public var evalPoints: Int
@@ -138,7 +160,28 @@ public struct CellConfig: Codable, Hashable, Sendable {
         case .divergence: divergence.description
         case .distill: knobNumber(distill)
         case .distillOn: distillOn.description
+        case .reward: rewardSource.description
+        case .rmSize: (rewardModel ?? RewardModelSpec()).size
+        case .rmLabels: String((rewardModel ?? RewardModelSpec()).labels)
+        case .rmLabelNoise: knobNumber((rewardModel ?? RewardModelSpec()).labelNoise)
+        case .rmEnsemble: (rewardModel ?? RewardModelSpec()).ensemble.description
         }
+    }
+
+    /// The training reward (`reward`, gold when unset).
+    public var rewardSource: RewardSource {
+        get { reward ?? .gold }
+        set {
+            reward = newValue.isGold ? nil : newValue
+            if newValue == .learned, rewardModel == nil { rewardModel = RewardModelSpec() }
+            if newValue != .learned, rewardModel == RewardModelSpec() { rewardModel = nil }
+        }
+    }
+
+    /// The knobs this cell reads: its method's, and the `rm_*` knobs when it trains on a
+    /// learned reward model.
+    public var knobsRead: Set<MethodKnob> {
+        MethodKnob.read(by: method).union(rewardSource == .learned ? MethodKnob.rewardModelKnobs : [])
     }
 
     /// Sets a method knob from its spelling (a grid file's value, a command-line option);
@@ -163,6 +206,31 @@ public struct CellConfig: Codable, Hashable, Sendable {
         case .distillOn:
             guard let v = DistillMask(spelled) else { return "'\(spelled)' is not \(DistillMask.spellings)" }
             distillOn = v
+        case .reward:
+            guard let v = RewardSource(spelled) else { return "'\(spelled)' is not \(RewardSource.spellings)" }
+            rewardSource = v
+        case .rmSize, .rmLabels, .rmLabelNoise, .rmEnsemble:
+            var spec = rewardModel ?? RewardModelSpec()
+            let t = spelled.trimmingCharacters(in: .whitespaces)
+            switch knob {
+            case .rmSize:
+                guard !t.isEmpty, t.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                    return "must be a base name of the grid's ladder or base, got '\(spelled)'"
+                }
+                spec.size = t
+            case .rmLabels:
+                guard let n = Int(t), n >= 8 else { return "must be a whole number of labelled samples >= 8, got \(spelled)" }
+                spec.labels = n
+            case .rmLabelNoise:
+                guard let x = Double(t), x >= 0, x < 0.5 else { return "must be a flip probability in [0, 0.5), got \(spelled)" }
+                spec.labelNoise = x
+            default:
+                guard let e = RewardEnsemble(t) else { return "'\(spelled)' is not \(RewardEnsemble.spellings)" }
+                spec.ensemble = e
+            }
+            // Kept only when it says something: a spec equal to the defaults on a cell that
+            // does not train on a reward model would change the id and nothing else.
+            rewardModel = rewardSource != .learned && spec == RewardModelSpec() ? nil : spec
         }
         return nil
     }
@@ -171,7 +239,7 @@ public struct CellConfig: Codable, Hashable, Sendable {
     /// set away from its default, e.g. "sdpg[teacher=ema:0.05,distill=0.5]", so that
     /// variants of a method form different law groups (a knob it does not read is ignored).
     public var methodLabel: String {
-        let reads = MethodKnob.read(by: method)
+        let reads = knobsRead
         let set = MethodKnob.allCases.filter { reads.contains($0) && value(of: $0) != CellDefaults.cell.value(of: $0) }
         guard !set.isEmpty else { return method }
         return method + "[" + set.map { "\($0.rawValue)=\(value(of: $0))" }.joined(separator: ",") + "]"

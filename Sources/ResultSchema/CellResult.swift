@@ -20,14 +20,17 @@ public struct EvalPoint: Codable, Sendable {
     public var entropy: Double
     /// Self-distillation cells only: the teacher's diagnostics at this point.
     public var teacher: TeacherDiagnostics? = nil
+    /// Proxy and gold reward, hack rate and d = √KL(π ‖ base) on the policy's eval samples
+    /// (absent in older documents).
+    public var reward: RewardDiagnostics? = nil
 
     public init(
         step: Int, compute: ComputeLedger, wallSeconds: Double, groups: [GroupMetrics], supportExpansion: Int,
-        baseUnsolved: Int, klToBase: Double, entropy: Double, teacher: TeacherDiagnostics? = nil
+        baseUnsolved: Int, klToBase: Double, entropy: Double, teacher: TeacherDiagnostics? = nil, reward: RewardDiagnostics? = nil
     ) {
         self.step = step; self.compute = compute; self.wallSeconds = wallSeconds; self.groups = groups
         self.supportExpansion = supportExpansion; self.baseUnsolved = baseUnsolved; self.klToBase = klToBase
-        self.entropy = entropy; self.teacher = teacher
+        self.entropy = entropy; self.teacher = teacher; self.reward = reward
     }
 }
 
@@ -35,7 +38,12 @@ public struct EvalPoint: Codable, Sendable {
 public struct StepWindow: Codable, Sendable {
     public var firstStep: Int
     public var lastStep: Int
+    /// Mean training reward of the window's rollouts (the proxy, for a proxy-reward cell).
     public var meanReward: Double
+    /// Mean gold reward of the same rollouts, and the share the training reward accepted
+    /// while gold rejected them (absent in older documents).
+    public var goldReward: Double? = nil
+    public var hackRate: Double? = nil
     /// Fraction of sampled groups with zero reward variance (GRPO's dead zone).
     public var deadZoneFraction: Double
     /// Share of the window's sampling FLOPs spent on those groups.
@@ -63,13 +71,15 @@ public struct StepWindow: Codable, Sendable {
     public init(
         firstStep: Int, lastStep: Int, meanReward: Double, deadZoneFraction: Double, deadZoneFLOPsShare: Double,
         noGradientFraction: Double? = nil, noGradientSamplingShare: Double? = nil, noGradientTrainingShare: Double? = nil,
-        distilledFraction: Double? = nil, teacherDivergence: Double? = nil, discardedGroups: Int, entropy: Double, clipFraction: Double, responseLength: Double, loss: Double, gradNorm: Double
+        distilledFraction: Double? = nil, teacherDivergence: Double? = nil, goldReward: Double? = nil, hackRate: Double? = nil,
+        discardedGroups: Int, entropy: Double, clipFraction: Double, responseLength: Double, loss: Double, gradNorm: Double
     ) {
         self.firstStep = firstStep; self.lastStep = lastStep; self.meanReward = meanReward
         self.deadZoneFraction = deadZoneFraction; self.deadZoneFLOPsShare = deadZoneFLOPsShare
         self.noGradientFraction = noGradientFraction; self.noGradientSamplingShare = noGradientSamplingShare
         self.noGradientTrainingShare = noGradientTrainingShare; self.discardedGroups = discardedGroups
         self.distilledFraction = distilledFraction; self.teacherDivergence = teacherDivergence
+        self.goldReward = goldReward; self.hackRate = hackRate
         self.entropy = entropy; self.clipFraction = clipFraction; self.responseLength = responseLength
         self.loss = loss; self.gradNorm = gradNorm
     }
@@ -103,17 +113,20 @@ public struct CellResult: Codable, Sendable {
     public var blasCore: String? = nil
     /// The fixed training pool, when the cell trained on one (`pool_size`).
     public var pool: PoolUse? = nil
+    /// The learned reward model, when the cell trained on one (`reward = "rm"`).
+    public var rewardModel: RewardModelUse? = nil
 
     /// A cell document of the current schema and numerics version.
     public init(
         config: CellConfig, baseKey: String, baseName: String, baseParameters: Int, status: String,
         failure: String? = nil, steps: Int, curve: [EvalPoint], windows: [StepWindow], compute: ComputeLedger,
-        wallSeconds: Double, wallTime: WallTime? = nil, blasCore: String? = nil, pool: PoolUse? = nil
+        wallSeconds: Double, wallTime: WallTime? = nil, blasCore: String? = nil, pool: PoolUse? = nil,
+        rewardModel: RewardModelUse? = nil
     ) {
         self.config = config; self.baseKey = baseKey; self.baseName = baseName; self.baseParameters = baseParameters
         self.status = status; self.failure = failure; self.steps = steps; self.curve = curve; self.windows = windows
         self.compute = compute; self.wallSeconds = wallSeconds; self.wallTime = wallTime; self.blasCore = blasCore
-        self.pool = pool
+        self.pool = pool; self.rewardModel = rewardModel
     }
 }
 

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import Laws
+import ResultSchema
 
 /// `rlscale fit RESULTS [--out analysis/<grid>]`: fits every law of a result store.
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fit scaling laws to a grid's cells: frontiers, arm and configuration fits, their envelope, allocation laws, Chinchilla, with bootstrap CIs.",
-        discussion: "Reads RESULTS/cells/*.json (status \"done\" only) and writes laws.csv, allocation.csv, frontier.csv, replication.csv (per-seed fits, when a group has two or more seeds), SVG plots and report.md.")
+        discussion: "Reads RESULTS/cells/*.json (status \"done\" only) and writes laws.csv, allocation.csv, frontier.csv, replication.csv (per-seed fits, when a group has two or more seeds), SVG plots and report.md; when some cells train on a proxy reward, also overoptimisation.csv (Gao's gao_rl law per arm) and its plots.")
 
     @Argument(help: "Result store folder (holds cells/ and optionally manifest.json).")
     var results: String
@@ -61,7 +62,15 @@ struct Fit: ParsableCommand {
             fitWindowFraction: fitWindow, huberDelta: huberDelta)
         let report = GridAnalysis.run(store, score: selector, options: options)
         let dir = out ?? "analysis/\(store.grid)"
-        let files = try report.write(to: dir)
+        var files = try report.write(to: dir)
+        // Cells that train on a proxy reward: Gao's over-optimisation law per arm.
+        let over = try OverOptimisation.analyse(
+            results: results,
+            options: OverOptimisationOptions(bootstrap: options.bootstrap, forms: [.gaoRL, .gaoBoN], allowMixedNumerics: allowMixed))
+        if over.arms.contains(where: { $0.key.reward != RewardSource.gold.description }) {
+            files += try over.write(to: dir)
+            print("over-optimisation: \(over.arms.count) arm(s) → \(dir)/overoptimisation.csv")
+        }
         for s in store.skipped { print("skipped \(s.id): \(s.reason)") }
         print("\(store.cells.count) cells, \(report.groups.count) group(s); wrote \(files.count) files to \(dir)")
     }

@@ -28,7 +28,7 @@ struct RLScale: ParsableCommand {
             the core in its manifest; its workers and Slurm tasks all run that core.
             """,
         version: "rlscale \(Harness.version) (numerics \(Numerics.version), cell schema \(CellResult.schemaVersion))",
-        subcommands: [Plan.self, Run.self, Status.self, Slurm.self, Fit.self, FitCSV.self, ExportCommand.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self, BenchCellWorker.self])
+        subcommands: [Plan.self, Run.self, Status.self, Slurm.self, Fit.self, FitCSV.self, BestOfNCommand.self, ExportCommand.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self, BenchCellWorker.self])
 }
 
 struct Bench: ParsableCommand {

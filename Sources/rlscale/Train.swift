@@ -6,6 +6,7 @@ import PolicyModel
 import ResultSchema
 import RLCommon
 import RLTraining
+import Rewards
 import Tasks
 
 struct Train: ParsableCommand {
@@ -46,6 +47,12 @@ struct Train: ParsableCommand {
     var divergence: String = CellDefaults.divergence.description
     @Option(help: "Distillation weight α (λ for sdpg).") var distill: Double = CellDefaults.distill
     @Option(help: "Distilled tokens: all, failed or confident:τ.") var distillOn: String = CellDefaults.distillOn.description
+    @Option(help: "Training reward: \(RewardSource.spellings).") var reward: String = CellDefaults.reward.description
+    @Option(help: "Reward model (--reward rm): the ladder size it starts from, or base (the policy's).")
+    var rmSize: String = CellDefaults.rmSize
+    @Option(help: "Reward model: labelled base samples it learns from.") var rmLabels: Int = CellDefaults.rmLabels
+    @Option(help: "Reward model: probability that a training label is flipped.") var rmLabelNoise: Double = CellDefaults.rmLabelNoise
+    @Option(help: "Reward model ensemble: \(RewardEnsemble.spellings).") var rmEnsemble: String = CellDefaults.rmEnsemble.description
     @Option(help: "Seed.") var seed: UInt64 = CellDefaults.seed
     @Option(help: "Evaluation points (step 0 included).") var evalPoints: Int = CellDefaults.evalPoints
     @Option(help: "Samples per eval problem.") var evalSamples: Int = CellDefaults.evalSamples
@@ -79,7 +86,11 @@ struct Train: ParsableCommand {
             curriculum: cur, trainBucket: bucket, poolSize: poolSize, policyLag: lag, klCoef: kl, entropyCoef: entropy, distill: distill,
             seed: seed, evalPoints: evalPoints, evalSamples: evalSamples,
             evalProblemsPerLevel: evalProblems)
-        for (knob, spelled) in [(MethodKnob.teacher, teacher), (.divergence, divergence), (.distillOn, distillOn)] {
+        let rewardKnobs: [(MethodKnob, String)] = [
+            (.reward, reward), (.rmSize, rmSize), (.rmLabels, String(rmLabels)), (.rmLabelNoise, knobNumber(rmLabelNoise)),
+            (.rmEnsemble, rmEnsemble),
+        ]
+        for (knob, spelled) in [(MethodKnob.teacher, teacher), (.divergence, divergence), (.distillOn, distillOn)] + rewardKnobs {
             if let why = config.set(knob, to: spelled) {
                 FileHandle.standardError.write(Data(("Error: " + Self.namingTheOption("\(knob.rawValue): \(why)") + "\n").utf8))
                 throw ExitCode(2)
@@ -95,7 +106,18 @@ struct Train: ParsableCommand {
         let (model, record) = try BaseCache(directory: results + "/bases").obtain(spec, log: stderr)
         let cache = BaseCache(directory: results + "/bases")
         let pool = try config.poolRequest(base: record).map { try cache.obtainPool(spec, $0, base: model, log: stderr) }
-        let result = try CellRunner(config: config, base: model, baseRecord: record, pool: pool, log: verbose ? stderr : nil).run()
+        var rewardModel: RewardModel?
+        if let size = config.rewardModel?.size {
+            guard let rmSpec = size == "base" ? spec : BaseLadder.spec(size, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens)
+            else { throw ValidationError("--rm-size: unknown size '\(size)'") }
+            let (rmBase, rmRecord) = try cache.obtain(rmSpec, log: stderr)
+            if let request = config.rewardModelRequest(policyBase: record, rmBase: rmRecord) {
+                rewardModel = try RewardModelCache(directory: cache.directory).obtain(request, policyBase: model, rmBase: rmBase, log: stderr)
+            }
+        }
+        let result = try CellRunner(
+            config: config, base: model, baseRecord: record, pool: pool, rewardModel: rewardModel, log: verbose ? stderr : nil
+        ).run()
         let data = try CellResult.encoder.encode(result)
         if let out {
             try AtomicFile.write(data, to: out)
@@ -131,8 +153,10 @@ enum CellSummary {
         if let f = r.failure { s += " (\(f))" }
         s += String(format: ", %d steps, %.3g FLOPs, %.0f s\n", r.steps, r.compute.total, r.wallSeconds)
         let teacher = r.curve.contains { $0.teacher != nil }
+        let proxy = !r.config.rewardSource.isGold
         s += "      step       FLOPs  rollouts  avg@4 all  avg@4 easy  avg@4 hard  support+  KL(base)"
-        s += teacher ? "  D(teacher)  uplift  distilled\n" : "\n"
+        s += teacher ? "  D(teacher)  uplift  distilled" : ""
+        s += proxy ? "   proxy    gold    hack       d\n" : "\n"
         for p in r.curve {
             func f(_ x: Double?) -> String { x.map { String(format: "%10.3f", $0) } ?? "         -" }
             s += String(format: "%10d %11.3g %9d", p.step, p.compute.total, p.compute.rollouts)
@@ -141,7 +165,14 @@ enum CellSummary {
             if let t = p.teacher {
                 s += String(format: "  %10.3f  %+6.3f  %9.2f", t.divergence, t.uplift.uplift, t.distilledFraction)
             }
+            if proxy, let w = p.reward {
+                s += String(format: "  %6.3f  %6.3f  %6.3f  %6.2f", w.proxy, w.gold, w.hackRate, w.d)
+            }
             s += "\n"
+        }
+        if let rm = r.rewardModel {
+            s += String(format: "reward model %@ (%@, %d labels, %d member(s)): held-out accuracy %.3f (majority %.3f), AUC %.3f\n",
+                        String(rm.key.prefix(8)), rm.base, rm.labels, rm.members, rm.heldOutAccuracy, rm.majorityAccuracy, rm.heldOutAUC)
         }
         if let w = r.windows.last {
             s += String(format: "last window: reward %.3f, dead zone %.2f (%.2f of sampling FLOPs), clip %.3f, entropy %.3f\n",

@@ -162,6 +162,19 @@ import Testing
                 put("all", "policy", "kl_to_base", "", p.klToBase, nil, nil, nil)
                 put("all", "policy", "entropy", "", p.entropy, nil, nil, nil)
                 put("all", "policy", "support_expansion", "", Double(p.supportExpansion), nil, nil, p.baseUnsolved)
+                if let t = p.teacher {
+                    put("all", "policy", "teacher_divergence", "", t.divergence, nil, nil, nil)
+                    put("all", "policy", "teacher_uplift", "", t.uplift.uplift, t.uplift.se, nil, t.uplift.problems)
+                    put("all", "policy", "distilled_fraction", "", t.distilledFraction, nil, nil, nil)
+                    if let d = t.trainingDivergence { put("all", "policy", "training_teacher_divergence", "", d, nil, nil, nil) }
+                }
+                if let w = p.reward {
+                    put("all", "policy", "proxy_reward", "", w.proxy, w.proxySE, nil, nil)
+                    put("all", "policy", "gold_reward", "", w.gold, w.goldSE, nil, nil)
+                    put("all", "policy", "hack_rate", "", w.hackRate, w.hackRateSE, nil, nil)
+                    put("all", "policy", "sequence_kl", "", w.sequenceKL, w.sequenceKLSE, nil, nil)
+                    put("all", "policy", "d", "", w.d, nil, nil, nil)
+                }
             }
         }
         return out
@@ -253,6 +266,7 @@ import Testing
                 number(row, "discarded_groups", w.discardedGroups, ctx); number(row, "entropy", w.entropy, ctx)
                 number(row, "clip_fraction", w.clipFraction, ctx); number(row, "response_length_tokens", w.responseLength, ctx)
                 number(row, "loss", w.loss, ctx); number(row, "grad_norm", w.gradNorm, ctx)
+                number(row, "gold_reward", w.goldReward, ctx); number(row, "hack_rate", w.hackRate, ctx)
             }
         }
 
@@ -273,6 +287,10 @@ import Testing
             number(row, "entropy_coef", c.entropyCoef, id); number(row, "distill", c.distill, id)
             #expect(row["teacher"] == c.teacher.description && row["divergence"] == c.divergence.description)
             #expect(row["distill_on"] == c.distillOn.description); #expect(row["seed"] == String(c.seed))
+            #expect(row["reward"] == c.rewardSource.description && row["rm_size"] == (c.rewardModel?.size ?? ""))
+            number(row, "rm_labels", c.rewardModel?.labels, id); number(row, "rm_label_noise", c.rewardModel?.labelNoise, id)
+            number(row, "reward_model_flops", l.rewardModel, id)
+            #expect(row["rm_key"] == (r.rewardModel?.key ?? "")); number(row, "rm_held_out_auc", r.rewardModel?.heldOutAUC, id)
             number(row, "eval_points", c.evalPoints, id); number(row, "eval_samples", c.evalSamples, id)
             number(row, "eval_problems_per_level", c.evalProblemsPerLevel, id)
             number(row, "steps", r.steps, id); number(row, "curve_points", r.curve.count, id); number(row, "windows", r.windows.count, id)

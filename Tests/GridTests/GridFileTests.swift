@@ -202,6 +202,52 @@ let minimalGrid = """
         }
     }
 
+    /// Reward sources are an axis every method reads; the `rm_*` axes apply only to the cells
+    /// whose reward is `rm` (and pull their starting base into the grid); a gold cell keeps
+    /// the id it had before rewards existed; bad rewards and reward-model knobs are refused at
+    /// their line with the key and value.
+    @Test func rewardAxesExpandAndBadRewardsAreRefused() throws {
+        func grid(_ axes: String, cell: String = "", sizes: String = "[\"xs\", \"s\"]") -> String {
+            "name = \"r\"\n[base]\nsizes = \(sizes)\n[cell]\neval_points = 4\n\(cell)\n[axes]\nsize = [\"xs\"]\nbudget = [1e9]\n\(axes)\n"
+        }
+        let g = try GridFile.parse(
+            grid("reward = [\"gold\", \"contains:6\", \"rm\", \"noisy:0.1,0.2,corrected\"]\nrm_size = [\"base\", \"s\"]\nrm_labels = [64, 256]"),
+            file: "r.toml")
+        let rm = g.cells.filter { $0.config.rewardSource == .learned }
+        #expect(g.cells.count == 3 + 4 && rm.count == 4)
+        #expect(Set(rm.compactMap { $0.config.rewardModel.map { "\($0.size)/\($0.labels)" } }) == ["base/64", "base/256", "s/64", "s/256"])
+        #expect(g.cells.filter { $0.config.rewardSource != .learned }.allSatisfy { $0.config.rewardModel == nil })
+        #expect(g.bases.map(\.name) == ["xs", "s"], "the reward model's base s is pretrained too")
+        #expect(Set(g.cells.map(\.config.methodLabel)).contains("grpo[reward=rm,rm_size=s,rm_labels=64]"))
+        let plain = try GridFile.parse(grid(""), file: "a.toml"), gold = try GridFile.parse(grid("reward = [\"gold\"]"), file: "b.toml")
+        #expect(plain.cells.map(\.id) == gold.cells.map(\.id))
+        let json = String(decoding: try JSONEncoder().encode(gold.cells[0].config), as: UTF8.self)
+        #expect(!json.contains("reward"), "a gold cell's document has no reward key: \(json)")
+        for (text, expected) in [
+            (grid("reward = [\"oracle\"]"),
+             "r.toml:10: reward: in [axes] 'oracle' is not \(RewardSource.spellings)"),
+            (grid("reward = [\"noisy:0.5,0.5\"]"),
+             "r.toml:10: reward: in [axes] 'noisy:0.5,0.5' is not \(RewardSource.spellings)"),
+            (grid("reward = [\"digits:0\"]"), "r.toml:10: reward: in [axes] 'digits:0' is not \(RewardSource.spellings)"),
+            (grid("reward = [\"rm\"]\nrm_labels = [-5]"),
+             "r.toml:11: rm_labels: in [axes] must be a whole number of labelled samples >= 8, got -5"),
+            (grid("reward = [\"rm\"]\nrm_size = [\"xl\"]"), "r.toml:11: rm_size: 'xl' is not a base of this grid ([base] sizes: xs, s) or base"),
+            (grid("reward = [\"gold\", \"lenient\"]\nrm_labels = [64]"),
+             "r.toml:11: rm_labels: no cell of this grid reads it: it is read only with reward = \"rm\""),
+            (grid("", cell: "rm_labels = 64"),
+             "r.toml:6: rm_labels: rm_labels = 64 is not used: it is read only with reward = \"rm\" (this cell's reward is gold)"),
+            (grid("method = [\"process\"]\nreward = [\"lenient\"]"),
+             "r.toml:7: cell 0: reward: process credits steps with the exact step verifier, which has no proxy form; it trains on gold only (got lenient)"),
+        ] {
+            do {
+                _ = try GridFile.parse(text, file: "r.toml")
+                Issue.record("parsed without error; expected \(expected)")
+            } catch {
+                #expect(error.description == expected)
+            }
+        }
+    }
+
     /// Training pools are axes: every (bucket, D) pair is a cell, and a bucket needs a pool size.
     @Test func poolAxesExpandAndABucketNeedsAPoolSize() throws {
         let g = try GridFile.parse(minimalGrid + "train_bucket = [\"easy\", \"hard\"]\npool_size = [32, 128]\n", file: "p.toml")

@@ -446,3 +446,31 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         #expect(zip(before, ema.parameters).contains { $0 != $1 })
     }
 }
+
+@Suite struct ProxyRewardCellTests {
+    /// An untrained policy never solves anything, so gold is 0 everywhere and GRPO on gold
+    /// has no gradient: the policy never moves (d stays 0). A verifier that accepts every
+    /// wrong answer half the time (`noisy:0.5,0`) gives reward variance: the cell trains on
+    /// it, moves away from its base, and records the proxy (≈ 0.5) beside gold (0), every
+    /// acceptance a hack.
+    @Test func aCellTrainsOnItsProxyAndRecordsGoldBesideIt() throws {
+        setBLASThreads(1)
+        let (model, record) = try toyBase()
+        var cfg = CellConfig(method: "grpo", rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 2e9, evalPoints: 3, evalSamples: 4)
+        let gold = try CellRunner(config: cfg, base: model, baseRecord: record).run()
+        cfg.rewardSource = .noisy(falsePositive: 0.5, falseNegative: 0, corrected: false)
+        let proxy = try CellRunner(config: cfg, base: model, baseRecord: record).run()
+        for r in [gold, proxy] {
+            #expect(r.status == "done" && r.curve.allSatisfy { $0.reward != nil })
+            #expect(r.curve.first?.reward?.d == 0)
+            #expect(r.windows.allSatisfy { $0.goldReward == 0 })
+        }
+        #expect(gold.curve.allSatisfy { $0.reward?.d == 0 && $0.reward?.proxy == 0 }, "gold has no variance: the policy never moves")
+        #expect(gold.windows.allSatisfy { $0.meanReward == 0 && $0.hackRate == 0 })
+        let w = proxy.windows.reduce(0.0) { $0 + $1.meanReward } / Double(proxy.windows.count)
+        #expect(abs(w - 0.5) < 0.1, "mean proxy reward \(w)")
+        #expect(proxy.windows.allSatisfy { $0.hackRate == $0.meanReward })
+        let last = try #require(proxy.curve.last?.reward)
+        #expect(last.d > 0 && last.gold == 0 && abs(last.proxy - 0.5) < 0.15 && last.hackRate == last.proxy)
+    }
+}

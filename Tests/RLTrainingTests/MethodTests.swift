@@ -10,7 +10,7 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
     let rs = rewards.enumerated().map { i, r in
         let len = lengths?[i] ?? 3
         return Rollout(
-            completion: Array(repeating: 4, count: len), behaviorLogProbs: Array(repeating: -1, count: len), reward: r,
+            completion: Array(repeating: 4, count: len), behaviorLogProbs: Array(repeating: -1, count: len), reward: r, gold: r,
             steps: steps?[i] ?? [])
     }
     return RolloutGroup(problem: p, rollouts: rs)
