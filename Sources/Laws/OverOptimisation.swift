@@ -569,21 +569,14 @@ extension OverOptimisationReport {
         return out
     }
 
-    /// Writes `overoptimisation.csv` and the plots into `dir` (created if needed), each file
-    /// atomically (`AtomicFile`). Returns the paths written.
+    /// Writes the table (`overoptimisation.csv`) and the plots (`overopt_<arm>.svg`; another
+    /// `plotPrefix` replaces `overopt_`) into `dir` (created if needed), each file atomically.
+    /// Returns the paths written.
     @discardableResult
-    public func write(to dir: String) throws(LawError) -> [String] {
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw .io("cannot create \(dir): \(error.localizedDescription)")
-        }
-        var written: [String] = []
-        func put(_ name: String, _ text: String) throws(LawError) {
-            let path = (dir as NSString).appendingPathComponent(name)
-            do { try AtomicFile.write(Data(text.utf8), to: path) } catch { throw .io(error.description) }
-            written.append(path)
-        }
-        try put("overoptimisation.csv", table().render())
-        for (name, plot) in plots() { try put(name, plot.render()) }
-        return written
+    public func write(to dir: String, table name: String = "overoptimisation.csv", plotPrefix: String = "overopt_") throws(LawError) -> [String] {
+        var out = try OutputFolder(dir)
+        try out.put(name, table().render())
+        for (file, plot) in plots() { try out.put(plotPrefix + file.dropFirst("overopt_".count), plot.render()) }
+        return out.written
     }
 }

@@ -129,32 +129,24 @@ extension LawsReport {
     /// Returns the paths written.
     @discardableResult
     public func write(to dir: String) throws(LawError) -> [String] {
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw .io("cannot create \(dir): \(error.localizedDescription)")
-        }
-        var written: [String] = []
-        func put(_ name: String, _ text: String) throws(LawError) {
-            let path = (dir as NSString).appendingPathComponent(name)
-            do { try AtomicFile.write(Data(text.utf8), to: path) } catch { throw .io(error.description) }
-            written.append(path)
-        }
-        try put("laws.csv", lawsTable().render())
-        try put("allocation.csv", allocationTable().render())
-        try put("frontier.csv", frontierTable().render())
-        try put("replication.csv", replicationTable().render())
+        var out = try OutputFolder(dir)
+        try out.put("laws.csv", lawsTable().render())
+        try out.put("allocation.csv", allocationTable().render())
+        try out.put("frontier.csv", frontierTable().render())
+        try out.put("replication.csv", replicationTable().render())
         let plots = ReportPlots.all(self)
-        for (name, plot) in plots { try put(name, plot.render()) }
+        for (name, plot) in plots { try out.put(name, plot.render()) }
         let png = PNGConverter.find()
         var pngs: Set<String> = []
         if let png {
             for (name, _) in plots {
-                let svg = (dir as NSString).appendingPathComponent(name)
-                let out = String(svg.dropLast(4)) + ".png"
-                if png.convert(svg, to: out) { written.append(out); pngs.insert(name) }
+                let svg = out.path(name)
+                let target = String(svg.dropLast(4)) + ".png"
+                if png.convert(svg, to: target) { out.written.append(target); pngs.insert(name) }
             }
         }
-        try put("report.md", markdown(plots: plots.map(\.0), pngs: pngs))
-        return written
+        try out.put("report.md", markdown(plots: plots.map(\.0), pngs: pngs))
+        return out.written
     }
 
     /// report.md: the grid, one section per group with its plots and one line of reading per law.
@@ -363,5 +355,31 @@ enum ReportPlots {
             out.append(("methods-\(slug(mix)).svg", plot))
         }
         return out
+    }
+}
+
+/// A folder that reports are written into: created on opening, every file written
+/// atomically (`AtomicFile`), and the paths written remembered.
+public struct OutputFolder {
+    public let directory: String
+    /// Paths written so far, in order.
+    public var written: [String] = []
+
+    /// Opens `directory`, creating it (and its parents) if needed.
+    public init(_ directory: String) throws(LawError) {
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw .io("cannot create \(directory): \(error.localizedDescription)")
+        }
+        self.directory = directory
+    }
+
+    /// The path of `name` in the folder.
+    public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    /// Writes `text` to `name` atomically.
+    public mutating func put(_ name: String, _ text: String) throws(LawError) {
+        let p = path(name)
+        do { try AtomicFile.write(Data(text.utf8), to: p) } catch { throw .io(error.description) }
+        written.append(p)
     }
 }

@@ -187,6 +187,12 @@ public struct CellConfig: Codable, Hashable, Sendable {
     /// Sets a method knob from its spelling (a grid file's value, a command-line option);
     /// nil when it took, otherwise what the knob accepts.
     public mutating func set(_ knob: MethodKnob, to spelled: String) -> String? {
+        /// Stores a spelled knob value at `path`, or says what the knob accepts.
+        func assign<K: KnobSpelled>(_ path: WritableKeyPath<CellConfig, K>) -> String? {
+            guard let v = K(spelled) else { return "'\(spelled)' is not \(K.spellings)" }
+            self[keyPath: path] = v
+            return nil
+        }
         switch knob {
         case .kl, .entropy, .distill:
             guard let x = Double(spelled.trimmingCharacters(in: .whitespaces)), x >= 0, x.isFinite else {
@@ -197,18 +203,10 @@ public struct CellConfig: Codable, Hashable, Sendable {
             case .entropy: entropyCoef = x
             default: distill = x
             }
-        case .teacher:
-            guard let v = PolicySource(spelled) else { return "'\(spelled)' is not \(PolicySource.spellings)" }
-            teacher = v
-        case .divergence:
-            guard let v = DistillLoss(spelled) else { return "'\(spelled)' is not \(DistillLoss.spellings)" }
-            divergence = v
-        case .distillOn:
-            guard let v = DistillMask(spelled) else { return "'\(spelled)' is not \(DistillMask.spellings)" }
-            distillOn = v
-        case .reward:
-            guard let v = RewardSource(spelled) else { return "'\(spelled)' is not \(RewardSource.spellings)" }
-            rewardSource = v
+        case .teacher: return assign(\.teacher)
+        case .divergence: return assign(\.divergence)
+        case .distillOn: return assign(\.distillOn)
+        case .reward: return assign(\.rewardSource)
         case .rmSize, .rmLabels, .rmLabelNoise, .rmEnsemble:
             var spec = rewardModel ?? RewardModelSpec()
             let t = spelled.trimmingCharacters(in: .whitespaces)

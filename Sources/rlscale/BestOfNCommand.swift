@@ -96,18 +96,14 @@ struct BestOfNCommand: ParsableCommand {
             print("bon \(arm): \(problems.count) problems × \(samples) samples")
         }
         let dir = out ?? "analysis/\(g.name)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var folder = try OutputFolder(dir)
         var csv = "arm,reward,base,problems,samples,n,d,gold,gold_se,proxy,proxy_se,hack_rate\n"
         for r in rows {
             csv += [CSVField.quote(r.arm), CSVField.quote(r.reward), r.base, "\(r.problems)", "\(r.samples)", "\(r.n)", fmt(r.d),
                     fmt(r.gold), fmt(r.goldSE), fmt(r.proxy), fmt(r.proxySE), fmt(r.hackRate)].joined(separator: ",") + "\n"
         }
-        try AtomicFile.write(Data(csv.utf8), to: "\(dir)/bon.csv")
-        let report = OverOptimisationReport(arms: fitted)
-        try AtomicFile.write(Data(report.table().render().utf8), to: "\(dir)/bon_laws.csv")
-        for (name, plot) in report.plots() {
-            try AtomicFile.write(Data(plot.render().utf8), to: "\(dir)/bon_" + name.replacingOccurrences(of: "overopt_", with: ""))
-        }
+        try folder.put("bon.csv", csv)
+        try OverOptimisationReport(arms: fitted).write(to: dir, table: "bon_laws.csv", plotPrefix: "bon_")
         for a in fitted {
             if let l = a.law(.gaoBoN) {
                 print(String(format: "%@: alpha %.4g beta %.4g d* %.3g R* %.3g, quality %@", a.key.label, l.value("alpha"), l.value("beta"),
