@@ -184,8 +184,15 @@ extension GridDefinition {
             line: t.line, keyLines: Dictionary(uniqueKeysWithValues: t.keys.map { ($0, t.line(of: $0)) }))
     }
 
+    /// Whether some cell of the grid trains on a learned reward model: `reward = "rm"` in
+    /// [cell] or among the reward axis's values (as spelled, however spaced).
+    static func trainsOnRewardModel(_ axes: [MethodKnob: [String]], _ cell: CellSettings) -> Bool {
+        (axes[.reward] ?? cell.knobs[.reward].map { [$0] } ?? []).contains { RewardSource($0) == .learned }
+    }
+
     /// `rm_size` names a base of the grid's ladder, or `base` (the cell's own).
-    static func checkRewardModelSize(_ size: String, base: BaseSettings, line: Int, _ r: GridReader) throws(GridError) {
+    static func checkRewardModelSize(_ spelled: String, base: BaseSettings, line: Int, _ r: GridReader) throws(GridError) {
+        let size = spelled.trimmingCharacters(in: .whitespaces)
         let names = base.specs.map(\.name)
         guard size == "base" || names.contains(size) else {
             throw r.error(line, "rm_size", "'\(size)' is not a base of this grid ([base] sizes: \(names.joined(separator: ", "))) or base")
@@ -209,11 +216,8 @@ extension GridDefinition {
             if cell.knobs[knob] != nil {
                 throw r.error(line, knob.rawValue, "is both an axis and a [cell] key (line \(cell.line(of: knob.rawValue))); keep one")
             }
-            if MethodKnob.rewardModelKnobs.contains(knob) {
-                // Read by the cells whose reward is a learned reward model.
-                guard (knobs[.reward] ?? cell.knobs[.reward].map { [$0] } ?? []).contains(RewardSource.learned.description) else {
-                    throw r.error(line, knob.rawValue, "no cell of this grid reads it: it is read only with reward = \"rm\"")
-                }
+            if MethodKnob.rewardModelKnobs.contains(knob), !trainsOnRewardModel(knobs, cell) {
+                throw r.error(line, knob.rawValue, "no cell of this grid reads it: it is read only with reward = \"rm\"")
             }
             let readers = methods.filter { Methods.knobs(of: $0).contains(knob) || MethodKnob.rewardModelKnobs.contains(knob) }
             guard !readers.isEmpty else {
@@ -225,6 +229,12 @@ extension GridDefinition {
             guard !spelled.isEmpty else { throw r.error(line, knob.rawValue, "in [axes] needs at least one value") }
             if knob == .rmSize { for v in spelled { try checkRewardModelSize(v, base: base, line: line, r) } }
             knobs[knob] = spelled
+        }
+        // `rm_*` keys of [cell] too are read only by cells that train on a reward model.
+        for knob in MethodKnob.allCases where MethodKnob.rewardModelKnobs.contains(knob) && cell.knobs[knob] != nil {
+            guard trainsOnRewardModel(knobs, cell) else {
+                throw r.error(cell.line(of: knob.rawValue), knob.rawValue, "no cell of this grid reads it: it is read only with reward = \"rm\"")
+            }
         }
         var mixtures: [TaskMixture] = []
         for s in try r.strings(t, "tasks", default: [base.corpus.description]) {

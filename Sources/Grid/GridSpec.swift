@@ -138,13 +138,17 @@ extension GridDefinition {
             trainBucket: at(axes.trainBucket, "train_bucket"), poolSize: at(axes.poolSize, "pool_size"), policyLag: lag,
             seed: UInt64(seed), evalPoints: cell.evalPoints, evalSamples: cell.evalSamples, evalProblemsPerLevel: cell.evalProblems)
         // Method knobs: [cell] values (checked when decoded), then the knob axes the method reads.
-        for (knob, spelled) in cell.knobs { _ = config.set(knob, to: spelled) }
-        // The reward first: whether the `rm_*` axes apply depends on it.
+        // The reward first ([cell], then its axis): whether the `rm_*` knobs apply depends on it;
+        // like their axes, `rm_*` keys of [cell] apply to the cells that train on a reward model.
         let reads = Methods.knobs(of: config.method)
+        for knob in MethodKnob.allCases where !MethodKnob.rewardModelKnobs.contains(knob) {
+            if let spelled = cell.knobs[knob] { _ = config.set(knob, to: spelled) }
+        }
         for knob in MethodKnob.allCases where !MethodKnob.rewardModelKnobs.contains(knob) && reads.contains(knob) {
             if let values = axes.knobs[knob] { _ = config.set(knob, to: at(values, knob.rawValue)) }
         }
         for knob in MethodKnob.allCases where MethodKnob.rewardModelKnobs.contains(knob) && config.knobsRead.contains(knob) {
+            if let spelled = cell.knobs[knob] { _ = config.set(knob, to: spelled) }
             if let values = axes.knobs[knob] { _ = config.set(knob, to: at(values, knob.rawValue)) }
         }
         // A knob set for a method that does not read it would change the cell's id and nothing else.

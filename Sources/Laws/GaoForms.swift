@@ -56,8 +56,8 @@ enum GaoFit {
 /// Where a Gao over-optimisation law peaks: the distance d* at which the gold gain is
 /// largest and that gain R* (both NaN when the law has no peak).
 ///
-/// - `gao_rl`, d (α − β ln d): a peak needs α > 0 and β > 0; then d* = exp(α/β − 1) and
-///   R* = β·d*.
+/// - `gao_rl`, d (α − β ln d): a peak needs β > 0 (any α: with α ≤ 0 it is an early peak,
+///   below 1/e); then d* = exp(α/β − 1) and R* = β·d* > 0.
 /// - `gao_bon`, d (α − β d): a peak needs α > 0 and β > 0; then d* = α / (2β) and R* = α² / (4β).
 ///
 /// d* may overflow to +∞ when β is tiny against α (a peak too far out to matter).
@@ -70,7 +70,7 @@ public struct GaoPeak: Sendable, Hashable {
     /// The peak of `form` with parameters α, β (NaN for forms other than the Gao forms).
     public init(_ form: LawForm, alpha: Double, beta: Double) {
         switch form {
-        case .gaoRL where alpha > 0 && beta > 0:
+        case .gaoRL where beta > 0:  // R″ = −β/d < 0: a maximum, whatever the sign of α
             d = exp(alpha / beta - 1)
             gain = beta * d
         case .gaoBoN where alpha > 0 && beta > 0:  // α ≤ 0: the law only falls (its maximum is at d ≤ 0)

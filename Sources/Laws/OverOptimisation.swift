@@ -54,12 +54,22 @@ public struct OverOptimisationArmKey: Sendable, Hashable, Comparable {
     public var parameters: Int
     /// n, rollouts per problem (best-of-n tables: whatever the caller sets, e.g. the largest n).
     public var rolloutsPerProblem: Int
+    /// Everything else that sets the runs apart except seed and budget (`setting(of:)`): task
+    /// mix and pool, difficulties, learning rate, Bp, lag, curriculum.
+    public var setting: String
 
     /// Creates a key.
     public init(method: String, reward: String, rewardModel: RewardModelSpec? = nil, base: String, parameters: Int,
-                rolloutsPerProblem: Int) {
+                rolloutsPerProblem: Int, setting: String = "") {
         self.method = method; self.reward = reward; self.rewardModel = rewardModel; self.base = base
-        self.parameters = parameters; self.rolloutsPerProblem = rolloutsPerProblem
+        self.parameters = parameters; self.rolloutsPerProblem = rolloutsPerProblem; self.setting = setting
+    }
+
+    /// The part of a config that is neither the arm's own columns nor seed and budget:
+    /// runs that differ in it are different arms.
+    public static func setting(of c: CellConfig) -> String {
+        "\(c.lawGroupLabel) levels=\(c.minDifficulty)-\(c.maxDifficulty.map(String.init) ?? "base") lr=\(compactNumber(Double(c.learningRate)))"
+            + " bp=\(c.problemsPerBatch) lag=\(c.policyLag) curriculum=\(c.curriculum)"
     }
 
     /// The arm of a cell document. A reward-model spec is part of the key only when the
@@ -68,7 +78,8 @@ public struct OverOptimisationArmKey: Sendable, Hashable, Comparable {
         let source = r.config.rewardSource
         self.init(method: r.config.methodLabel, reward: source.description,
                   rewardModel: source == .learned ? (r.config.rewardModel ?? RewardModelSpec()) : nil,
-                  base: r.baseName, parameters: r.baseParameters, rolloutsPerProblem: r.config.rolloutsPerProblem)
+                  base: r.baseName, parameters: r.baseParameters, rolloutsPerProblem: r.config.rolloutsPerProblem,
+                  setting: Self.setting(of: r.config))
     }
 
     /// The reward model as "size/labels/label_noise/ensemble" (empty without one).
@@ -82,8 +93,8 @@ public struct OverOptimisationArmKey: Sendable, Hashable, Comparable {
     }
 
     public static func < (a: Self, b: Self) -> Bool {
-        (a.method, a.reward, a.rewardModelLabel, a.parameters, a.base, a.rolloutsPerProblem)
-            < (b.method, b.reward, b.rewardModelLabel, b.parameters, b.base, b.rolloutsPerProblem)
+        let x = (a.method, a.reward, a.rewardModelLabel, a.parameters, a.base), y = (b.method, b.reward, b.rewardModelLabel, b.parameters, b.base)
+        return x != y ? x < y : (a.rolloutsPerProblem, a.setting) < (b.rolloutsPerProblem, b.setting)
     }
 }
 
@@ -304,7 +315,7 @@ public enum OverOptimisation {
                 let measured = c.curve.compactMap(\.reward).filter { $0.d.isFinite && $0.d >= 0 && $0.gold.isFinite }
                 for (j, r) in measured.enumerated() {
                     points.append(OverOptimisationPoint(
-                        d: r.d, gain: r.gold - base, gold: r.gold, goldSE: r.goldSE, proxy: r.proxy, hackRate: r.hackRate,
+                        d: r.d, gain: r.gold - base, gold: r.gold, goldSE: r.goldSE ?? .nan, proxy: r.proxy, hackRate: r.hackRate,
                         unit: unit, seed: c.config.seed, budget: c.config.budgetFLOPs, isFinal: j == measured.count - 1))
                 }
             }
@@ -350,7 +361,8 @@ public enum OverOptimisation {
     /// in the status). Bootstrap intervals resample units; the holdout refits at or below the
     /// 75th percentile of d and checks the largest d values. `peakObserved` compares the mean
     /// gain per n: the largest at an n below the largest n, and the mean at the largest n
-    /// lower by more than 2 × the median over n of √(Σ goldSE²) / rows (the SE of each mean).
+    /// lower by more than 2 × the median over n of √(Σ goldSE²) / rows (the SE of each mean;
+    /// without per-row SEs, the standard deviation over the units / √units).
     /// Final gold: the mean at the largest n (proxy and hack rate are unknown).
     /// `options.forms` is not used: the form is `gao_bon`.
     public static func fitBoN(
@@ -391,7 +403,13 @@ public enum OverOptimisation {
             let at = points.filter { $0.budget == n }
             curve.append((d: mean(at.map(\.d)), gain: mean(at.map(\.gain))))
             let se2 = at.map { $0.goldSE * $0.goldSE }
-            if se2.allSatisfy({ $0.isFinite }) { meanSEs.append(se2.reduce(0, +).squareRoot() / Double(at.count)) }
+            if se2.allSatisfy({ $0.isFinite }) {
+                meanSEs.append(se2.reduce(0, +).squareRoot() / Double(at.count))
+            } else if at.count > 1 {
+                // No per-row SE (one expectation per problem): the spread over the units.
+                let g = at.map(\.gain), m = mean(g)
+                meanSEs.append((g.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(at.count - 1) / Double(at.count)).squareRoot())
+            }
         }
         let finals = finalPoints(points)
         return OverOptimisationArm(
@@ -489,7 +507,7 @@ public enum OverOptimisation {
 extension OverOptimisationReport {
     /// The columns of `overoptimisation.csv`.
     public static let columns = [
-        "method", "reward", "rm_size", "rm_labels", "rm_label_noise", "rm_ensemble", "base", "params", "n", "runs", "points", "form",
+        "method", "reward", "rm_size", "rm_labels", "rm_label_noise", "rm_ensemble", "base", "params", "n", "setting", "runs", "points", "form",
         "alpha", "alpha_lo", "alpha_hi", "beta", "beta_lo", "beta_hi", "d_star", "d_star_lo", "d_star_hi",
         "r_star", "r_star_lo", "r_star_hi", "d_max", "peak_observed", "holdout_error", "quality",
         "final_proxy", "final_gold", "final_hack_rate", "status",
@@ -500,7 +518,7 @@ extension OverOptimisationReport {
     /// - `method`, `reward`: the method label and the reward source spelling; `rm_size`,
     ///   `rm_labels`, `rm_label_noise`, `rm_ensemble`: the reward model (empty unless `rm`);
     ///   `base`, `params`: the policy's base and its non-embedding parameters; `n`: rollouts
-    ///   per problem.
+    ///   per problem; `setting`: the rest that sets arms apart (`OverOptimisationArmKey.setting`).
     /// - `runs`: runs (units) in the arm; `points`: points with d > 0 (the fitted ones).
     /// - `form`: `gao_rl` (d (α − β ln d)) or `gao_bon` (d (α − β d)); `alpha`, `beta` with
     ///   95% bootstrap intervals over runs (`_lo`, `_hi`); `d_star`, `r_star`: the law's peak
@@ -520,7 +538,7 @@ extension OverOptimisationReport {
         for a in arms {
             let k = a.key, rm = k.rewardModel
             let head = [k.method, k.reward, rm?.size ?? "", rm.map { String($0.labels) } ?? "", rm.map { knobNumber($0.labelNoise) } ?? "",
-                        rm?.ensemble.description ?? "", k.base, String(k.parameters), String(k.rolloutsPerProblem),
+                        rm?.ensemble.description ?? "", k.base, String(k.parameters), String(k.rolloutsPerProblem), k.setting,
                         String(a.runs.count), String(a.fittedPoints)]
             for l in a.laws {
                 var row = head + [l.form.rawValue]

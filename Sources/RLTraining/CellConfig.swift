@@ -91,7 +91,8 @@ extension CellConfig {
     /// model starts from (`rm_size`; the policy base itself for `base`); nil unless
     /// `reward = "rm"`. It learns on the cell's training distribution.
     public func rewardModelRequest(policyBase: BaseRecord, rmBase: BaseRecord) -> RewardModelRequest? {
-        guard rewardSource == .learned, let spec = rewardModel else { return nil }
+        guard rewardSource == .learned, var spec = rewardModel else { return nil }
+        spec.size = rmBase.spec.name  // `base` and the base's own name are one model
         return RewardModelRequest(
             policyBaseKey: policyBase.key, rmBaseKey: rmBase.key, rmBaseName: rmBase.spec.name, mixture: tasks,
             ranges: trainRanges(corpus: policyBase.spec.corpus), spec: spec)

@@ -1,4 +1,5 @@
 import ResultSchema
+import Rewards
 import Tasks
 
 /// One rollout: a sampled completion of a problem with its reward.
@@ -66,13 +67,13 @@ public struct Teacher: Sendable, Hashable {
     /// sequence would not fit `context`).
     public func prompt(for i: Int, of group: RolloutGroup, context: Int) -> [Int32]? {
         let r = group.rollouts[i]
-        if case .failed = tokens, r.reward != 0 { return nil }
+        if case .failed = tokens, RuleReward.accepts(r.reward) { return nil }
         let p: [Int32]
         switch prompt {
         case .plain: p = group.problem.promptTokens
         case .privileged: p = group.problem.privilegedPromptTokens
         case .sibling:
-            guard let j = group.rollouts.indices.first(where: { $0 != i && group.rollouts[$0].reward == 1 }) else { return nil }
+            guard let j = group.rollouts.indices.first(where: { $0 != i && RuleReward.accepts(group.rollouts[$0].reward) }) else { return nil }
             var shown = group.rollouts[j].completion
             if shown.last == Vocabulary.eos { shown.removeLast() }
             p = group.problem.privilegedPromptTokens(showing: shown)

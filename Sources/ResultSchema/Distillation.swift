@@ -193,8 +193,8 @@ public enum DistillLoss: Sendable, Hashable, KnobSpelled {
 public enum DistillMask: Sendable, Hashable, KnobSpelled {
     /// Every completion token of every rollout that has a teacher.
     case all
-    /// Only the tokens of rollouts the verifier rejected (SRPO's routing: successes are
-    /// left to the reward terms).
+    /// Only the tokens of rollouts the training reward rejected, i.e. scored below 0.5
+    /// (SRPO's routing: successes are left to the reward terms).
     case failed
     /// Only tokens where the teacher is confident: its largest probability ≥ τ.
     case confident(Double)

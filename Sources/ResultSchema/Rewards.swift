@@ -63,7 +63,7 @@ public enum RewardSource: Sendable, Hashable, KnobSpelled {
             guard let r = Double(parts[1]), r >= 0, r <= 1 else { return nil }
             self = .pattern(r)
         case ("noisy", 2):
-            let f = parts[1].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let f = parts[1].split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard f.count == 2 || (f.count == 3 && f[2] == "corrected"), let fp = Double(f[0]), let fn = Double(f[1]),
                 fp >= 0, fn >= 0, fp + fn < 1
             else { return nil }
@@ -109,7 +109,8 @@ public enum RewardEnsemble: Sendable, Hashable, KnobSpelled {
     }
 
     public init?(_ s: String) {
-        let p = s.trimmingCharacters(in: .whitespaces).split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+        let p = s.trimmingCharacters(in: .whitespaces).split(separator: ":", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
         switch (p.first ?? "", p.count) {
         case ("1", 1): self = .single
         case ("mean", 2), ("min", 2):
@@ -171,24 +172,25 @@ public struct RewardDiagnostics: Codable, Sendable, Hashable {
     public var samples: Int
     /// Mean training reward (the proxy; gold for gold cells).
     public var proxy: Double
-    public var proxySE: Double
+    /// Standard errors are nil with fewer than two problems (no spread to measure).
+    public var proxySE: Double?
     /// Mean gold reward (avg@k over the same samples).
     public var gold: Double
-    public var goldSE: Double
+    public var goldSE: Double?
     /// P(proxy accepts ∧ gold rejects) on the same samples; a proxy "accepts" when its
     /// reward is at least 0.5.
     public var hackRate: Double
-    public var hackRateSE: Double
+    public var hackRateSE: Double?
     /// KL(π ‖ base) over whole completions in nats: the mean over the samples of Σ_t of the
     /// exact per-token KL along the sample (the chain rule makes it unbiased).
     public var sequenceKL: Double
-    public var sequenceKLSE: Double
+    public var sequenceKLSE: Double?
     /// d = √KL, the abscissa of the over-optimisation law.
     public var d: Double
 
     public init(
-        samples: Int, proxy: Double, proxySE: Double, gold: Double, goldSE: Double, hackRate: Double, hackRateSE: Double,
-        sequenceKL: Double, sequenceKLSE: Double
+        samples: Int, proxy: Double, proxySE: Double?, gold: Double, goldSE: Double?, hackRate: Double, hackRateSE: Double?,
+        sequenceKL: Double, sequenceKLSE: Double?
     ) {
         self.samples = samples; self.proxy = proxy; self.proxySE = proxySE; self.gold = gold; self.goldSE = goldSE
         self.hackRate = hackRate; self.hackRateSE = hackRateSE; self.sequenceKL = sequenceKL; self.sequenceKLSE = sequenceKLSE
@@ -196,12 +198,13 @@ public struct RewardDiagnostics: Codable, Sendable, Hashable {
     }
 
     /// The mean and clustered SE of per-sample values grouped by problem: the SE of the mean
-    /// of the per-problem means (NaN for fewer than two problems).
-    public static func clustered(_ values: [[Double]]) -> (mean: Double, se: Double) {
+    /// of the per-problem means (nil for fewer than two problems; the mean is NaN without
+    /// any value, which callers never ask for).
+    public static func clustered(_ values: [[Double]]) -> (mean: Double, se: Double?) {
         let means = values.filter { !$0.isEmpty }.map { $0.reduce(0, +) / Double($0.count) }
-        guard !means.isEmpty else { return (.nan, .nan) }
+        guard !means.isEmpty else { return (.nan, nil) }
         let n = Double(means.count), m = means.reduce(0, +) / n
-        guard means.count > 1 else { return (m, .nan) }
+        guard means.count > 1 else { return (m, nil) }
         let v = means.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)
         return (m, (v / n).squareRoot())
     }
@@ -219,10 +222,11 @@ public struct RewardModelUse: Codable, Sendable, Hashable {
     public var members: Int
     /// Held-out accuracy (score ≥ 0.5 against the gold label), the accuracy of always
     /// answering the majority label, and the AUC (the probability that a correct sample
-    /// scores above a wrong one), averaged over members.
+    /// scores above a wrong one; nil when the held-out samples are all of one label), of the
+    /// combined score the cell trains on (members combined by the ensemble rule).
     public var heldOutAccuracy: Double
     public var majorityAccuracy: Double
-    public var heldOutAUC: Double
+    public var heldOutAUC: Double?
     public var heldOutSamples: Int
     /// FLOPs spent sampling and labelling the base's completions, and training the members.
     public var samplingFLOPs: Double
@@ -230,7 +234,7 @@ public struct RewardModelUse: Codable, Sendable, Hashable {
 
     public init(
         key: String, base: String, labels: Int, members: Int, heldOutAccuracy: Double, majorityAccuracy: Double,
-        heldOutAUC: Double, heldOutSamples: Int, samplingFLOPs: Double, trainingFLOPs: Double
+        heldOutAUC: Double?, heldOutSamples: Int, samplingFLOPs: Double, trainingFLOPs: Double
     ) {
         self.key = key; self.base = base; self.labels = labels; self.members = members
         self.heldOutAccuracy = heldOutAccuracy; self.majorityAccuracy = majorityAccuracy; self.heldOutAUC = heldOutAUC

@@ -178,8 +178,8 @@ public final class RewardModel {
             let rm = RewardModel(
                 request: request, members: members,
                 record: RewardModelUse(
-                    key: request.key, base: request.rmBaseName, labels: spec.labels, members: members.count, heldOutAccuracy: .nan,
-                    majorityAccuracy: .nan, heldOutAUC: .nan, heldOutSamples: held.count, samplingFLOPs: f1 + f2,
+                    key: request.key, base: request.rmBaseName, labels: spec.labels, members: members.count, heldOutAccuracy: 0,
+                    majorityAccuracy: 0, heldOutAUC: nil, heldOutSamples: held.count, samplingFLOPs: f1 + f2,
                     trainingFLOPs: trainFLOPs))
             let (scores, evalFLOPs) = try rm.score(held)
             let truth = held.map { RuleReward.gold($0.0, $0.1) == 1 }
@@ -228,14 +228,15 @@ public final class RewardModel {
         return flops
     }
 
-    /// Accuracy at 0.5, the majority-label accuracy and the AUC (ties count ½).
-    public static func quality(scores: [Double], truth: [Bool]) -> (accuracy: Double, majority: Double, auc: Double) {
+    /// Accuracy at 0.5, the majority-label accuracy and the AUC (ties count ½; nil when
+    /// every sample has the same label).
+    public static func quality(scores: [Double], truth: [Bool]) -> (accuracy: Double, majority: Double, auc: Double?) {
         let n = Double(max(1, scores.count))
         let correct = zip(scores, truth).filter { ($0.0 >= 0.5) == $0.1 }.count
         let positives = truth.filter { $0 }.count
         let majority = Double(max(positives, truth.count - positives)) / n
         let pos = zip(scores, truth).filter { $0.1 }.map(\.0), neg = zip(scores, truth).filter { !$0.1 }.map(\.0)
-        var auc = Double.nan
+        var auc: Double?
         if !pos.isEmpty, !neg.isEmpty {
             let sortedNeg = neg.sorted()
             var wins = 0.0

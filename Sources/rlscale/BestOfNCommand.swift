@@ -53,12 +53,14 @@ struct BestOfNCommand: ParsableCommand {
             guard let eval = record.evaluation else { throw ValidationError("base \(spec.name) has no evaluation") }
             let set = eval.set.build(record.spec.corpus.mixture.families)
             let ranges = cell.config.trainRanges(corpus: record.spec.corpus)
+            // The cells' train_dist problems: their levels, and a bucketed pool's bucket.
+            let buckets = Metrics.buckets(from: eval.outcomes), bucket = cell.config.poolSize == nil ? nil : cell.config.trainBucket
             var perLevel: [String: Int] = [:]
-            let problems = set.problems.filter { p in
-                guard let r = ranges[p.family], r.contains(p.difficulty) else { return false }
+            let problems = set.problems.enumerated().filter { i, p in
+                guard let r = ranges[p.family], r.contains(p.difficulty), bucket == nil || buckets[i] == bucket else { return false }
                 perLevel["\(p.family)/\(p.difficulty)", default: 0] += 1
                 return perLevel["\(p.family)/\(p.difficulty)", default: 0] <= cell.config.evalProblemsPerLevel
-            }
+            }.map(\.element)
             let model = try Worker.rewardModel(for: cell.config, policy: (base, record), grid: g, store: store)
             var reward = TrainingReward(
                 source: cell.config.rewardSource, model: model, rng: SeededRNG(seed: seed).derived("bon-reward"))
@@ -89,7 +91,8 @@ struct BestOfNCommand: ParsableCommand {
             }
             let key = OverOptimisationArmKey(
                 method: "best_of_n", reward: cell.config.rewardSource.description, rewardModel: cell.config.rewardModel,
-                base: cell.base, parameters: record.nonEmbeddingParameters, rolloutsPerProblem: samples)
+                base: cell.base, parameters: record.nonEmbeddingParameters, rolloutsPerProblem: samples,
+                setting: OverOptimisationArmKey.setting(of: cell.config))
             fitted.append(OverOptimisation.fitBoN(
                 points: points, key: key,
                 options: OverOptimisationOptions(bootstrap: BootstrapOptions(resamples: max(0, bootstrap), seed: seed))))
@@ -118,7 +121,7 @@ struct BestOfNCommand: ParsableCommand {
 struct BestOfNRow {
     var arm: String, reward: String, base: String
     var problems: Int, samples: Int, n: Int
-    var d: Double, gold: Double, goldSE: Double, proxy: Double, proxySE: Double, hackRate: Double
+    var d: Double, gold: Double, goldSE: Double?, proxy: Double, proxySE: Double?, hackRate: Double
 }
 
-private func fmt(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "" }
+private func fmt(_ x: Double?) -> String { x.map { $0.isFinite ? String(format: "%.6g", $0) : "" } ?? "" }

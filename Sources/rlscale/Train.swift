@@ -172,7 +172,7 @@ enum CellSummary {
         }
         if let rm = r.rewardModel {
             s += String(format: "reward model %@ (%@, %d labels, %d member(s)): held-out accuracy %.3f (majority %.3f), AUC %.3f\n",
-                        String(rm.key.prefix(8)), rm.base, rm.labels, rm.members, rm.heldOutAccuracy, rm.majorityAccuracy, rm.heldOutAUC)
+                        String(rm.key.prefix(8)), rm.base, rm.labels, rm.members, rm.heldOutAccuracy, rm.majorityAccuracy, rm.heldOutAUC ?? .nan)
         }
         if let w = r.windows.last {
             s += String(format: "last window: reward %.3f, dead zone %.2f (%.2f of sampling FLOPs), clip %.3f, entropy %.3f\n",

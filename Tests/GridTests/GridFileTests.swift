@@ -217,6 +217,9 @@ let minimalGrid = """
         #expect(g.cells.count == 3 + 4 && rm.count == 4)
         #expect(Set(rm.compactMap { $0.config.rewardModel.map { "\($0.size)/\($0.labels)" } }) == ["base/64", "base/256", "s/64", "s/256"])
         #expect(g.cells.filter { $0.config.rewardSource != .learned }.allSatisfy { $0.config.rewardModel == nil })
+        // An rm_* key of [cell] applies, like its axis, only to the cells on a reward model.
+        let mixed = try GridFile.parse(grid("reward = [\" gold\", \" rm \"]", cell: "rm_labels = 64\nrm_size = \" s\""), file: "m.toml")
+        #expect(mixed.cells.map { $0.config.rewardModel?.labels } == [nil, 64] && mixed.cells.last?.config.rewardModel?.size == "s")
         #expect(g.bases.map(\.name) == ["xs", "s"], "the reward model's base s is pretrained too")
         #expect(Set(g.cells.map(\.config.methodLabel)).contains("grpo[reward=rm,rm_size=s,rm_labels=64]"))
         let plain = try GridFile.parse(grid(""), file: "a.toml"), gold = try GridFile.parse(grid("reward = [\"gold\"]"), file: "b.toml")
@@ -235,7 +238,7 @@ let minimalGrid = """
             (grid("reward = [\"gold\", \"lenient\"]\nrm_labels = [64]"),
              "r.toml:11: rm_labels: no cell of this grid reads it: it is read only with reward = \"rm\""),
             (grid("", cell: "rm_labels = 64"),
-             "r.toml:6: rm_labels: rm_labels = 64 is not used: it is read only with reward = \"rm\" (this cell's reward is gold)"),
+             "r.toml:6: rm_labels: no cell of this grid reads it: it is read only with reward = \"rm\""),
             (grid("method = [\"process\"]\nreward = [\"lenient\"]"),
              "r.toml:7: cell 0: reward: process credits steps with the exact step verifier, which has no proxy form; it trains on gold only (got lenient)"),
         ] {

@@ -96,16 +96,24 @@ struct OverOptimisationTests {
 
     /// Noise-free data (a robust σ of 0) are fitted exactly; rows at d = 0 are ignored; a few
     /// gross outliers barely move the Huber fit.
-    /// A law without a positive peak has none: α ≤ 0 or β ≤ 0 (best-of-n: its maximum would
-    /// sit at d ≤ 0; RL: it only falls, or only rises).
-    @Test func lawsWithoutAPositivePeakHaveNone() {
-        for form in [LawForm.gaoRL, .gaoBoN] {
-            for (a, b) in [(-0.1, 0.2), (0.1, -0.2), (-0.1, -0.2), (0, 0.2)] {
-                let p = GaoPeak(form, alpha: a, beta: b)
-                #expect(p.d.isNaN && p.gain.isNaN, "\(form) α \(a) β \(b): d* \(p.d)")
-            }
-            #expect(GaoPeak(form, alpha: 0.1, beta: 0.2).d > 0)
+    /// Which laws have a peak. gao_rl: any β > 0 (R″ = −β/d < 0), also with α ≤ 0 — an
+    /// early peak below 1/e, at the numerically found maximum; never with β ≤ 0. gao_bon:
+    /// α > 0 and β > 0 (else its maximum sits at d ≤ 0).
+    @Test func whichLawsHaveAPeak() {
+        for (a, b) in [(-0.1, 0.2), (0.0, 0.2), (0.1, 0.2)] {
+            let p = GaoPeak(.gaoRL, alpha: a, beta: b)
+            let grid = (1...200_000).map { Double($0) * 1e-5 }
+            let best = grid.max { $0 * (a - b * log($0)) < $1 * (a - b * log($1)) } ?? .nan
+            #expect(abs(p.d - best) < 2e-5 && abs(p.gain - best * (a - b * log(best))) < 1e-9, "α \(a): d* \(p.d), search \(best)")
         }
+        for (a, b) in [(0.1, -0.2), (-0.1, -0.2), (0.1, 0.0)] {
+            #expect(GaoPeak(.gaoRL, alpha: a, beta: b).d.isNaN, "gao_rl α \(a) β \(b)")
+        }
+        for (a, b) in [(-0.1, 0.2), (0.1, -0.2), (-0.1, -0.2), (0, 0.2)] {
+            let p = GaoPeak(.gaoBoN, alpha: a, beta: b)
+            #expect(p.d.isNaN && p.gain.isNaN, "gao_bon α \(a) β \(b): d* \(p.d)")
+        }
+        #expect(GaoPeak(.gaoBoN, alpha: 0.1, beta: 0.2).d == 0.25)
     }
 
     @Test func exactDataZeroRowsAndOutliers() {
@@ -124,7 +132,7 @@ struct OverOptimisationTests {
         #expect(abs(robust.value("alpha") - Self.alpha) < 0.02 && abs(robust.value("beta") - Self.beta) < 0.02, "\(robust.values)")
         #expect(Laws.fit(.gaoRL, LawData(x: [-1, 1, 2, 3], y: [0, 1, 2, 3])).status.hasPrefix("negative d"))
         #expect(Laws.fit(.gaoBoN, LawData(x: [2, 2, 2, 0], y: [0.1, 0.2, 0.3, 0])).status.hasPrefix("flat: every d"))
-        #expect(GaoPeak(.gaoRL, alpha: -0.1, beta: 0.2).d.isNaN && GaoPeak(.gaoRL, alpha: 0.5, beta: -0.2).gain.isNaN)
+        #expect(GaoPeak(.gaoRL, alpha: -0.1, beta: 0.2).d == exp(-1.5) && GaoPeak(.gaoRL, alpha: 0.5, beta: -0.2).gain.isNaN)
         #expect(GaoPeak(.gaoBoN, alpha: 0.5, beta: 0).d.isNaN && GaoPeak(.powerLaw, alpha: 1, beta: 1).d.isNaN)
         #expect(LawForm(rawValue: "gao_rl") == .gaoRL && LawForm.gaoBoN.parameterNames == ["alpha", "beta"])
         #expect(LawForm.fitted.contains(.gaoRL) && HoldoutMetric(.gaoBoN) == .maxGain)

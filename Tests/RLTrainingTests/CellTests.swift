@@ -4,6 +4,7 @@ import Foundation
 import PolicyModel
 import ResultSchema
 import RLCommon
+import Rewards
 import Tasks
 import Testing
 
@@ -472,5 +473,30 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         #expect(proxy.windows.allSatisfy { $0.hackRate == $0.meanReward })
         let last = try #require(proxy.curve.last?.reward)
         #expect(last.d > 0 && last.gold == 0 && abs(last.proxy - 0.5) < 0.15 && last.hackRate == last.proxy)
+    }
+
+    /// A cell on a learned reward model charges the model's forwards over every rollout it
+    /// scores (`compute.rewardModel`, part of the budget's total) and records how the model
+    /// was built (not charged); without its model the cell refuses to run.
+    @Test func aRewardModelCellChargesItsScoring() throws {
+        setBLASThreads(1)
+        let (model, record) = try toyBase()
+        var cfg = CellConfig(method: "grpo", rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 1e9, evalPoints: 2, evalSamples: 4)
+        cfg.rewardSource = .learned
+        var request = try #require(cfg.rewardModelRequest(policyBase: record, rmBase: record))
+        request.heldOut = 16
+        request.minSteps = 2
+        request.spec.labels = 16
+        let rm = try RewardModel.train(request, policyBase: model, rmBase: model)
+        let r = try CellRunner(config: cfg, base: model, baseRecord: record, rewardModel: rm).run()
+        #expect(r.status == "done")
+        let l = r.compute
+        #expect(l.rewardModel > 0)
+        #expect(abs(l.total - (l.sampling + l.training + l.rewardModel)) <= 1e-9 * l.total && l.teacher == 0 && l.reference == 0)
+        // One scoring forward per rollout: at least the prompt plus SEP per row, at most the context.
+        let perRollout = l.rewardModel / Double(l.rollouts)
+        #expect(perRollout >= FLOPs.forwardSequence(model.config, length: 4) && perRollout <= FLOPs.forwardSequence(model.config, length: 96))
+        #expect(r.rewardModel == rm.record && r.curve.allSatisfy { $0.reward != nil })
+        #expect(throws: CellError.self) { try CellRunner(config: cfg, base: model, baseRecord: record).run() }
     }
 }

@@ -158,6 +158,15 @@ func group(_ rewards: [Double], lengths: [Int]? = nil, steps: [[StepScore]]? = n
         #expect(none.rollouts.indices.allSatisfy { shown($0, none) == nil })
         let failedOnly = Teacher(weights: .frozenBase, prompt: .sibling, tokens: .failed)
         #expect(shown(1, g, failedOnly) == nil && shown(0, g, failedOnly) != nil)
+        // Success is acceptance by the training reward (≥ 0.5), not a reward of exactly 1: a
+        // reward model's scores (0.9 accepted, 0.2 rejected) and a corrected noisy reward
+        // (1.75 accepted, −0.75 rejected) route the same way.
+        for (yes, no) in [(0.9, 0.2), (1.75, -0.75)] {
+            var soft = g
+            for i in soft.rollouts.indices { soft.rollouts[i].reward = g.rollouts[i].reward == 1 ? yes : no }
+            #expect(shown(0, soft) == p.privilegedPromptTokens(showing: [6, 6]) && shown(3, soft) == p.privilegedPromptTokens(showing: [6, 6]))
+            #expect(shown(1, soft, failedOnly) == nil && shown(0, soft, failedOnly) != nil)
+        }
         // The reference-showing teacher, and the context bound.
         let privileged = Teacher(weights: .frozenBase, prompt: .privileged)
         #expect(privileged.prompt(for: 0, of: g, context: taskContext) == p.privilegedPromptTokens)

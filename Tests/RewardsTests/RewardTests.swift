@@ -125,11 +125,12 @@ func written(_ s: String, eos: Bool = true) -> [Int32] { Vocabulary.encode(s) + 
         for s in ["gold", "contains:8", "digits:2", "lenient", "pattern:0.3", "noisy:0.1,0.2", "noisy:0.1,0.2,corrected", "rm"] {
             #expect(RewardSource(s)?.description == s)
         }
-        for s in ["noisy:0.5,0.5", "noisy:0.6,0.5", "noisy:-0.1,0.2", "digits:0", "contains:0", "pattern:1.5", "gold:1", "oracle", "noisy:0.1"] {
+        for s in ["noisy:0.5,0.5", "noisy:0.6,0.5", "noisy:-0.1,0.2", "digits:0", "contains:0", "pattern:1.5", "gold:1", "oracle", "noisy:0.1",
+                  "noisy:0.1,,0.2", "noisy:0.1,0.2,"] {
             #expect(RewardSource(s) == nil, "\(s) should be refused")
         }
         for s in ["1", "mean:4", "min:3", "uwo:4:0.5"] { #expect(RewardEnsemble(s)?.description == s) }
-        for s in ["mean:1", "min:0", "uwo:4:-1", "2"] { #expect(RewardEnsemble(s) == nil) }
+        for s in ["mean:1", "min:0", "uwo:4:-1", "2", "mean:2:", "uwo:4::0.5"] { #expect(RewardEnsemble(s) == nil) }
         #expect(RewardEnsemble.min(members: 3).combine([0.2, 0.9, 0.5]) == 0.2)
         #expect(abs(RewardEnsemble.uncertainty(members: 2, lambda: 1).combine([0.2, 0.6]) - 0.2) < 1e-12)
     }
@@ -156,7 +157,8 @@ func written(_ s: String, eos: Bool = true) -> [Int32] { Vocabulary.encode(s) + 
         let m = Double(q.heldOutSamples) * min(positives, 1 - positives), n = Double(q.heldOutSamples) - m
         let se = ((m + n + 1) / (12 * m * n)).squareRoot()
         #expect(m >= 10, "too few samples of the minority label to test (\(m))")
-        #expect(q.heldOutAUC > 0.5 + 3 * se, "held-out AUC \(q.heldOutAUC), null SE \(se)")
+        let auc = try #require(q.heldOutAUC)
+        #expect(auc > 0.5 + 3 * se, "held-out AUC \(auc), null SE \(se)")
         #expect(q.trainingFLOPs > 0 && q.samplingFLOPs > 0)
     }
 
@@ -266,5 +268,15 @@ func written(_ s: String, eos: Bool = true) -> [Int32] { Vocabulary.encode(s) + 
         let length = items.map { $0.0.promptTokens.count + $0.1.count + 1 }.max() ?? 0
         #expect(abs(flops - 2 * FLOPs.forwardSequence(config, length: length)) < 1e-6 * flops, "\(flops)")
         #expect(rm.record.trainingFLOPs > 0 && rm.record.samplingFLOPs > 0 && rm.record.heldOutSamples == 16)
+        // An untrained policy solves nothing: every held-out label is "wrong", so the AUC is
+        // undefined (nil), and the record still encodes (JSON has no NaN).
+        #expect(rm.record.heldOutAUC == nil)
+        let data = try JSONEncoder().encode(rm.record)
+        #expect(try JSONDecoder().decode(RewardModelUse.self, from: data) == rm.record)
+        let one = RewardDiagnostics(
+            samples: 4, proxy: 0.5, proxySE: RewardDiagnostics.clustered([[1, 0, 1, 0]]).se, gold: 0, goldSE: nil, hackRate: 0.5,
+            hackRateSE: nil, sequenceKL: 0.1, sequenceKLSE: nil)
+        #expect(one.proxySE == nil)
+        #expect(try JSONDecoder().decode(RewardDiagnostics.self, from: JSONEncoder().encode(one)) == one)
     }
 }
