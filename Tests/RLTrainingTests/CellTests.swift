@@ -475,6 +475,28 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         #expect(last.d > 0 && last.gold == 0 && abs(last.proxy - 0.5) < 0.15 && last.hackRate == last.proxy)
     }
 
+    /// The reward diagnostics are measured on the cell's `train_dist` problems: its levels
+    /// and, for a bucketed pool, only the bucket's problems. With half the held-out problems
+    /// marked solved by the base, an unsolved-bucket pool's diagnostics cover exactly the
+    /// other half of the training levels (× eval samples).
+    @Test func rewardDiagnosticsCoverTheTrainDistribution() throws {
+        setBLASThreads(1)
+        let (model, plain) = try toyBase()
+        var record = plain
+        var eval = try #require(record.evaluation)
+        for i in eval.outcomes.indices where i % 2 == 0 { eval.outcomes[i].successes = eval.outcomes[i].samples }
+        record.evaluation = eval
+        let cfg = CellConfig(
+            method: "rloo", rolloutsPerProblem: 2, problemsPerBatch: 2, budgetFLOPs: 1e9, maxDifficulty: 2,
+            trainBucket: .unsolved, poolSize: 2, evalPoints: 2, evalSamples: 4)
+        let r = try CellRunner(config: cfg, base: model, baseRecord: record).run()
+        let set = eval.set.build(record.spec.corpus.mixture.families)
+        let expected = set.problems.indices.filter { set.problems[$0].difficulty <= 2 && $0 % 2 == 1 }.count
+        let train = r.curve.last?.groups.first { $0.group == "train_dist" }
+        #expect(expected > 0 && train?.problems == expected)
+        #expect(r.curve.allSatisfy { $0.reward?.samples == expected * cfg.evalSamples }, "\(r.curve.map { $0.reward?.samples ?? -1 })")
+    }
+
     /// A cell on a learned reward model charges the model's forwards over every rollout it
     /// scores (`compute.rewardModel`, part of the budget's total) and records how the model
     /// was built (not charged); without its model the cell refuses to run.
