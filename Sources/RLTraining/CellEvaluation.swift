@@ -63,19 +63,18 @@ extension TrainingState {
         let (kl, klFLOPs) = try SequenceKL.perSample(
             policy: policy, reference: base, Array(zip(problems.map(\.promptTokens), samples.map(\.completion))))
         ledger.evaluation += rmFLOPs + klFLOPs
-        var order: [Int] = [], slot: [Int: Int] = [:]
+        var slot: [Int: Int] = [:]  // problem index → its place in the columns
         var columns: [[[Double]]] = [[], [], [], []]  // proxy, gold, hacked, KL; per problem
         for (i, s) in samples.enumerated() {
             if slot[s.index] == nil {
-                slot[s.index] = order.count
-                order.append(s.index)
+                slot[s.index] = columns[0].count
                 for c in columns.indices { columns[c].append([]) }
             }
             let k = slot[s.index] ?? 0
             let gold = RuleReward.gold(problems[i], s.completion)
             columns[0][k].append(proxy[i])
             columns[1][k].append(gold)
-            columns[2][k].append(RuleReward.accepts(proxy[i]) && gold == 0 ? 1 : 0)
+            columns[2][k].append(RuleReward.isHack(reward: proxy[i], gold: gold) ? 1 : 0)
             columns[3][k].append(kl[i])
         }
         let m = columns.map { RewardDiagnostics.clustered($0) }

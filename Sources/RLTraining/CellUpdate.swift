@@ -110,7 +110,7 @@ extension TrainingState {
                 stats.rewardSum += g.rewards.reduce(0, +)
                 for r in g.rollouts {
                     stats.goldSum += r.gold
-                    if RuleReward.accepts(r.reward) && r.gold == 0 { stats.hacked += 1 }
+                    if RuleReward.isHack(reward: r.reward, gold: r.gold) { stats.hacked += 1 }
                 }
                 if g.hasZeroVariance {
                     stats.deadGroups += 1

@@ -79,7 +79,7 @@ struct BestOfNCommand: ParsableCommand {
                 // The pick's chance of being accepted by the proxy and rejected by gold.
                 let hack: [Double] = drawn.map { s in
                     var hacked: [Double] = []
-                    for (p, g) in zip(s.proxy, s.gold) { hacked.append(RuleReward.accepts(p) && g == 0 ? 1 : 0) }
+                    for (p, g) in zip(s.proxy, s.gold) { hacked.append(RuleReward.isHack(reward: p, gold: g) ? 1 : 0) }
                     return BestOfN.expected(BestOfN.Samples(proxy: s.proxy, gold: hacked), n: n).gold
                 }
                 let g = RewardDiagnostics.clustered(e.map { [$0.gold] }), p = RewardDiagnostics.clustered(e.map { [$0.proxy] })
