@@ -126,8 +126,8 @@ public enum Export {
         "rollouts_per_problem", "problems_per_batch", "budget_flops", "learning_rate", "warmup_steps", "tasks",
         "max_difficulty", "min_difficulty", "curriculum", "train_bucket", "pool_size", "policy_lag", "kl_coef",
         "entropy_coef", "teacher", "divergence", "distill", "distill_on", "reward", "rm_size", "rm_labels", "rm_label_noise",
-        "rm_ensemble", "seed", "eval_points", "eval_samples",
-        "eval_problems_per_level",
+        "rm_ensemble", "turns", "feedback", "turn_credit", "seed", "eval_points", "eval_samples",
+        "eval_problems_per_level", "eval_turns", "support_samples",
         // outcome
         "steps", "curve_points", "windows", "wall_seconds", "sampling_wall_seconds", "training_wall_seconds",
         "evaluation_wall_seconds", "other_wall_seconds",
@@ -141,12 +141,19 @@ public enum Export {
         "pool_build_flops",
         // the learned reward model (built like a base: not charged)
         "rm_key", "rm_held_out_accuracy", "rm_majority_accuracy", "rm_held_out_auc", "rm_sampling_flops", "rm_training_flops",
+        // the support-expansion measurement (evaluation: not charged)
+        "support_problems", "support_base_zero", "support_new", "support_expected_false_discoveries", "support_lost",
+        "support_flops",
     ]
 
     /// The family and group of the rows that measure the policy at a point rather than a
     /// group of problems (`kl_to_base`, `entropy`, `support_expansion`).
     public static let pointFamily = "all"
     public static let pointGroup = "policy"
+    /// The group of the multi-turn evaluation's rows (`solved_within` with k = t turns, …)
+    /// and of the support measurement's (`base_pass`, `policy_pass` with k, `new_support`, …).
+    public static let multiTurnGroup = "multi_turn"
+    public static let supportGroup = "support"
 
     /// A learning rate as the document writes it (a Float: 1e-4, not 9.99999974e-05).
     static func rate(_ x: Float) -> Value { .double(Double(String(describing: x)) ?? Double(x)) }
@@ -226,6 +233,31 @@ public enum Export {
                 add(pointFamily, pointGroup, "sequence_kl", nil, r.sequenceKL, se: r.sequenceKLSE, seSampling: nil, problems: nil)
                 add(pointFamily, pointGroup, "d", nil, r.d, se: nil, seSampling: nil, problems: nil)
             }
+            if let m = p.multiTurn {
+                for (t, v) in m.solvedWithin.enumerated() {
+                    add(pointFamily, multiTurnGroup, "solved_within", t + 1, v, se: m.solvedWithinSE[t], seSampling: nil, problems: m.problems)
+                }
+                add(pointFamily, multiTurnGroup, "mean_turns", nil, m.meanTurns, se: m.meanTurnsSE, seSampling: nil, problems: m.problems)
+                if let v = m.repeatShare {
+                    add(pointFamily, multiTurnGroup, "repeat_share", nil, v, se: m.repeatShareSE, seSampling: nil, problems: m.problems)
+                }
+                add(pointFamily, multiTurnGroup, "tokens_per_episode", nil, m.tokensPerEpisode, se: nil, seSampling: nil, problems: m.problems)
+                add(pointFamily, multiTurnGroup, "flops_per_episode", nil, m.flopsPerEpisode, se: nil, seSampling: nil, problems: m.problems)
+            }
+            // The support measurement: the base's pass@k on the first point, the policy's on the last.
+            if let s = r.support, pi == 0 || pi == r.curve.count - 1 {
+                let who = pi == 0 ? "base_pass" : "policy_pass"
+                for c in s.passAtK {
+                    add(pointFamily, supportGroup, who, c.k, pi == 0 ? c.base : c.policy, se: pi == 0 ? c.baseSE : c.policySE,
+                        seSampling: nil, problems: s.problems.count)
+                }
+                if pi == r.curve.count - 1 {
+                    add(pointFamily, supportGroup, "new_support", nil, Double(s.newSupport), se: nil, seSampling: nil, problems: s.baseZero)
+                    add(pointFamily, supportGroup, "expected_false_discoveries", nil, s.expectedFalseDiscoveries, se: nil, seSampling: nil,
+                        problems: s.baseZero)
+                    add(pointFamily, supportGroup, "lost_support", nil, Double(s.lostSupport), se: nil, seSampling: nil, problems: s.problems.count)
+                }
+            }
         }
         rows.sort {
             ($0.step, $0.family, $0.group, $0.metric, $0.k ?? -1, $0.point) < ($1.step, $1.family, $1.group, $1.metric, $1.k ?? -1, $1.point)
@@ -254,8 +286,9 @@ public enum Export {
             .double(c.klCoef), .double(c.entropyCoef), .string(c.teacher.description), .string(c.divergence.description),
             .double(c.distill), .string(c.distillOn.description), .string(c.rewardSource.description),
             Value(c.rewardModel?.size), Value(c.rewardModel?.labels), Value(c.rewardModel?.labelNoise),
-            Value(c.rewardModel?.ensemble.description), .uint(c.seed),
-            .int(c.evalPoints), .int(c.evalSamples), .int(c.evalProblemsPerLevel),
+            Value(c.rewardModel?.ensemble.description), .int(c.episodeSpec.turns), .string(c.episodeSpec.feedback.description),
+            .string(c.episodeSpec.credit.description), .uint(c.seed),
+            .int(c.evalPoints), .int(c.evalSamples), .int(c.evalProblemsPerLevel), .int(c.evaluationTurns), Value(c.supportSamples),
             .int(r.steps), .int(r.curve.count), .int(r.windows.count), .double(r.wallSeconds), Value(wt?.sampling),
             Value(wt?.training), Value(wt?.evaluation), Value(wt?.other),
             .double(l.sampling), .double(l.training), .double(l.teacher), .double(l.reference), .double(l.rewardModel),
@@ -266,6 +299,8 @@ public enum Export {
             Value(pool?.candidates), Value(pool?.buildFLOPs),
             Value(r.rewardModel?.key), Value(r.rewardModel?.heldOutAccuracy), Value(r.rewardModel?.majorityAccuracy),
             Value(r.rewardModel?.heldOutAUC), Value(r.rewardModel?.samplingFLOPs), Value(r.rewardModel?.trainingFLOPs),
+            Value(r.support?.problems.count), Value(r.support?.baseZero), Value(r.support?.newSupport),
+            Value(r.support?.expectedFalseDiscoveries), Value(r.support?.lostSupport), Value(r.support?.flops),
         ]
     }
 

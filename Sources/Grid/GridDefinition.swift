@@ -44,6 +44,10 @@ public struct GridDefinition: Hashable, Sendable {
         public var knobs: [MethodKnob: String]
         public var minDifficulty: Int
         public var maxDifficulty: Int?
+        /// Turns of the multi-turn evaluation (nil: the training turns) and samples K of the
+        /// support measurement (nil: none).
+        public var evalTurns: Int?
+        public var supportSamples: Int?
         /// Line of the `[cell]` header (0 when there is none).
         public var line: Int
         /// Line of each key written in `[cell]`; a key left at its default has none.
@@ -145,11 +149,12 @@ extension GridDefinition {
         let seed = try r.int(t, "seed", "[base]", default: 0)
         let privileged = try r.number(
             t, "privileged_fraction", "[base]", default: CorpusConfig.defaultPrivilegedFraction, min: 0, max: 1)
+        let episodes = try r.number(t, "episode_fraction", "[base]", default: 0, min: 0, max: 1)
         var specs: [BaseSpec] = []
         for v in sizeValues {
             guard case .string(let s) = v,
                 let spec = BaseLadder.spec(
-                    s, corpus: CorpusConfig(mixture: corpus, privilegedFraction: privileged), tokensPerParameter: tpp,
+                    s, corpus: CorpusConfig(mixture: corpus, privilegedFraction: privileged, episodeFraction: episodes), tokensPerParameter: tpp,
                     minTokens: minTokens, seed: UInt64(seed))
             else { throw r.error(t.line(of: "sizes"), "sizes", "unknown size \(v) (ladder sizes: \(ladder))") }
             specs.append(spec)
@@ -178,9 +183,14 @@ extension GridDefinition {
         if let size = knobs[.rmSize] { try checkRewardModelSize(size, base: base, line: t.line(of: "rm_size"), r) }
         let minDifficulty = try r.int(t, "min_difficulty", "[cell]", default: CellDefaults.minDifficulty, min: 1)
         let maxDifficulty: Int? = t["max_difficulty"] == nil ? nil : try r.int(t, "max_difficulty", "[cell]", default: minDifficulty, min: minDifficulty)
+        let evalTurns: Int? = t["eval_turns"] == nil ? nil : try r.int(t, "eval_turns", "[cell]", default: 1, min: 1)
+        if let e = evalTurns, e > EpisodeSpec.maxTurns {
+            throw r.error(t.line(of: "eval_turns"), "eval_turns", "must be at most \(EpisodeSpec.maxTurns), got \(e)")
+        }
+        let supportSamples: Int? = t["support_samples"] == nil ? nil : try r.int(t, "support_samples", "[cell]", default: 4, min: 4)
         return CellSettings(
             evalPoints: evalPoints, evalSamples: evalSamples, evalProblems: evalProblems, warmup: warmup, knobs: knobs,
-            minDifficulty: minDifficulty, maxDifficulty: maxDifficulty,
+            minDifficulty: minDifficulty, maxDifficulty: maxDifficulty, evalTurns: evalTurns, supportSamples: supportSamples,
             line: t.line, keyLines: Dictionary(uniqueKeysWithValues: t.keys.map { ($0, t.line(of: $0)) }))
     }
 
@@ -188,6 +198,26 @@ extension GridDefinition {
     /// [cell] or among the reward axis's values (as spelled, however spaced).
     static func trainsOnRewardModel(_ axes: [MethodKnob: [String]], _ cell: CellSettings) -> Bool {
         (axes[.reward] ?? cell.knobs[.reward].map { [$0] } ?? []).contains { RewardSource($0) == .learned }
+    }
+
+    /// Whether some cell of the grid has multi-turn episodes: `turns` above 1 in [cell] or
+    /// among the turns axis's values.
+    static func trainsOnEpisodes(_ axes: [MethodKnob: [String]], _ cell: CellSettings) -> Bool {
+        (axes[.turns] ?? cell.knobs[.turns].map { [$0] } ?? []).contains { (Int($0.trimmingCharacters(in: .whitespaces)) ?? 1) > 1 }
+    }
+
+    /// Why no cell of the grid reads a conditional knob (its gate never opens), or nil.
+    static func closedGate(_ knob: MethodKnob, _ axes: [MethodKnob: [String]], _ cell: CellSettings) -> String? {
+        if MethodKnob.rewardModelKnobs.contains(knob), !trainsOnRewardModel(axes, cell) {
+            return "no cell of this grid reads it: it is read only with reward = \"rm\""
+        }
+        if knob == .turnCredit, !trainsOnEpisodes(axes, cell) {
+            return "no cell of this grid reads it: it is read only with turns > 1"
+        }
+        if knob == .feedback, !trainsOnEpisodes(axes, cell), (cell.evalTurns ?? 1) <= 1 {
+            return "no cell of this grid reads it: it is read only with turns > 1 or eval_turns > 1"
+        }
+        return nil
     }
 
     /// `rm_size` names a base of the grid's ladder, or `base` (the cell's own).
@@ -216,9 +246,7 @@ extension GridDefinition {
             if cell.knobs[knob] != nil {
                 throw r.error(line, knob.rawValue, "is both an axis and a [cell] key (line \(cell.line(of: knob.rawValue))); keep one")
             }
-            if MethodKnob.rewardModelKnobs.contains(knob), !trainsOnRewardModel(knobs, cell) {
-                throw r.error(line, knob.rawValue, "no cell of this grid reads it: it is read only with reward = \"rm\"")
-            }
+            if let why = closedGate(knob, knobs, cell) { throw r.error(line, knob.rawValue, why) }
             let readers = methods.filter { Methods.knobs(of: $0).contains(knob) || MethodKnob.rewardModelKnobs.contains(knob) }
             guard !readers.isEmpty else {
                 let users = Methods.names.filter { Methods.knobs(of: $0).contains(knob) }
@@ -230,11 +258,9 @@ extension GridDefinition {
             if knob == .rmSize { for v in spelled { try checkRewardModelSize(v, base: base, line: line, r) } }
             knobs[knob] = spelled
         }
-        // `rm_*` keys of [cell] too are read only by cells that train on a reward model.
-        for knob in MethodKnob.allCases where MethodKnob.rewardModelKnobs.contains(knob) && cell.knobs[knob] != nil {
-            guard trainsOnRewardModel(knobs, cell) else {
-                throw r.error(cell.line(of: knob.rawValue), knob.rawValue, "no cell of this grid reads it: it is read only with reward = \"rm\"")
-            }
+        // `rm_*` and episode keys of [cell] too are read only by the cells their gate opens for.
+        for knob in MethodKnob.allCases where MethodKnob.conditionalKnobs.contains(knob) && cell.knobs[knob] != nil {
+            if let why = closedGate(knob, knobs, cell) { throw r.error(cell.line(of: knob.rawValue), knob.rawValue, why) }
         }
         var mixtures: [TaskMixture] = []
         for s in try r.strings(t, "tasks", default: [base.corpus.description]) {

@@ -10,9 +10,11 @@ struct GridReader {
 
     static let rootKeys = ["name", "description", "base", "cell", "axes", "zip", "constraints"]
     static let baseKeys = [
-        "sizes", "tasks", "tokens_per_param", "min_tokens", "privileged_fraction", "seed", "eval_problems", "eval_samples",
+        "sizes", "tasks", "tokens_per_param", "min_tokens", "privileged_fraction", "episode_fraction", "seed", "eval_problems", "eval_samples",
     ]
-    static let cellKeys = ["eval_points", "eval_samples", "eval_problems", "warmup", "min_difficulty", "max_difficulty"]
+    static let cellKeys = [
+        "eval_points", "eval_samples", "eval_problems", "warmup", "min_difficulty", "max_difficulty", "eval_turns", "support_samples",
+    ]
         + MethodKnob.allCases.map(\.rawValue)
     static let axisKeys = ["size", "method"] + MethodKnob.allCases.map(\.rawValue)
         + ["tasks", "n", "bp", "budget", "lr", "lag", "curriculum", "train_bucket", "pool_size", "seed"]

@@ -137,17 +137,21 @@ extension GridDefinition {
             minDifficulty: cell.minDifficulty, curriculum: at(axes.curriculum, "curriculum"),
             trainBucket: at(axes.trainBucket, "train_bucket"), poolSize: at(axes.poolSize, "pool_size"), policyLag: lag,
             seed: UInt64(seed), evalPoints: cell.evalPoints, evalSamples: cell.evalSamples, evalProblemsPerLevel: cell.evalProblems)
+        config.evalTurns = cell.evalTurns
+        config.supportSamples = cell.supportSamples
         // Method knobs: [cell] values (checked when decoded), then the knob axes the method reads.
         // The reward first ([cell], then its axis): whether the `rm_*` knobs apply depends on it;
         // like their axes, `rm_*` keys of [cell] apply to the cells that train on a reward model.
         let reads = Methods.knobs(of: config.method)
-        for knob in MethodKnob.allCases where !MethodKnob.rewardModelKnobs.contains(knob) {
+        // The gated knobs last: whether a cell reads `rm_*` depends on its reward, whether it
+        // reads `feedback` and `turn_credit` on its turns.
+        for knob in MethodKnob.allCases where !MethodKnob.conditionalKnobs.contains(knob) {
             if let spelled = cell.knobs[knob] { _ = config.set(knob, to: spelled) }
         }
-        for knob in MethodKnob.allCases where !MethodKnob.rewardModelKnobs.contains(knob) && reads.contains(knob) {
+        for knob in MethodKnob.allCases where !MethodKnob.conditionalKnobs.contains(knob) && reads.contains(knob) {
             if let values = axes.knobs[knob] { _ = config.set(knob, to: at(values, knob.rawValue)) }
         }
-        for knob in MethodKnob.allCases where MethodKnob.rewardModelKnobs.contains(knob) && config.knobsRead.contains(knob) {
+        for knob in MethodKnob.allCases where MethodKnob.conditionalKnobs.contains(knob) && config.knobsRead.contains(knob) {
             if let spelled = cell.knobs[knob] { _ = config.set(knob, to: spelled) }
             if let values = axes.knobs[knob] { _ = config.set(knob, to: at(values, knob.rawValue)) }
         }
@@ -156,6 +160,12 @@ extension GridDefinition {
             throw source.error(cell.line(of: knob.rawValue), knob.rawValue, config.unusedKnobMessage(knob))
         }
         if let why = config.validationError() { throw source.error(axes.line, nil, "cell \(cellIndex): \(why)") }
+        if let why = config.episodeFitError(corpus: spec.corpus) {
+            // `why` starts with its key ("turns: …" or "eval_turns: …").
+            let key = why.hasPrefix("eval_turns") ? "eval_turns" : "turns"
+            let line = key == "turns" && axes.knobs[.turns] != nil ? axes.line : cell.line(of: key)
+            throw source.error(line, key, "cell \(cellIndex): " + why.dropFirst(key.count + 2))
+        }
         return config
     }
 

@@ -6,7 +6,8 @@ import ResultSchema
 /// bucket such as `easy`/`hard`, or a difficulty such as `d3`), averaged over the task
 /// families weighted by their problem counts.
 public struct ScoreSelector: Sendable, Hashable, CustomStringConvertible {
-    /// "avg", "best", "worst", "greedy", "p_ref" or "logp_ref".
+    /// "avg", "best", "worst", "greedy", "p_ref", "logp_ref", or "solved" (multi-turn
+    /// episodes solved within k turns, on the training distribution: `group` is ignored).
     public var kind: String
     /// k for avg/best/worst (ignored for greedy).
     public var k: Int
@@ -20,8 +21,8 @@ public struct ScoreSelector: Sendable, Hashable, CustomStringConvertible {
             kind = m; k = 1
         } else {
             let parts = m.split(separator: "@")
-            guard parts.count == 2, ["avg", "best", "worst"].contains(String(parts[0])), let kk = Int(parts[1]), kk >= 1 else {
-                throw .parse("metric '\(metric)': expected avg@k, best@k, worst@k, greedy, p_ref or logp_ref")
+            guard parts.count == 2, ["avg", "best", "worst", "solved"].contains(String(parts[0])), let kk = Int(parts[1]), kk >= 1 else {
+                throw .parse("metric '\(metric)': expected avg@k, best@k, worst@k, greedy, p_ref, logp_ref or solved@t")
             }
             kind = String(parts[0]); k = kk
         }
@@ -29,8 +30,11 @@ public struct ScoreSelector: Sendable, Hashable, CustomStringConvertible {
         self.group = group
     }
 
-    /// "avg@4 of all".
-    public var description: String { (["avg", "best", "worst"].contains(kind) ? "\(kind)@\(k)" : kind) + " of " + group }
+    /// "avg@4 of all"; "solved@4 (multi-turn, train_dist)".
+    public var description: String {
+        if kind == "solved" { return "solved@\(k) (multi-turn episodes, train_dist)" }
+        return (["avg", "best", "worst"].contains(kind) ? "\(kind)@\(k)" : kind) + " of " + group
+    }
 }
 
 /// One point of a cell's learning curve.
@@ -179,7 +183,7 @@ public struct CellStore: Sendable {
         }
         var curve: [CurvePoint] = []
         for p in doc.curve {
-            let (s, se) = valueAndSE(of: p.groups, score)
+            let (s, se) = score.kind == "solved" ? solvedWithin(p.multiTurn, turns: score.k) : valueAndSE(of: p.groups, score)
             let c = p.compute.total
             if s.isFinite, c.isFinite, c >= 0 {
                 curve.append(CurvePoint(compute: c, rollouts: Double(p.compute.rollouts), score: s, se: se))
@@ -192,6 +196,13 @@ public struct CellStore: Sendable {
             id: id, method: doc.config.methodLabel, taskMix: doc.config.lawGroupLabel, parameters: Double(doc.baseParameters),
             rolloutsPerProblem: doc.config.rolloutsPerProblem, problemsPerBatch: doc.config.problemsPerBatch,
             seed: doc.config.seed, curve: curve, flopsPerRollout: fpr, numerics: doc.numerics))
+    }
+
+    /// Multi-turn episodes solved within `turns` turns, and its SE (NaN when the point has no
+    /// multi-turn evaluation of that many turns).
+    static func solvedWithin(_ m: MultiTurnMetrics?, turns: Int) -> (value: Double, se: Double) {
+        guard let m, turns <= m.solvedWithin.count else { return (.nan, .nan) }
+        return (m.solvedWithin[turns - 1], m.solvedWithinSE[turns - 1] ?? .nan)
     }
 
     /// The selected metric of the selected group, averaged over families by problem count.

@@ -126,9 +126,10 @@ extension LawsReport {
 
     /// Writes laws.csv, allocation.csv, frontier.csv, replication.csv, the SVG plots (and PNG copies when
     /// `rsvg-convert` or `convert` is on PATH) and report.md into `dir` (created if needed).
-    /// Returns the paths written.
+    /// Returns the paths written. `appendix` (markdown: the support-expansion section) ends
+    /// report.md.
     @discardableResult
-    public func write(to dir: String) throws(LawError) -> [String] {
+    public func write(to dir: String, appendix: String = "") throws(LawError) -> [String] {
         var out = try OutputFolder(dir)
         try out.put("laws.csv", lawsTable().render())
         try out.put("allocation.csv", allocationTable().render())
@@ -145,7 +146,7 @@ extension LawsReport {
                 if png.convert(svg, to: target) { out.written.append(target); pngs.insert(name) }
             }
         }
-        try out.put("report.md", markdown(plots: plots.map(\.0), pngs: pngs))
+        try out.put("report.md", markdown(plots: plots.map(\.0), pngs: pngs) + appendix)
         return out.written
     }
 

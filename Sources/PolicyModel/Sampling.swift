@@ -31,6 +31,18 @@ public struct Completion: Hashable, Sendable {
     public var stoppedAtEOS: Bool
 }
 
+/// How a row's generation goes on after one of its turns ends (`Transformer.sample`'s
+/// continuation): tokens the environment appends (feedback), then a new turn of at most
+/// `limit` sampled tokens.
+public struct TurnContinuation: Hashable, Sendable {
+    public var forced: [Int32]
+    public var limit: Int
+    public init(forced: [Int32], limit: Int) {
+        self.forced = forced
+        self.limit = limit
+    }
+}
+
 /// Completions of a batch plus what they cost.
 public struct SampleResult: Sendable {
     public var completions: [Completion]
@@ -66,8 +78,18 @@ extension Transformer {
     /// prompts of different lengths need no padding. A row stops at EOS, at
     /// `maxNewTokens` (or its own `limits[r]` when smaller), or when the context is full;
     /// finished rows leave the batch, so no FLOPs are spent on them.
+    ///
+    /// With a `continuation`, a row's generation is a sequence of turns in one context (a
+    /// multi-turn episode): when a turn ends (EOS, or its limit of sampled tokens), the
+    /// continuation is asked, with the row and everything generated so far, whether the row
+    /// goes on. nil ends the row; otherwise its `forced` tokens are appended to the
+    /// completion (log-probability 0) and read like a prompt (no random draw), and the next
+    /// turn samples up to its `limit` tokens. The KV cache runs the whole episode, so every
+    /// token of every turn, forced ones included, is processed (and charged) once. Without
+    /// a continuation the result is bitwise what it was before turns existed.
     public func sample(
-        prompts: [[Int32]], options: SamplingOptions, limits: [Int]? = nil, rng: inout SeededRNG
+        prompts: [[Int32]], options: SamplingOptions, limits: [Int]? = nil, rng: inout SeededRNG,
+        continuation: ((_ row: Int, _ generated: Completion) -> TurnContinuation?)? = nil
     ) throws(ModelError) -> SampleResult {
         let c = config, C = c.dModel, V = c.vocab, F = c.hidden, NH = c.heads, hs = c.headDim
         let Tc = c.context
@@ -79,7 +101,10 @@ extension Transformer {
         if let eos = options.eos { try validate([eos]) }
         let R = prompts.count
         precondition(limits.map { $0.count == R } ?? true, "one limit per prompt")
-        let limit = (0..<R).map { min(options.maxNewTokens, limits?[$0] ?? options.maxNewTokens) }
+        var limit = (0..<R).map { min(options.maxNewTokens, limits?[$0] ?? options.maxNewTokens) }
+        var turnStart = [Int](repeating: 0, count: R)   // completion index where the row's turn began
+        var forced = [[Int32]](repeating: [], count: R)  // forced tokens still to read, per row
+        var forcedAt = [Int](repeating: 0, count: R)
         var completions = [Completion](
             repeating: Completion(tokens: [], logProbs: [], stoppedAtEOS: false), count: R)
         guard R > 0, options.maxNewTokens > 0 else {
@@ -155,16 +180,37 @@ extension Transformer {
                     still.append(r)
                     continue
                 }
+                if forcedAt[r] < forced[r].count {  // reading a continuation's forced tokens
+                    input[r] = forced[r][forcedAt[r]]
+                    forcedAt[r] += 1
+                    still.append(r)
+                    continue
+                }
                 let (tok, lp) = Self.draw(
                     logits: d.logits.base + a * V, V: V, options: options, probs: d.probs.base, order: &order, rng: &rng)
                 completions[r].tokens.append(tok)
                 completions[r].logProbs.append(lp)
                 if tok == options.eos {
                     completions[r].stoppedAtEOS = true
-                } else if completions[r].tokens.count < limit[r] && t + 1 < Tc {
+                } else if completions[r].tokens.count - turnStart[r] < limit[r] && t + 1 < Tc {
                     input[r] = tok
                     still.append(r)
+                    continue
                 }
+                // The row's turn is over: a continuation may start another one.
+                guard t + 1 < Tc, let continuation, let next = continuation(r, completions[r]) else { continue }
+                precondition(!next.forced.isEmpty && next.limit > 0, "a continuation forces at least one token and samples at least one")
+                precondition(t + 1 + next.forced.count < Tc, "a continuation's forced tokens must leave room in the context")
+                try validate(next.forced)
+                completions[r].tokens += next.forced
+                completions[r].logProbs += [Float](repeating: 0, count: next.forced.count)
+                completions[r].stoppedAtEOS = false
+                turnStart[r] = completions[r].tokens.count
+                limit[r] = next.limit
+                forced[r] = next.forced
+                forcedAt[r] = 0
+                input[r] = tok
+                still.append(r)
             }
             active = still
         }

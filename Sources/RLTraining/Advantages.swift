@@ -59,6 +59,49 @@ public struct NoAdvantage: AdvantageEstimator {
     public func callAsFunction(_ g: RolloutGroup) -> [[Double]] { broadcast(g, g.rewards.map { _ in 0 }) }
 }
 
+/// Credit per turn of multi-turn episodes (`TurnCredit.discounted`): turn t's reward r_t
+/// (1 when its attempt was accepted; an episode stops there) plus the improvement bonus
+/// α·(r_t − r_{t−1}) (r₀ = r₁), discounted returns G_t = Σ_{k≥t} γ^{k−t} r̃_k, normalised
+/// over every turn of the group's episodes, A = (G − mean G)/(std G + 1e-6); each attempt's
+/// tokens carry its turn's advantage, feedback tokens 0 (they are never trained). A
+/// single-turn rollout is one turn with its reward, so on single-turn groups this is GRPO's
+/// `GroupNormalized`.
+public struct TurnReturns: AdvantageEstimator {
+    public var gamma: Double
+    public var bonus: Double
+    public init(gamma: Double, bonus: Double = 0) {
+        self.gamma = gamma
+        self.bonus = bonus
+    }
+
+    /// The discounted returns G_t of one episode's turn rewards.
+    public func returns(_ rewards: [Double]) -> [Double] {
+        var shaped = rewards
+        for t in rewards.indices.dropFirst() { shaped[t] += bonus * (rewards[t] - rewards[t - 1]) }
+        var g = [Double](repeating: 0, count: rewards.count)
+        var acc = 0.0
+        for t in rewards.indices.reversed() {
+            acc = shaped[t] + gamma * acc
+            g[t] = acc
+        }
+        return g
+    }
+
+    public func callAsFunction(_ g: RolloutGroup) -> [[Double]] {
+        // Each rollout's turns as (token range, reward); a single-turn rollout is one turn.
+        let turns: [[(range: Range<Int>, reward: Double)]] = g.rollouts.map { r in
+            r.turns.isEmpty ? [(0..<r.completion.count, r.reward)] : r.turns.map { ($0.start..<$0.end, $0.correct ? 1 : 0) }
+        }
+        let G = turns.map { returns($0.map(\.reward)) }
+        let all = G.flatMap { $0 }, m = mean(all), s = std(all)
+        return zip(g.rollouts, zip(turns, G)).map { r, episode in
+            var adv = [Double](repeating: 0, count: r.completion.count)
+            for (t, turn) in episode.0.enumerated() { for i in turn.range { adv[i] = (episode.1[t] - m) / (s + 1e-6) } }
+            return adv
+        }
+    }
+}
+
 /// Process credit from the step verifier. Each step's score (the final answer is the last
 /// step) is normalised over all steps of the group, r̃ = (r − mean)/(std + 1e-6), and a
 /// token's advantage is the sum of the normalised scores of its own step and every later

@@ -60,6 +60,7 @@ public struct CellRunner {
         if let why = config.validationError() { throw .invalidConfig(why) }
         guard let method = config.makeMethod() else { throw .invalidConfig("method \(config.method)") }
         if let why = method.validationError { throw .invalidConfig(why) }
+        if let why = config.episodeFitError(corpus: baseRecord.spec.corpus) { throw .invalidConfig(why) }
         guard let baseEval = baseRecord.evaluation else { throw .missingBaseEvaluation }
         var pool = self.pool
         if let request = config.poolRequest(base: baseRecord) {
@@ -148,6 +149,8 @@ struct TrainingState {
     var poolCursor = 0
     /// Problems drawn from the pool so far (epochs = drawn / D).
     var poolDrawn = 0
+    /// Forward FLOPs of the support measurement so far (evaluation).
+    var supportFLOPs = 0.0
     let started = monotonicSeconds()
     /// Parameter snapshots kept: one more than the oldest lag any model reads (policy
     /// lag, teacher lag); with no lag nothing reads them and none is copied.
@@ -226,6 +229,8 @@ struct TrainingState {
             window = []
         }
         var failure: String?
+        // The base's side of the support measurement (step 0): the base itself samples.
+        let supportBase = try supportCounts(base, who: "base")
         while true {
             while nextEval < thresholds.count && ledger.total >= thresholds[nextEval] {
                 let t0 = monotonicSeconds()
@@ -252,6 +257,9 @@ struct TrainingState {
                         ledger.total, config.budgetFLOPs))
         }
         flush(step - 1)
+        let t0 = monotonicSeconds()
+        let support = try supportMeasurement(step: step, base: supportBase)
+        wallTime.evaluation += monotonicSeconds() - t0
         let total = monotonicSeconds() - started
         wallTime.other = max(0, total - wallTime.sampling - wallTime.training - wallTime.evaluation)
         return CellResult(
@@ -264,7 +272,7 @@ struct TrainingState {
                     key: p.request.key, size: p.problems.count, bucket: p.request.bucket, drawn: poolDrawn,
                     epochs: Double(poolDrawn) / Double(max(1, p.problems.count)), candidates: p.candidates, buildFLOPs: p.forwardFLOPs)
             },
-            rewardModel: reward.model?.record)
+            rewardModel: reward.model?.record, support: support)
     }
 
     /// A run that produced a non-finite or runaway loss or gradient.

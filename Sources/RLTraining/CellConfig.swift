@@ -13,10 +13,11 @@ extension CellConfig {
     public func makeMethod() -> RLMethod? { Methods.make(method, self) }
 
     /// Method-specific knobs set away from their defaults that this config does not read
-    /// (its method's knobs, and the `rm_*` knobs only with `reward = "rm"`): they would
-    /// change the cell's identity and nothing else.
+    /// (its method's knobs, the episode knobs only with `turns` > 1, the `rm_*` knobs only
+    /// with `reward = "rm"`): they would change the cell's identity and nothing else.
     public func unusedKnobs() -> [MethodKnob] {
-        let used = Methods.knobs(of: method).union(knobsRead.intersection(MethodKnob.rewardModelKnobs))
+        let used = Methods.knobs(of: method).subtracting(MethodKnob.conditionalKnobs)
+            .union(knobsRead.intersection(MethodKnob.conditionalKnobs))
         return MethodKnob.allCases.filter { !used.contains($0) && value(of: $0) != CellDefaults.cell.value(of: $0) }
     }
 
@@ -24,6 +25,10 @@ extension CellConfig {
     public func unusedKnobMessage(_ knob: MethodKnob) -> String {
         if MethodKnob.rewardModelKnobs.contains(knob) {
             return "\(knob.rawValue) = \(value(of: knob)) is not used: it is read only with reward = \"rm\" (this cell's reward is \(rewardSource))"
+        }
+        if MethodKnob.episodeKnobs.contains(knob), Methods.knobs(of: method).contains(knob) {
+            let gate = knob == .feedback ? "turns > 1 or eval_turns > 1" : "turns > 1"
+            return "\(knob.rawValue) = \(value(of: knob)) is not used: it is read only with \(gate) (this cell has \(episodeSpec.turns) turn(s))"
         }
         let users = Methods.names.filter { Methods.knobs(of: $0).contains(knob) }
         return "\(knob.rawValue) = \(value(of: knob)) is not used by \(method)"
@@ -49,6 +54,13 @@ extension CellConfig {
         if rewardSource != .learned, rewardModel != nil {
             return "rm_size: a reward-model spec on a cell whose reward is \(rewardSource) (it is read only with reward = \"rm\")"
         }
+        if episodeSpec.turns > 1, !rewardSource.isGold {
+            return "reward: multi-turn episodes are judged turn by turn by the exact verifier; they train on gold only (got \(rewardSource))"
+        }
+        if let t = evalTurns, !(1...EpisodeSpec.maxTurns).contains(t) {
+            return "eval_turns: must be in 1...\(EpisodeSpec.maxTurns) (got \(t))"
+        }
+        if let k = supportSamples, k < 4 { return "support_samples: need at least 4 (got \(k))" }
         if evalPoints < 2 { return "eval_points: need at least 2 (got \(evalPoints))" }
         if evalSamples < 4 { return "eval_samples: need at least 4 for avg@4 (got \(evalSamples))" }
         if minDifficulty < 1 { return "min_difficulty: must be at least 1 (got \(minDifficulty))" }
@@ -74,6 +86,26 @@ extension CellConfig {
             range[f.name] = min(minDifficulty, hi)...hi
         }
         return range
+    }
+
+    /// Why this cell's episodes (training turns, and evaluation turns) cannot fit the
+    /// context on some family and difficulty it trains on, or nil: every turn must have room
+    /// for the reference solution and EOS (`EpisodeLayout.fits`).
+    public func episodeFitError(corpus: CorpusConfig) -> String? {
+        let asked = [("turns", episodeSpec.turns), ("eval_turns", evaluationTurns)].filter { $0.1 > 1 }
+        for (key, turns) in asked {
+            for (family, range) in trainRanges(corpus: corpus).sorted(by: { $0.key < $1.key }) {
+                guard let f = TaskFamilies.named(family) else { continue }
+                for d in range {
+                    let most = EpisodeLayout.maxTurns(f, difficulty: d, feedback: episodeSpec.feedback)
+                    if turns > most {
+                        return "\(key): \(turns) turns with \(episodeSpec.feedback) feedback do not fit the \(taskContext)-token context on "
+                            + "\(family) difficulty \(d) (at most \(most) there); lower max_difficulty or the turns"
+                    }
+                }
+            }
+        }
+        return nil
     }
 
     /// The pool this cell trains on from `base` (nil without `poolSize`); K is the base

@@ -36,10 +36,104 @@ extension TrainingState {
                 trainingDivergence: sinceEval.distilled > 0 ? sinceEval.divergenceSum / Double(sinceEval.distilled) : nil)
         }
         sinceEval = (0, 0, 0)
+        let multiTurn = try multiTurnEvaluation()
         return EvalPoint(
             step: step, compute: ledger, wallSeconds: monotonicSeconds() - started, groups: groups,
             supportExpansion: expanded, baseUnsolved: unsolved, klToBase: kl, entropy: h, teacher: teacherDiagnostics,
-            reward: rewardDiagnostics)
+            reward: rewardDiagnostics, multiTurn: multiTurn)
+    }
+
+    /// The held-out problems of the cell's training distribution (`train_dist`): its
+    /// families at its training difficulties, and for a bucketed pool that bucket's only.
+    var trainDistributionIndices: [Int] {
+        let bucket = pool == nil ? nil : config.trainBucket
+        return evalIndices.filter { i in
+            let p = evalSet.problems[i]
+            return (trainRange[p.family]?.contains(p.difficulty) ?? false) && (bucket == nil || baseBuckets[i] == bucket)
+        }
+    }
+
+    /// Multi-turn episodes of `eval_turns` attempts (the cell's feedback), `eval_samples` per
+    /// held-out problem of the training distribution, at temperature 1; the same seed at
+    /// every point (common random numbers across points). Nil for `eval_turns` 1.
+    mutating func multiTurnEvaluation() throws -> MultiTurnMetrics? {
+        let T = config.evaluationTurns
+        let indices = trainDistributionIndices
+        guard T > 1, !indices.isEmpty else { return nil }
+        let layout = EpisodeLayout(turns: T, feedback: config.episodeSpec.feedback)
+        let opts = SamplingOptions(temperature: 1, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
+        var erng = SeededRNG(seed: config.seed).derived("multi-turn-eval")
+        let rows = indices.flatMap { Array(repeating: $0, count: config.evalSamples) }
+        var solved = [[[Double]]](repeating: [], count: T)  // [t][problem slot][episode]
+        for t in 0..<T { solved[t] = Array(repeating: [], count: indices.count) }
+        var used = [[Double]](repeating: [], count: indices.count), repeats = used
+        var tokens = 0, flops = 0.0
+        let slot = Dictionary(uniqueKeysWithValues: indices.enumerated().map { ($1, $0) })
+        for start in stride(from: 0, to: rows.count, by: 256) {
+            let chunk = Array(rows[start..<min(rows.count, start + 256)])
+            let (episodes, r) = try EpisodeSampler.sample(
+                policy, problems: chunk.map { evalSet.problems[$0] }, layout: layout, options: opts, rng: &erng)
+            flops += r.forwardFLOPs
+            for (i, e) in zip(chunk, episodes) {
+                let k = slot[i] ?? 0
+                for t in 0..<T { solved[t][k].append((e.solvedAt ?? T + 1) <= t + 1 ? 1 : 0) }
+                used[k].append(Double(e.turns.count))
+                if let rep = e.repeatsFirstAttempt { repeats[k].append(rep ? 1 : 0) }
+                tokens += e.completion.tokens.count
+            }
+        }
+        ledger.evaluation += flops
+        let within = solved.map { RewardDiagnostics.clustered($0) }
+        let turns = RewardDiagnostics.clustered(used)
+        let second = repeats.reduce(0) { $0 + $1.count }
+        let rep = second > 0 ? RewardDiagnostics.clustered(repeats) : (mean: Double.nan, se: nil)
+        return MultiTurnMetrics(
+            turns: T, problems: indices.count, episodes: rows.count, solvedWithin: within.map(\.mean), solvedWithinSE: within.map(\.se),
+            meanTurns: turns.mean, meanTurnsSE: turns.se, secondAttempts: second, repeatShare: second > 0 ? rep.mean : nil,
+            repeatShareSE: second > 0 ? rep.se : nil, tokensPerEpisode: Double(tokens) / Double(rows.count),
+            flopsPerEpisode: flops / Double(rows.count))
+    }
+
+    // MARK: support expansion
+
+    /// The held-out problems of the support measurement: the cell's evaluation problems in
+    /// the base's `unsolved` and `hard` buckets.
+    var supportIndices: [Int] { evalIndices.filter { baseBuckets[$0] == .unsolved || baseBuckets[$0] == .hard } }
+
+    /// Successes out of `support_samples` of `model` on each support problem, from a seed of
+    /// the measurement's own (`who` tells the base's apart from the policy's), independent of
+    /// the base evaluation that defined the buckets; its FLOPs are evaluation.
+    mutating func supportCounts(_ model: Transformer, who: String) throws -> [Int: Int] {
+        guard let K = config.supportSamples else { return [:] }
+        var h = StableHash()
+        h.combine("support/\(who)")
+        h.combine(config.seed)
+        let (outcomes, cost) = try Evaluator.run(
+            model, on: evalSet, indices: supportIndices, options: EvalOptions(samples: K, greedy: false), seed: h.value)
+        ledger.evaluation += cost.forwardFLOPs
+        supportFLOPs += cost.forwardFLOPs
+        return Dictionary(uniqueKeysWithValues: outcomes.map { ($0.index, $0.successes) })
+    }
+
+    /// The support measurement from the base's counts (step 0) and the policy's now.
+    mutating func supportMeasurement(step: Int, base: [Int: Int]) throws -> SupportMeasurement? {
+        guard let K = config.supportSamples else { return nil }
+        let policyCounts = try supportCounts(policy, who: "policy")
+        let bucketRuns = Dictionary(uniqueKeysWithValues: baseEval.outcomes.map { ($0.index, $0) })
+        var priorCounts: [String: [(c: Int, n: Int)]] = [:]
+        for i in referenceIndices {
+            guard let o = bucketRuns[i] else { continue }
+            let p = evalSet.problems[i]
+            priorCounts[SupportStatistics.groupKey(p.family, p.difficulty), default: []].append((o.successes, o.samples))
+        }
+        let problems = supportIndices.compactMap { i -> SupportProblem? in
+            guard let o = bucketRuns[i], let bucket = baseBuckets[i] else { return nil }
+            let p = evalSet.problems[i]
+            return SupportProblem(
+                index: i, family: p.family, difficulty: p.difficulty, bucket: bucket, bucketSuccesses: o.successes,
+                bucketSamples: o.samples, base: base[i] ?? 0, policy: policyCounts[i] ?? 0)
+        }
+        return SupportStatistics.summarize(problems, samples: K, step: step, priorCounts: priorCounts, flops: supportFLOPs)
     }
 
     /// Proxy and gold reward, hack rate and sequence KL to the base on the eval samples of

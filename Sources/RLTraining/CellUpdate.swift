@@ -44,6 +44,7 @@ extension TrainingState {
             sampler = policy
         }
         let n = config.rolloutsPerProblem
+        if config.episodeSpec.turns > 1 { return try sampleEpisodes(problems, with: sampler) }
         let prompts = problems.flatMap { p in Array(repeating: p.promptTokens, count: n) }
         let opts = SamplingOptions(temperature: 1, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
         let t0 = monotonicSeconds()
@@ -68,6 +69,43 @@ extension TrainingState {
                 rollouts.append(Rollout(
                     completion: c.tokens, behaviorLogProbs: c.logProbs, reward: scored.rewards[i * n + k],
                     gold: RuleReward.gold(p, c.tokens), steps: Verifier.stepScores(p, completion: c.tokens)))
+            }
+            groups.append(RolloutGroup(problem: p, rollouts: rollouts))
+            flops.append(f)
+        }
+        return (groups, flops)
+    }
+
+    /// Samples n multi-turn episodes for each problem (`EpisodeSampler`): the exact verifier
+    /// accepts or rejects each attempt and the feedback follows a rejected one, in one
+    /// context. Every token of every turn, feedback included, is charged as sampling; an
+    /// episode's reward is 1 when some attempt was accepted (proxy rewards are refused for
+    /// episodes).
+    mutating func sampleEpisodes(_ problems: [Problem], with sampler: Transformer) throws -> (groups: [RolloutGroup], flops: [Double]) {
+        let n = config.rolloutsPerProblem
+        let rows = problems.flatMap { p in Array(repeating: p, count: n) }
+        let opts = SamplingOptions(temperature: 1, maxNewTokens: maxSolutionTokens, eos: Vocabulary.eos)
+        let t0 = monotonicSeconds()
+        let (episodes, r) = try EpisodeSampler.sample(sampler, problems: rows, layout: config.episodeSpec.layout, options: opts, rng: &rng)
+        wallTime.sampling += monotonicSeconds() - t0
+        ledger.sampling += r.forwardFLOPs
+        ledger.rollouts += rows.count
+        var groups: [RolloutGroup] = []
+        var flops: [Double] = []
+        for (i, p) in problems.enumerated() {
+            var rollouts: [Rollout] = []
+            var f = 0.0
+            for e in episodes[(i * n)..<((i + 1) * n)] {
+                let tokens = e.completion.tokens
+                ledger.generatedTokens += e.turns.reduce(0) { $0 + $1.end - $1.start }
+                f += FLOPs.forwardSequence(base.config, length: p.promptTokens.count + tokens.count - 1)
+                let last = e.turns[e.turns.count - 1]
+                let steps = Verifier.stepScores(p, completion: Array(e.attempt(e.turns.count - 1))).map { s in
+                    StepScore(index: s.index, start: s.start + last.start, end: s.end + last.start, score: s.score, isAnswer: s.isAnswer)
+                }
+                let reward: Double = e.solvedAt == nil ? 0 : 1
+                rollouts.append(Rollout(
+                    completion: tokens, behaviorLogProbs: e.completion.logProbs, reward: reward, gold: reward, steps: steps, turns: e.turns))
             }
             groups.append(RolloutGroup(problem: p, rollouts: rollouts))
             flops.append(f)
@@ -214,8 +252,13 @@ extension TrainingState {
         let batch = SequenceBatch(rollouts.map { ($0.0.promptTokens, $0.1.completion) })
         let rows = batch.rows, T = batch.length
         let totalTokens = rollouts.reduce(0) { $0 + $1.1.completion.count }
+        // Tokens the policy wrote: every completion token, except an episode's feedback.
+        let written = rollouts.map(\.1.policyTokens)
+        let trainedTokens = zip(rollouts, written).reduce(0) { acc, x in
+            acc + (x.1.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? x.0.1.completion.count)
+        }
         let scale: Double = switch method.aggregation {
-        case .tokenMean: 1 / Double(max(1, totalTokens))
+        case .tokenMean: 1 / Double(max(1, trainedTokens))
         case .constant: 1 / Double(rows * maxSolutionTokens)
         case .sequenceSum: 1 / Double(rows)
         }
@@ -254,12 +297,15 @@ extension TrainingState {
         var weights = [Float](repeating: 0, count: rows * T)
         // Every completion token once, in batch order (its flat index is the teacher arrays'
         // token index): its rollout, its place in the completion and its row in the batch.
+        // Feedback tokens of an episode are in the batch (the policy reads them) but get no
+        // weight, no term and no statistics.
         let tokens: [(i: Int, j: Int, n: Int)] = rollouts.enumerated().flatMap { i, r in
             (0..<r.1.completion.count).map { j in (i, j, i * T + r.0.promptTokens.count - 1 + j) }
         }
+        func trains(_ i: Int, _ j: Int) -> Bool { written[i]?[j] ?? true }
         func teacherRow(_ token: Int) -> Range<Int> { teacherAt[token] < 0 ? 0..<0 : (teacherAt[token] * V)..<((teacherAt[token] + 1) * V) }
         teacherLogProbs.withUnsafeBufferPointer { tlp in
-            for (token, (i, j, n)) in tokens.enumerated() {
+            for (token, (i, j, n)) in tokens.enumerated() where trains(i, j) {
                 acc.nllWeight = 0
                 let view = TokenView(
                     vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n], behaviorLogProb: rollouts[i].1.behaviorLogProbs[j],
@@ -279,7 +325,7 @@ extension TrainingState {
         defer { p.deallocate(); lp.deallocate() }
         teacherLogProbs.withUnsafeBufferPointer { tlp in
             teacherProbs.withUnsafeBufferPointer { tp in
-                for (token, (i, j, n)) in tokens.enumerated() {
+                for (token, (i, j, n)) in tokens.enumerated() where trains(i, j) {
                     var h = 0.0
                     for v in 0..<V {
                         lp[v] = Double(z[n * V + v] - lse[n])

@@ -1,3 +1,4 @@
+import Evaluation
 import ResultSchema
 import Rewards
 import Tasks
@@ -12,8 +13,21 @@ public struct Rollout: Sendable {
     /// The exact verifier's reward, recorded whatever the training reward (never read by a
     /// loss unless it is the training reward).
     public var gold: Double
-    /// Step scores from the step verifier (dense/process rewards).
+    /// Step scores from the step verifier (dense/process rewards); for an episode, of its
+    /// last attempt (ranges in the completion's coordinates).
     public var steps: [StepScore]
+    /// The turns of a multi-turn episode (`completion` holds every attempt and the feedback
+    /// between them); empty for a single-turn rollout.
+    public var turns: [EpisodeTurn] = []
+
+    /// Which completion tokens the policy wrote and is trained on (feedback is not); nil
+    /// when it wrote them all.
+    public var policyTokens: [Bool]? {
+        guard turns.count > 1 else { return nil }
+        var mask = [Bool](repeating: false, count: completion.count)
+        for t in turns { for i in t.start..<t.end { mask[i] = true } }
+        return mask
+    }
 }
 
 /// The n rollouts of one problem.
@@ -174,22 +188,24 @@ extension RLMethod {
     /// Dr. GRPO: A_i = r_i − mean r (no std normalisation), constant normaliser (no length
     /// normalisation).
     public static let drGRPO = RLMethod(
-        name: "dr_grpo", advantages: GroupCentered(), terms: [ClippedPolicyGradient()], aggregation: .constant)
+        name: "dr_grpo", advantages: GroupCentered(), terms: [ClippedPolicyGradient()], aggregation: .constant,
+        knobs: MethodKnob.read(by: "dr_grpo"))
 
     /// RLOO: leave-one-out baseline A_i = r_i − mean_{j≠i} r_j, sequence-sum aggregation.
     public static let rloo = RLMethod(
-        name: "rloo", advantages: LeaveOneOut(), terms: [ClippedPolicyGradient()], aggregation: .sequenceSum)
+        name: "rloo", advantages: LeaveOneOut(), terms: [ClippedPolicyGradient()], aggregation: .sequenceSum,
+        knobs: MethodKnob.read(by: "rloo"))
 
     /// DAPO: GRPO advantages, clip-higher (ε_low 0.2, ε_high 0.28), token mean, and dynamic
     /// sampling: groups without gradient are replaced (up to 8 rounds), their FLOPs charged.
     public static let dapo = RLMethod(
         name: "dapo", advantages: GroupNormalized(), terms: [ClippedPolicyGradient(clipLow: 0.2, clipHigh: 0.28)],
-        sampling: .dynamic(maxRounds: 8))
+        sampling: .dynamic(maxRounds: 8), knobs: MethodKnob.read(by: "dapo"))
 
     /// Expert iteration: rejection sampling, then supervised updates on the correct samples
     /// (A = 1 on correct rollouts, 0 on the rest; token mean over the batch).
     public static let expertIteration = RLMethod(
-        name: "expert_iteration", advantages: CorrectOnly(), terms: [SupervisedNLL()])
+        name: "expert_iteration", advantages: CorrectOnly(), terms: [SupervisedNLL()], knobs: MethodKnob.read(by: "expert_iteration"))
 
     /// The distillation term of a `DistillLoss`, weighted α.
     static func distillation(_ loss: DistillLoss, coef: Double) -> any LossTerm {
@@ -251,8 +267,18 @@ public enum Methods {
         make(name, CellDefaults.cell)?.knobs ?? []
     }
 
-    /// The method a config names, with the knobs it reads taken from the config.
+    /// The method a config names, with the knobs it reads taken from the config; with
+    /// multi-turn episodes credited per turn (`turn_credit = discounted:…`), its advantages
+    /// are `TurnReturns`.
     public static func make(_ name: String, _ c: CellConfig) -> RLMethod? {
+        guard var m = declared(name, c) else { return nil }
+        if c.episodeSpec.turns > 1, m.knobs.contains(.turnCredit), case .discounted(let gamma, let bonus) = c.episodeSpec.credit {
+            m.advantages = TurnReturns(gamma: gamma, bonus: bonus)
+        }
+        return m
+    }
+
+    static func declared(_ name: String, _ c: CellConfig) -> RLMethod? {
         switch name {
         case "grpo": .grpo(kl: c.klCoef, entropy: c.entropyCoef)
         case "dr_grpo": .drGRPO

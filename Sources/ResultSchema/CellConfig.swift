@@ -29,6 +29,11 @@ public enum CellDefaults {
     public static let rmLabels = 256
     public static let rmLabelNoise = 0.0
     public static let rmEnsemble = RewardEnsemble.single
+    /// Single-turn rollouts; with turns > 1, the verifier's reason as feedback and the
+    /// episode's outcome as the only reward.
+    public static let turns = 1
+    public static let feedback = Feedback.reason
+    public static let turnCredit = TurnCredit.final
     public static let seed: UInt64 = 0
     public static let evalPoints = 8
     public static let evalSamples = 8
@@ -49,6 +54,9 @@ public enum MethodKnob: String, CaseIterable, Sendable {
     case rmLabels = "rm_labels"
     case rmLabelNoise = "rm_label_noise"
     case rmEnsemble = "rm_ensemble"
+    case turns
+    case feedback
+    case turnCredit = "turn_credit"
 
     /// The knobs a built-in method reads: the one table the method declarations
     /// (`RLMethod.knobs`), grid validation and the law fitter's labels all use. Every method
@@ -56,7 +64,9 @@ public enum MethodKnob: String, CaseIterable, Sendable {
     /// (`CellConfig.knobsRead`).
     public static func read(by method: String) -> Set<MethodKnob> {
         switch method {
-        case "grpo": [.kl, .entropy, .reward]
+        case "grpo": [.kl, .entropy, .reward, .turns, .feedback, .turnCredit]
+        case "dapo": [.reward, .turns, .feedback, .turnCredit]
+        case "dr_grpo", "rloo", "expert_iteration": [.reward, .turns, .feedback]
         case "opsd", "sdpo", "sdpg": [.teacher, .divergence, .distill, .distillOn, .reward]
         default: [.reward]
         }
@@ -64,6 +74,14 @@ public enum MethodKnob: String, CaseIterable, Sendable {
 
     /// The knobs of a learned reward model.
     public static let rewardModelKnobs: Set<MethodKnob> = [.rmSize, .rmLabels, .rmLabelNoise, .rmEnsemble]
+    /// The knobs of multi-turn episodes, read by the methods that read them only when
+    /// episodes have more than one turn (`CellConfig.knobsRead`: `turn_credit` with
+    /// `turns` > 1; `feedback` with `turns` > 1 or `eval_turns` > 1, since the multi-turn
+    /// evaluation gives the same feedback).
+    public static let episodeKnobs: Set<MethodKnob> = [.feedback, .turnCredit]
+    /// Knobs whose reading depends on another knob's value (`reward`, `turns`): grids set
+    /// them after the others.
+    public static let conditionalKnobs = rewardModelKnobs.union(episodeKnobs)
 }
 
 /// Everything that determines one grid cell's RL run (besides the base policy).
@@ -107,6 +125,16 @@ public struct CellConfig: Codable, Hashable, Sendable {
     public var reward: RewardSource?
     /// The learned reward model, present exactly when `reward` is `rm`.
     public var rewardModel: RewardModelSpec?
+    /// Multi-turn training episodes; nil is single-turn (left out of the document, like
+    /// every field below, so that earlier cells keep their ids).
+    public var episode: EpisodeSpec?
+    /// Turns of the multi-turn evaluation at each evaluation point (success within t turns
+    /// for t = 1 … evalTurns on the training distribution's held-out problems); nil: the
+    /// training episode's turns, and no multi-turn evaluation for a single-turn cell.
+    public var evalTurns: Int?
+    /// Samples K per problem of the support-expansion measurement at step 0 and at the last
+    /// evaluation point (held-out `unsolved` and `hard` problems); nil: not measured.
+    public var supportSamples: Int?
     public var seed: UInt64
     /// Evaluations at log-spaced compute points, step 0 included.
     public var evalPoints: Int
@@ -165,6 +193,9 @@ public struct CellConfig: Codable, Hashable, Sendable {
         case .rmLabels: String((rewardModel ?? RewardModelSpec()).labels)
         case .rmLabelNoise: knobNumber((rewardModel ?? RewardModelSpec()).labelNoise)
         case .rmEnsemble: (rewardModel ?? RewardModelSpec()).ensemble.description
+        case .turns: String(episodeSpec.turns)
+        case .feedback: episodeSpec.feedback.description
+        case .turnCredit: episodeSpec.credit.description
         }
     }
 
@@ -178,10 +209,22 @@ public struct CellConfig: Codable, Hashable, Sendable {
         }
     }
 
-    /// The knobs this cell reads: its method's, and the `rm_*` knobs when it trains on a
-    /// learned reward model.
+    /// The training episodes (single-turn when unset).
+    public var episodeSpec: EpisodeSpec {
+        get { episode ?? EpisodeSpec() }
+        set { episode = newValue == EpisodeSpec() ? nil : newValue }
+    }
+
+    /// Turns of the multi-turn evaluation (`evalTurns`, else the training turns); 1 means
+    /// none beyond the single-turn evaluation.
+    public var evaluationTurns: Int { evalTurns ?? episodeSpec.turns }
+
+    /// The knobs this cell reads: its method's (the episode knobs only with more than one
+    /// turn), and the `rm_*` knobs when it trains on a learned reward model.
     public var knobsRead: Set<MethodKnob> {
-        MethodKnob.read(by: method).union(rewardSource == .learned ? MethodKnob.rewardModelKnobs : [])
+        var closed: Set<MethodKnob> = episodeSpec.turns > 1 ? [] : [.turnCredit]
+        if max(episodeSpec.turns, evaluationTurns) == 1 { closed.insert(.feedback) }
+        return MethodKnob.read(by: method).subtracting(closed).union(rewardSource == .learned ? MethodKnob.rewardModelKnobs : [])
     }
 
     /// Sets a method knob from its spelling (a grid file's value, a command-line option);
@@ -207,6 +250,13 @@ public struct CellConfig: Codable, Hashable, Sendable {
         case .divergence: return assign(\.divergence)
         case .distillOn: return assign(\.distillOn)
         case .reward: return assign(\.rewardSource)
+        case .turns:
+            guard let t = Int(spelled.trimmingCharacters(in: .whitespaces)), t >= 1, t <= EpisodeSpec.maxTurns else {
+                return "must be a whole number of turns in 1...\(EpisodeSpec.maxTurns), got \(spelled)"
+            }
+            episodeSpec.turns = t
+        case .feedback: return assign(\.episodeSpec.feedback)
+        case .turnCredit: return assign(\.episodeSpec.credit)
         case .rmSize, .rmLabels, .rmLabelNoise, .rmEnsemble:
             var spec = rewardModel ?? RewardModelSpec()
             let t = spelled.trimmingCharacters(in: .whitespaces)

@@ -23,14 +23,17 @@ public struct EvalPoint: Codable, Sendable {
     /// Proxy and gold reward, hack rate and d = √KL(π ‖ base) on the policy's eval samples
     /// (absent in older documents).
     public var reward: RewardDiagnostics? = nil
+    /// Multi-turn episodes on the training distribution (`eval_turns` > 1).
+    public var multiTurn: MultiTurnMetrics? = nil
 
     public init(
         step: Int, compute: ComputeLedger, wallSeconds: Double, groups: [GroupMetrics], supportExpansion: Int,
-        baseUnsolved: Int, klToBase: Double, entropy: Double, teacher: TeacherDiagnostics? = nil, reward: RewardDiagnostics? = nil
+        baseUnsolved: Int, klToBase: Double, entropy: Double, teacher: TeacherDiagnostics? = nil, reward: RewardDiagnostics? = nil,
+        multiTurn: MultiTurnMetrics? = nil
     ) {
         self.step = step; self.compute = compute; self.wallSeconds = wallSeconds; self.groups = groups
         self.supportExpansion = supportExpansion; self.baseUnsolved = baseUnsolved; self.klToBase = klToBase
-        self.entropy = entropy; self.teacher = teacher; self.reward = reward
+        self.entropy = entropy; self.teacher = teacher; self.reward = reward; self.multiTurn = multiTurn
     }
 }
 
@@ -115,14 +118,17 @@ public struct CellResult: Codable, Sendable {
     public var pool: PoolUse? = nil
     /// The learned reward model, when the cell trained on one (`reward = "rm"`).
     public var rewardModel: RewardModelUse? = nil
+    /// The support-expansion measurement, when the cell asked for one (`support_samples`).
+    public var support: SupportMeasurement? = nil
 
     /// A cell document of the current schema and numerics version.
     public init(
         config: CellConfig, baseKey: String, baseName: String, baseParameters: Int, status: String,
         failure: String? = nil, steps: Int, curve: [EvalPoint], windows: [StepWindow], compute: ComputeLedger,
         wallSeconds: Double, wallTime: WallTime? = nil, blasCore: String? = nil, pool: PoolUse? = nil,
-        rewardModel: RewardModelUse? = nil
+        rewardModel: RewardModelUse? = nil, support: SupportMeasurement? = nil
     ) {
+        self.support = support
         self.config = config; self.baseKey = baseKey; self.baseName = baseName; self.baseParameters = baseParameters
         self.status = status; self.failure = failure; self.steps = steps; self.curve = curve; self.windows = windows
         self.compute = compute; self.wallSeconds = wallSeconds; self.wallTime = wallTime; self.blasCore = blasCore

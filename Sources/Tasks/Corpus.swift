@@ -109,18 +109,22 @@ public struct CorpusConfig: Codable, Hashable, Sendable {
     public var noise: SolverNoise
     public var reach: Double
     public var privilegedFraction: Double
+    /// The share of plain examples rendered as multi-turn episodes (`episodeExample`): nil
+    /// (none) is left out of the spec's encoding, so every earlier base keeps its key.
+    public var episodeFraction: Double?
 
     /// The default share of privileged examples (measured: see the README's hint uplift table).
     public static let defaultPrivilegedFraction = 0.5
 
     public init(
         mixture: TaskMixture = .uniform, noise: SolverNoise = SolverNoise(), reach: Double = 0.75,
-        privilegedFraction: Double = CorpusConfig.defaultPrivilegedFraction
+        privilegedFraction: Double = CorpusConfig.defaultPrivilegedFraction, episodeFraction: Double? = nil
     ) {
         self.mixture = mixture
         self.noise = noise
         self.reach = reach
         self.privilegedFraction = privilegedFraction
+        self.episodeFraction = episodeFraction.flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// Highest difficulty of `family` that appears in pretraining.
@@ -139,7 +143,37 @@ public struct CorpusConfig: Codable, Hashable, Sendable {
         if rng.uniform() < privilegedFraction {
             return (p.privilegedPromptTokens, Problem.completionTokens(p.solution))
         }
-        return (p.promptTokens, Problem.completionTokens(Problem.render(steps: steps, answer: answer)))
+        let completion = Problem.completionTokens(Problem.render(steps: steps, answer: answer))
+        // No draw at all without episodes: earlier bases' streams are untouched.
+        if let e = episodeFraction, rng.uniform() < e, let context = episodeContext(f, p, before: completion, &rng) {
+            return (context, completion)
+        }
+        return (p.promptTokens, completion)
+    }
+
+    /// The context of a multi-turn pretraining example: the prompt, then one to three rejected
+    /// attempts, each followed by its feedback (`Feedback.tokens`, a kind drawn uniformly per
+    /// example), so that the example's completion (a fresh noisy solution, drawn as for a plain
+    /// example, independent of the rejected attempts) is a retry. A base learns the episode
+    /// format and that a retry is another attempt at the same problem; it is never shown
+    /// a retry that uses the feedback. A rejected attempt is the noisy solver at error rate
+    /// at least 0.3, redrawn until its answer is wrong (nil after 16 draws); nil too when
+    /// the example would not fit the context.
+    func episodeContext(_ f: any TaskFamily, _ p: Problem, before completion: [Int32], _ rng: inout SeededRNG) -> [Int32]? {
+        let feedback = Feedback.allCases[rng.below(Feedback.allCases.count)]
+        let rejected = 1 + rng.below(3)
+        var context = p.promptTokens
+        let rate = max(0.3, noise.rate(difficulty: p.difficulty))
+        for _ in 0..<rejected {
+            var attempt: [Int32]?
+            for _ in 0..<16 {
+                let (s, a) = f.noisySolution(p, errorRate: rate, rng: &rng)
+                if a != p.answer { attempt = Problem.completionTokens(Problem.render(steps: s, answer: a)); break }
+            }
+            guard let attempt else { return nil }
+            context += attempt + feedback.tokens(p, attempt: attempt)
+        }
+        return context.count + completion.count <= taskContext ? context : nil
     }
 }
 

@@ -15,7 +15,7 @@ struct Fit: ParsableCommand {
     @Option(help: "Output folder (default analysis/<grid>).")
     var out: String?
 
-    @Option(help: "Score metric: avg@k, best@k, worst@k, greedy, or the exact p_ref / logp_ref (probability of the reference solution).")
+    @Option(help: "Score metric: avg@k, best@k, worst@k, greedy, the exact p_ref / logp_ref (probability of the reference solution), or solved@t (multi-turn: solved within t turns; eval_turns ≥ t).")
     var metric: String = "avg@4"
 
     @Option(help: "Evaluation group: train_dist (the cell's own training distribution), all, easy, hard, medium, solved, unsolved, d1, d2, ...")
@@ -62,7 +62,14 @@ struct Fit: ParsableCommand {
             fitWindowFraction: fitWindow, huberDelta: huberDelta)
         let report = GridAnalysis.run(store, score: selector, options: options)
         let dir = out ?? "analysis/\(store.grid)"
-        var files = try report.write(to: dir)
+        // Cells that measured support expansion: pass@k at start and end, new support, by arm.
+        let documents = try CellDocuments.load(results: results, allowMixedNumerics: allowMixed).documents
+        let support = SupportAnalysis.analyse(cells: documents)
+        var files = try report.write(to: dir, appendix: support.markdown())
+        if !support.arms.isEmpty {
+            files += try support.write(to: dir)
+            print("support expansion: \(support.arms.count) arm(s) → \(dir)/support.csv")
+        }
         // Cells that train on a proxy reward: Gao's over-optimisation law per arm.
         let over = try OverOptimisation.analyse(
             results: results,

@@ -41,6 +41,9 @@ struct Pretrain: ParsableCommand {
     @Option(help: "Share of pretraining examples in the privileged rendering (the reference solution shown).")
     var privilegedFraction: Double = CorpusConfig.defaultPrivilegedFraction
 
+    @Option(help: "Share of plain pretraining examples written as multi-turn episodes (rejected attempts, feedback, a retry).")
+    var episodeFraction: Double = 0
+
     @Option(help: "Held-out problems per family and difficulty.")
     var evalProblems: Int = 16
 
@@ -55,12 +58,14 @@ struct Pretrain: ParsableCommand {
     func run() throws {
         setBLASThreads(threads)
         let corpus: CorpusConfig
-        do { corpus = CorpusConfig(mixture: try TaskMixture.parse(tasks), privilegedFraction: privilegedFraction) } catch {
+        do { corpus = CorpusConfig(
+                mixture: try TaskMixture.parse(tasks), privilegedFraction: privilegedFraction, episodeFraction: episodeFraction) } catch {
             throw ValidationError("--tasks: \(error)")
         }
         guard (0...1).contains(privilegedFraction) else {
             throw ValidationError("--privileged-fraction: \(privilegedFraction) is not in [0, 1]")
         }
+        guard (0...1).contains(episodeFraction) else { throw ValidationError("--episode-fraction: \(episodeFraction) is not in [0, 1]") }
         var specs: [BaseSpec] = []
         if ladder {
             specs = BaseLadder.sizes.compactMap {

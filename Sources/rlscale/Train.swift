@@ -23,6 +23,8 @@ struct Train: ParsableCommand {
     @Option(help: "Base ladder size (\(BaseLadder.sizes.map(\.name).joined(separator: ", "))).") var base: String = "s"
     @Option(help: "Base pretraining tokens per non-embedding parameter.") var baseTokensPerParam: Double = 8
     @Option(help: "Base minimum pretraining tokens.") var baseMinTokens: Int = 2_000_000
+    @Option(help: "Base: share of privileged pretraining examples.") var basePrivilegedFraction: Double = CorpusConfig.defaultPrivilegedFraction
+    @Option(help: "Base: share of plain pretraining examples written as multi-turn episodes.") var baseEpisodeFraction: Double = 0
     @Option(help: "Results directory (bases are cached in RESULTS/bases).") var results: String = "results"
 
     @Option(help: "RL method.") var method: String = CellDefaults.method
@@ -53,6 +55,14 @@ struct Train: ParsableCommand {
     @Option(help: "Reward model: labelled base samples it learns from.") var rmLabels: Int = CellDefaults.rmLabels
     @Option(help: "Reward model: probability that a training label is flipped.") var rmLabelNoise: Double = CellDefaults.rmLabelNoise
     @Option(help: "Reward model ensemble: \(RewardEnsemble.spellings).") var rmEnsemble: String = CellDefaults.rmEnsemble.description
+    @Option(help: "Attempts per training episode (1: single-turn rollouts).") var turns: Int = CellDefaults.turns
+    @Option(help: "Feedback after a rejected attempt (--turns > 1): \(Feedback.spellings).")
+    var feedback: String = CellDefaults.feedback.description
+    @Option(help: "Credit over turns (--turns > 1; grpo, dapo): \(TurnCredit.spellings).")
+    var turnCredit: String = CellDefaults.turnCredit.description
+    @Option(help: "Turns of the multi-turn evaluation at each point (default: --turns).") var evalTurns: Int?
+    @Option(help: "Support expansion: samples K per held-out unsolved and hard problem, from the base at step 0 and the policy at the end.")
+    var supportSamples: Int?
     @Option(help: "Seed.") var seed: UInt64 = CellDefaults.seed
     @Option(help: "Evaluation points (step 0 included).") var evalPoints: Int = CellDefaults.evalPoints
     @Option(help: "Samples per eval problem.") var evalSamples: Int = CellDefaults.evalSamples
@@ -77,7 +87,8 @@ struct Train: ParsableCommand {
             }
             bucket = pb
         }
-        guard let spec = BaseLadder.spec(base, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens) else {
+        let corpus = CorpusConfig(privilegedFraction: basePrivilegedFraction, episodeFraction: baseEpisodeFraction)
+        guard let spec = BaseLadder.spec(base, corpus: corpus, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens) else {
             throw ValidationError("--base: unknown size '\(base)'")
         }
         var config = CellConfig(
@@ -88,7 +99,7 @@ struct Train: ParsableCommand {
             evalProblemsPerLevel: evalProblems)
         let rewardKnobs: [(MethodKnob, String)] = [
             (.reward, reward), (.rmSize, rmSize), (.rmLabels, String(rmLabels)), (.rmLabelNoise, knobNumber(rmLabelNoise)),
-            (.rmEnsemble, rmEnsemble),
+            (.rmEnsemble, rmEnsemble), (.turns, String(turns)), (.feedback, feedback), (.turnCredit, turnCredit),
         ]
         for (knob, spelled) in [(MethodKnob.teacher, teacher), (.divergence, divergence), (.distillOn, distillOn)] + rewardKnobs {
             if let why = config.set(knob, to: spelled) {
@@ -96,7 +107,9 @@ struct Train: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        if let why = config.validationError() {
+        config.evalTurns = evalTurns
+        config.supportSamples = supportSamples
+        if let why = config.validationError() ?? config.episodeFitError(corpus: spec.corpus) {
             // The options parsed but do not make a runnable cell (e.g. --kl with dapo): like a
             // bad grid file, say why without the usage banner and exit with status 2.
             FileHandle.standardError.write(Data(("Error: " + Self.namingTheOption(why) + "\n").utf8))
@@ -108,7 +121,7 @@ struct Train: ParsableCommand {
         let pool = try config.poolRequest(base: record).map { try cache.obtainPool(spec, $0, base: model, log: stderr) }
         var rewardModel: RewardModel?
         if let size = config.rewardModel?.size {
-            guard let rmSpec = size == "base" ? spec : BaseLadder.spec(size, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens)
+            guard let rmSpec = size == "base" ? spec : BaseLadder.spec(size, corpus: corpus, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens)
             else { throw ValidationError("--rm-size: unknown size '\(size)'") }
             let (rmBase, rmRecord) = try cache.obtain(rmSpec, log: stderr)
             if let request = config.rewardModelRequest(policyBase: record, rmBase: rmRecord) {
@@ -173,6 +186,19 @@ enum CellSummary {
         if let rm = r.rewardModel {
             s += String(format: "reward model %@ (%@, %d labels, %d member(s)): held-out accuracy %.3f (majority %.3f), AUC %.3f\n",
                         String(rm.key.prefix(8)), rm.base, rm.labels, rm.members, rm.heldOutAccuracy, rm.majorityAccuracy, rm.heldOutAUC ?? .nan)
+        }
+        if r.curve.contains(where: { $0.multiTurn != nil }) {
+            s += "      step  solved within t = 1 … T              turns  repeat  tokens/episode\n"
+            for p in r.curve {
+                guard let m = p.multiTurn else { continue }
+                s += String(format: "%10d  ", p.step) + m.solvedWithin.map { String(format: "%.3f", $0) }.joined(separator: " ")
+                s += String(format: "  %5.2f  %6@  %6.1f\n", m.meanTurns, m.repeatShare.map { String(format: "%.3f", $0) } ?? "-", m.tokensPerEpisode)
+            }
+        }
+        if let sm = r.support {
+            s += "support expansion (K = \(sm.samples), \(sm.problems.count) unsolved and hard problems): new support \(sm.newSupport) of \(sm.baseZero)"
+            s += String(format: " (expected false discoveries %.2f), lost %d\n", sm.expectedFalseDiscoveries, sm.lostSupport)
+            for c in sm.passAtK { s += String(format: "  pass@%-4d base %.3f  policy %.3f\n", c.k, c.base, c.policy) }
         }
         if let w = r.windows.last {
             s += String(format: "last window: reward %.3f, dead zone %.2f (%.2f of sampling FLOPs), clip %.3f, entropy %.3f\n",

@@ -251,6 +251,47 @@ let minimalGrid = """
         }
     }
 
+    /// Multi-turn knobs are axes: `feedback` and `turn_credit` apply to the cells with turns > 1
+    /// (`feedback` also to cells evaluated over several turns), and episodes that cannot fit
+    /// the context are refused.
+    @Test func turnAxesExpandAndEpisodesThatCannotFitAreRefused() throws {
+        func grid(_ axes: String, cell: String = "") -> String {
+            "name = \"m\"\n[base]\nsizes = [\"xs\"]\n[cell]\nmax_difficulty = 3\n\(cell)\n[axes]\ntasks = [\"sort:1\"]\nbudget = [1e9]\n\(axes)\n"
+        }
+        let g = try GridFile.parse(grid("turns = [1, 2, 4]\nfeedback = [\"retry\", \"step\"]\nturn_credit = [\"final\", \"discounted:0.9\"]"), file: "m.toml")
+        #expect(g.cells.count == 1 + 4 + 4)
+        #expect(g.cells.filter { $0.config.episodeSpec.turns == 1 }.allSatisfy { $0.config.episode == nil })
+        #expect(Set(g.cells.map(\.config.methodLabel)).contains("grpo[turns=4,feedback=step,turn_credit=discounted:0.9]"))
+        // Evaluated over 4 turns, single-turn cells read the feedback too.
+        let e = try GridFile.parse(grid("turns = [1, 2]\nfeedback = [\"retry\", \"step\"]", cell: "eval_turns = 4\nsupport_samples = 64"), file: "e.toml")
+        #expect(e.cells.count == 4 && e.cells.allSatisfy { $0.config.evalTurns == 4 && $0.config.supportSamples == 64 })
+        // Without the new keys a cell's identity is what it was before episodes existed.
+        let plain = try GridFile.parse(grid(""), file: "a.toml"), one = try GridFile.parse(grid("turns = [1]"), file: "b.toml")
+        #expect(plain.cells.map(\.id) == one.cells.map(\.id))
+        let json = String(decoding: try JSONEncoder().encode(one.cells[0].config), as: UTF8.self)
+        #expect(!json.contains("episode") && !json.contains("evalTurns") && !json.contains("supportSamples"), "\(json)")
+        for (text, expected) in [
+            (grid("turns = [2, 8]"),
+             "m.toml:7: turns: cell 1: 8 turns with reason feedback do not fit the 96-token context on sort difficulty 2 (at most 7 there); lower max_difficulty or the turns"),
+            (grid("turns = [2]", cell: "eval_turns = 9"),
+             "m.toml:6: eval_turns: cell 0: 9 turns with reason feedback do not fit the 96-token context on sort difficulty 2 (at most 7 there); lower max_difficulty or the turns"),
+            (grid("feedback = [\"step\"]"), "m.toml:10: feedback: no cell of this grid reads it: it is read only with turns > 1 or eval_turns > 1"),
+            (grid("turns = [1]\nturn_credit = [\"discounted:0.5\"]", cell: "eval_turns = 2"),
+             "m.toml:11: turn_credit: no cell of this grid reads it: it is read only with turns > 1"),
+            (grid("method = [\"process\"]\nturns = [2]"), "m.toml:11: turns: no method of this grid reads it (it is read by grpo, dr_grpo, rloo, dapo, expert_iteration)"),
+            (grid("turns = [0]"), "m.toml:10: turns: in [axes] must be a whole number of turns in 1...16, got 0"),
+            (grid("turns = [2]\nturn_credit = [\"discounted:2\"]"), "m.toml:11: turn_credit: in [axes] 'discounted:2' is not \(TurnCredit.spellings)"),
+            (grid("", cell: "eval_turns = 20"), "m.toml:6: eval_turns: must be at most 16, got 20"),
+        ] {
+            do {
+                _ = try GridFile.parse(text, file: "m.toml")
+                Issue.record("parsed without error; expected \(expected)")
+            } catch {
+                #expect(error.description == expected)
+            }
+        }
+    }
+
     /// Training pools are axes: every (bucket, D) pair is a cell, and a bucket needs a pool size.
     @Test func poolAxesExpandAndABucketNeedsAPoolSize() throws {
         let g = try GridFile.parse(minimalGrid + "train_bucket = [\"easy\", \"hard\"]\npool_size = [32, 128]\n", file: "p.toml")
