@@ -32,34 +32,39 @@ public enum SupportStatistics {
     public static func probabilityOfAnySuccess(a: Double, b: Double, draws k: Int) -> Double {
         guard k > 0 else { return 0 }
         let logRatio = lgamma(b + Double(k)) - lgamma(b) + lgamma(a + b) - lgamma(a + b + Double(k))
-        return 1 - exp(logRatio)
+        return -expm1(logRatio)
     }
 
-    /// The expected number of problems that show 0 of K from the base and at least one of K
-    /// from a policy that *is* the base: Σ over the base-zero problems of
-    /// P(≥ 1 of K | the posterior of its pass rate), where the posterior is the prior of its
-    /// family and difficulty (fitted on the bucket evaluation's counts of every held-out
-    /// problem there, `priorCounts`) updated with the problem's bucket counts and its 0 of K.
-    public static func expectedFalseDiscoveries(
-        _ problems: [SupportProblem], samples K: Int, priorCounts: [String: [(c: Int, n: Int)]]
-    ) -> Double {
-        var total = 0.0
-        for p in problems where p.base == 0 {
-            let (a, b) = betaPrior(priorCounts[groupKey(p.family, p.difficulty)] ?? [])
-                ?? betaPrior([(p.bucketSuccesses, p.bucketSamples)]) ?? (0.5, 0.5)
-            let a1 = a + Double(p.bucketSuccesses), b1 = b + Double(p.bucketSamples - p.bucketSuccesses + K)
-            total += probabilityOfAnySuccess(a: a1, b: b1, draws: K)
-        }
-        return total
+    /// For a problem with 0 of K from the base, the probability that a policy that *is* the
+    /// base solves it at least once in K: P(≥ 1 of K | the posterior of its pass rate), where
+    /// the posterior is the prior of its family and difficulty (fitted on the bucket
+    /// evaluation's counts of every held-out problem there, `priorCounts`) updated with the
+    /// problem's bucket counts and its 0 of K. Nil for a problem the base solved.
+    public static func falseDiscoveryProbability(
+        _ p: SupportProblem, samples K: Int, priorCounts: [String: [(c: Int, n: Int)]]
+    ) -> Double? {
+        guard p.base == 0 else { return nil }
+        let (a, b) = betaPrior(priorCounts[groupKey(p.family, p.difficulty)] ?? [])
+            ?? betaPrior([(p.bucketSuccesses, p.bucketSamples)]) ?? (0.5, 0.5)
+        let a1 = a + Double(p.bucketSuccesses), b1 = b + Double(p.bucketSamples - p.bucketSuccesses + K)
+        return probabilityOfAnySuccess(a: a1, b: b1, draws: K)
     }
 
     /// The key of a family × difficulty group of `priorCounts`.
     public static func groupKey(_ family: String, _ difficulty: Int) -> String { "\(family)/\(difficulty)" }
 
-    /// The measurement's summary from its per-problem counts.
-    public static func summarize(_ problems: [SupportProblem], samples K: Int, step: Int, priorCounts: [String: [(c: Int, n: Int)]], flops: Double)
-        -> SupportMeasurement
+    /// The measurement's summary from its per-problem counts (nil without problems): each
+    /// base-zero problem gets its false-discovery probability, and the expected number of
+    /// false discoveries is their sum.
+    public static func summarize(_ measured: [SupportProblem], samples K: Int, step: Int, priorCounts: [String: [(c: Int, n: Int)]], flops: Double)
+        -> SupportMeasurement?
     {
+        guard !measured.isEmpty else { return nil }
+        let problems = measured.map { p in
+            var q = p
+            q.falseDiscoveryProbability = falseDiscoveryProbability(p, samples: K, priorCounts: priorCounts)
+            return q
+        }
         let ks = SupportMeasurement.ks(samples: K)
         let curve = ks.map { k -> SupportPassAtK in
             func meanSE(_ xs: [Double]) -> (Double, Double?) {
@@ -75,7 +80,7 @@ public enum SupportStatistics {
         return SupportMeasurement(
             samples: K, step: step, problems: problems, passAtK: curve, baseZero: problems.filter { $0.base == 0 }.count,
             newSupport: problems.filter { $0.base == 0 && $0.policy > 0 }.count,
-            expectedFalseDiscoveries: expectedFalseDiscoveries(problems, samples: K, priorCounts: priorCounts),
+            expectedFalseDiscoveries: problems.reduce(0) { $0 + ($1.falseDiscoveryProbability ?? 0) },
             lostSupport: problems.filter { $0.base > 0 && $0.policy == 0 }.count, flops: flops)
     }
 }

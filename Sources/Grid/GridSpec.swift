@@ -137,20 +137,20 @@ extension GridDefinition {
             minDifficulty: cell.minDifficulty, curriculum: at(axes.curriculum, "curriculum"),
             trainBucket: at(axes.trainBucket, "train_bucket"), poolSize: at(axes.poolSize, "pool_size"), policyLag: lag,
             seed: UInt64(seed), evalPoints: cell.evalPoints, evalSamples: cell.evalSamples, evalProblemsPerLevel: cell.evalProblems)
-        config.evalTurns = cell.evalTurns
         config.supportSamples = cell.supportSamples
         // Method knobs: [cell] values (checked when decoded), then the knob axes the method reads.
-        // The reward first ([cell], then its axis): whether the `rm_*` knobs apply depends on it;
-        // like their axes, `rm_*` keys of [cell] apply to the cells that train on a reward model.
-        let reads = Methods.knobs(of: config.method)
         // The gated knobs last: whether a cell reads `rm_*` depends on its reward, whether it
-        // reads `feedback` and `turn_credit` on its turns.
+        // reads `feedback` and `turn_credit` on its turns (and `feedback` on its eval_turns);
+        // like their axes, gated keys of [cell] apply only to the cells they are read by.
+        let reads = Methods.knobs(of: config.method)
         for knob in MethodKnob.allCases where !MethodKnob.conditionalKnobs.contains(knob) {
             if let spelled = cell.knobs[knob] { _ = config.set(knob, to: spelled) }
         }
         for knob in MethodKnob.allCases where !MethodKnob.conditionalKnobs.contains(knob) && reads.contains(knob) {
             if let values = axes.knobs[knob] { _ = config.set(knob, to: at(values, knob.rawValue)) }
         }
+        // eval_turns equal to the cell's turns is the default (kept unset: one id per behaviour).
+        config.evalTurns = cell.evalTurns == config.episodeSpec.turns ? nil : cell.evalTurns
         for knob in MethodKnob.allCases where MethodKnob.conditionalKnobs.contains(knob) && config.knobsRead.contains(knob) {
             if let spelled = cell.knobs[knob] { _ = config.set(knob, to: spelled) }
             if let values = axes.knobs[knob] { _ = config.set(knob, to: at(values, knob.rawValue)) }

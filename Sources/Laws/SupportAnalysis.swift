@@ -27,6 +27,10 @@ public struct SupportArm: Sendable {
     public var curve: [Point]
     public var newSupport: Int
     public var expectedFalseDiscoveries: Double
+    /// An upper bound on the SD of the false-discovery count: each problem's discoveries
+    /// across the arm's cells are taken as perfectly correlated (they share its unknown pass
+    /// rate), √(Σ_problems (Σ_cells √(q(1 − q)))²), q its per-cell false-discovery probability.
+    public var falseDiscoverySD: Double
     public var baseZero: Int
     public var lostSupport: Int
 
@@ -36,9 +40,8 @@ public struct SupportArm: Sendable {
     static func resolved(_ x: Double, _ se: Double) -> Bool { se.isFinite && abs(x) > 2 * se }
 
     /// The reading of the arm, in words: does RL raise pass@K, or only pass@1 (sharpening)?
-    /// And is the new support more than a policy identical to the base would find? (The
-    /// false-discovery count is a sum of independent Bernoullis, so its SD is at most
-    /// √expected: "beyond chance" means more than expected + 2√expected.)
+    /// And is the new support more than a policy identical to the base would find ("beyond
+    /// chance": more than expected + 2 `falseDiscoverySD`)?
     public var reading: String {
         guard let first = curve.first, let last = curve.last else { return "no measurement" }
         let up1 = Self.resolved(first.change, first.changeSE) && first.change > 0
@@ -52,7 +55,7 @@ public struct SupportArm: Sendable {
         } else {
             s = up1 ? "sharpens only: pass@1 rose, pass@\(last.k) did not move beyond 2 SE" : "no change beyond 2 SE at k = 1 or \(last.k)"
         }
-        let chance = expectedFalseDiscoveries + 2 * expectedFalseDiscoveries.squareRoot()
+        let chance = expectedFalseDiscoveries + 2 * falseDiscoverySD
         s += Double(newSupport) > chance
             ? "; new support \(newSupport) exceeds chance (\(fmt3(expectedFalseDiscoveries)) expected from the base's own noise)"
             : "; new support \(newSupport) is within chance (\(fmt3(expectedFalseDiscoveries)) expected from the base's own noise)"
@@ -103,10 +106,15 @@ public struct SupportAnalysis: Sendable {
                 let d = clustered { cb, cp in PassAtK.best(n: K, c: cp, k: k) - PassAtK.best(n: K, c: cb, k: k) }
                 return SupportArm.Point(k: k, base: b.0, baseSE: b.1, policy: p.0, policySE: p.1, change: d.0, changeSE: d.1)
             }
+            var spread: [Int: Double] = [:]
+            for m in ms {
+                for p in m.problems { if let q = p.falseDiscoveryProbability { spread[p.index, default: 0] += (q * (1 - q)).squareRoot() } }
+            }
             arms.append(SupportArm(
                 method: key.method, taskMix: key.taskMix, base: key.base, rolloutsPerProblem: key.n, samples: K, cells: ms.count,
                 measurements: ms.reduce(0) { $0 + $1.problems.count }, problems: problems.count, curve: curve,
                 newSupport: ms.reduce(0) { $0 + $1.newSupport }, expectedFalseDiscoveries: ms.reduce(0) { $0 + $1.expectedFalseDiscoveries },
+                falseDiscoverySD: spread.values.reduce(0) { $0 + $1 * $1 }.squareRoot(),
                 baseZero: ms.reduce(0) { $0 + $1.baseZero }, lostSupport: ms.reduce(0) { $0 + $1.lostSupport }))
         }
         return SupportAnalysis(arms: arms)
@@ -116,7 +124,7 @@ public struct SupportAnalysis: Sendable {
     public func table() -> CSVTable {
         var t = CSVTable(header: [
             "method", "task_mix", "base", "n", "cells", "measurements", "problems", "samples_K", "k", "base_pass", "base_se",
-            "policy_pass", "policy_se", "change", "change_se", "new_support", "expected_false_discoveries", "base_zero",
+            "policy_pass", "policy_se", "change", "change_se", "new_support", "expected_false_discoveries", "false_discoveries_sd_bound", "base_zero",
             "lost_support", "reading",
         ])
         for a in arms {
@@ -124,7 +132,7 @@ public struct SupportAnalysis: Sendable {
                 t.rows.append([
                     a.method, a.taskMix, a.base, String(a.rolloutsPerProblem), String(a.cells), String(a.measurements), String(a.problems),
                     String(a.samples), String(p.k), fmt(p.base), fmt(p.baseSE), fmt(p.policy), fmt(p.policySE), fmt(p.change),
-                    fmt(p.changeSE), String(a.newSupport), fmt(a.expectedFalseDiscoveries), String(a.baseZero), String(a.lostSupport),
+                    fmt(p.changeSE), String(a.newSupport), fmt(a.expectedFalseDiscoveries), fmt(a.falseDiscoverySD), String(a.baseZero), String(a.lostSupport),
                     a.reading,
                 ])
             }
@@ -171,7 +179,7 @@ public struct SupportAnalysis: Sendable {
                 "\(fmt3(p.base)) → \(fmt3(p.policy)) (\(p.change >= 0 ? "+" : "")\(fmt3(p.change)) ± \(fmt3(p.changeSE)))"
             }
             s += "| \(a.label) | \(a.cells) | \(a.problems) | \(pair(first)) | K = \(last.k): \(pair(last)) | "
-                + "\(a.newSupport) / \(fmt3(a.expectedFalseDiscoveries)) | \(a.lostSupport) | \(a.reading) |\n"
+                + "\(a.newSupport) / \(fmt3(a.expectedFalseDiscoveries)) ± \(fmt3(a.falseDiscoverySD)) | \(a.lostSupport) | \(a.reading) |\n"
         }
         return s
     }

@@ -46,10 +46,19 @@ public struct LeaveOneOut: AdvantageEstimator {
 }
 
 /// Rejection sampling's marks: A = 1 on accepted rollouts (`RuleReward.accepts`: reward
-/// ≥ 0.5, i.e. 1 from a verifier), 0 on the rest.
+/// ≥ 0.5, i.e. 1 from a verifier), 0 on the rest; of a multi-turn episode only the
+/// accepted attempt is marked (the rejected attempts before it are not imitated).
 public struct CorrectOnly: AdvantageEstimator {
     public init() {}
-    public func callAsFunction(_ g: RolloutGroup) -> [[Double]] { broadcast(g, g.rewards.map { RuleReward.accepts($0) ? 1 : 0 }) }
+    public func callAsFunction(_ g: RolloutGroup) -> [[Double]] {
+        let marks = broadcast(g, g.rewards.map { RuleReward.accepts($0) ? 1 : 0 })
+        return zip(g.rollouts, marks).map { r, a in
+            guard r.turns.count > 1, let accepted = r.turns.last(where: \.correct) else { return a }
+            var out = [Double](repeating: 0, count: a.count)
+            for i in accepted.start..<accepted.end { out[i] = 1 }
+            return out
+        }
+    }
 }
 
 /// No advantage at all (every token 0): a method whose terms ignore rewards (pure

@@ -230,7 +230,9 @@ struct TrainingState {
         }
         var failure: String?
         // The base's side of the support measurement (step 0): the base itself samples.
+        let t0 = monotonicSeconds()
         let supportBase = try supportCounts(base, who: "base")
+        wallTime.evaluation += monotonicSeconds() - t0
         while true {
             while nextEval < thresholds.count && ledger.total >= thresholds[nextEval] {
                 let t0 = monotonicSeconds()
@@ -257,9 +259,10 @@ struct TrainingState {
                         ledger.total, config.budgetFLOPs))
         }
         flush(step - 1)
-        let t0 = monotonicSeconds()
-        let support = try supportMeasurement(step: step, base: supportBase)
-        wallTime.evaluation += monotonicSeconds() - t0
+        // A diverged policy's support is not measured (its weights may not be finite).
+        let t1 = monotonicSeconds()
+        let support = failure == nil ? try supportMeasurement(step: step, base: supportBase) : nil
+        wallTime.evaluation += monotonicSeconds() - t1
         let total = monotonicSeconds() - started
         wallTime.other = max(0, total - wallTime.sampling - wallTime.training - wallTime.evaluation)
         return CellResult(

@@ -57,6 +57,10 @@ extension CellConfig {
         if episodeSpec.turns > 1, !rewardSource.isGold {
             return "reward: multi-turn episodes are judged turn by turn by the exact verifier; they train on gold only (got \(rewardSource))"
         }
+        if !(1...EpisodeSpec.maxTurns).contains(episodeSpec.turns) {
+            return "turns: must be in 1...\(EpisodeSpec.maxTurns) (got \(episodeSpec.turns))"
+        }
+        if evalTurns == episodeSpec.turns { return "eval_turns: equal to turns (\(episodeSpec.turns)) is the default; leave it unset" }
         if let t = evalTurns, !(1...EpisodeSpec.maxTurns).contains(t) {
             return "eval_turns: must be in 1...\(EpisodeSpec.maxTurns) (got \(t))"
         }

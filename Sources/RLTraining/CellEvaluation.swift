@@ -86,12 +86,27 @@ extension TrainingState {
         let within = solved.map { RewardDiagnostics.clustered($0) }
         let turns = RewardDiagnostics.clustered(used)
         let second = repeats.reduce(0) { $0 + $1.count }
-        let rep = second > 0 ? RewardDiagnostics.clustered(repeats) : (mean: Double.nan, se: nil)
+        let rep = Self.ratio(repeats)
         return MultiTurnMetrics(
             turns: T, problems: indices.count, episodes: rows.count, solvedWithin: within.map(\.mean), solvedWithinSE: within.map(\.se),
-            meanTurns: turns.mean, meanTurnsSE: turns.se, secondAttempts: second, repeatShare: second > 0 ? rep.mean : nil,
-            repeatShareSE: second > 0 ? rep.se : nil, tokensPerEpisode: Double(tokens) / Double(rows.count),
+            meanTurns: turns.mean, meanTurnsSE: turns.se, secondAttempts: second, repeatShare: rep?.mean,
+            repeatShareSE: rep?.se, tokensPerEpisode: Double(tokens) / Double(rows.count),
             flopsPerEpisode: flops / Double(rows.count))
+    }
+
+    /// The share of all values that are 1 (Σ y / Σ n over problems, every value weighted
+    /// alike, not every problem), with the cluster-robust SE of a ratio estimator,
+    /// SE² = m/(m − 1) · Σ_i (y_i − R n_i)² / (Σ n)², over the m problems with values; nil
+    /// without any value (the SE is nil with fewer than two such problems).
+    static func ratio(_ values: [[Double]]) -> (mean: Double, se: Double?)? {
+        let used = values.filter { !$0.isEmpty }
+        let n = Double(used.reduce(0) { $0 + $1.count })
+        guard n > 0 else { return nil }
+        let r = used.reduce(0) { $0 + $1.reduce(0, +) } / n
+        guard used.count > 1 else { return (r, nil) }
+        let m = Double(used.count)
+        let ss = used.reduce(0) { acc, v in let d = v.reduce(0, +) - r * Double(v.count); return acc + d * d }
+        return (r, (m / (m - 1) * ss).squareRoot() / n)
     }
 
     // MARK: support expansion

@@ -17,13 +17,18 @@ public struct SupportProblem: Codable, Sendable, Hashable {
     /// Successes out of K: the base at step 0, the policy at the end.
     public var base: Int
     public var policy: Int
+    /// For a problem with 0 of K from the base: the probability that a policy identical to
+    /// the base solves it at least once in K (its term of `expectedFalseDiscoveries`); nil
+    /// for the others.
+    public var falseDiscoveryProbability: Double?
 
     public init(
         index: Int, family: String, difficulty: Int, bucket: PassBucket, bucketSuccesses: Int, bucketSamples: Int, base: Int,
-        policy: Int
+        policy: Int, falseDiscoveryProbability: Double? = nil
     ) {
         self.index = index; self.family = family; self.difficulty = difficulty; self.bucket = bucket
         self.bucketSuccesses = bucketSuccesses; self.bucketSamples = bucketSamples; self.base = base; self.policy = policy
+        self.falseDiscoveryProbability = falseDiscoveryProbability
     }
 }
 

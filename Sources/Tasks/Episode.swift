@@ -96,9 +96,11 @@ public struct EpisodeLayout: Hashable, Sendable {
         limit(problem, turn: 1, used: problem.promptTokens.count) >= Problem.completionTokens(problem.solution).count
     }
 
-    /// The most turns that fit every problem of `family` at `difficulty` (checked on 512
-    /// problems of its held-out and training streams, a fixed seed: the longest prompt and
-    /// solution a difficulty produces are reached far sooner), with `feedback`.
+    /// The most turns that fit every problem of `family` at `difficulty`, with `feedback`:
+    /// checked on 512 problems the family generates from a fixed seed (its prompt lengths
+    /// and reference lengths at one difficulty vary little, and their longest are reached
+    /// far sooner). A rarer, longer problem is never overrun: a turn without room ends
+    /// its episode early.
     public static func maxTurns(_ family: any TaskFamily, difficulty: Int, feedback: Feedback) -> Int {
         var rng = SeededRNG(seed: 0).derived("episode-fit:\(family.name):\(difficulty)")
         let problems = (0..<512).map { _ in family.generate(difficulty: difficulty, rng: &rng) }

@@ -87,6 +87,10 @@ struct Train: ParsableCommand {
             }
             bucket = pb
         }
+        for (option, x) in [("--base-privileged-fraction", basePrivilegedFraction), ("--base-episode-fraction", baseEpisodeFraction)]
+        where !(0...1).contains(x) {
+            throw ValidationError("\(option): \(x) is not in [0, 1]")
+        }
         let corpus = CorpusConfig(privilegedFraction: basePrivilegedFraction, episodeFraction: baseEpisodeFraction)
         guard let spec = BaseLadder.spec(base, corpus: corpus, tokensPerParameter: baseTokensPerParam, minTokens: baseMinTokens) else {
             throw ValidationError("--base: unknown size '\(base)'")
@@ -107,7 +111,7 @@ struct Train: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        config.evalTurns = evalTurns
+        config.evalTurns = evalTurns == config.episodeSpec.turns ? nil : evalTurns
         config.supportSamples = supportSamples
         if let why = config.validationError() ?? config.episodeFitError(corpus: spec.corpus) {
             // The options parsed but do not make a runnable cell (e.g. --kl with dapo): like a

@@ -265,6 +265,9 @@ let minimalGrid = """
         // Evaluated over 4 turns, single-turn cells read the feedback too.
         let e = try GridFile.parse(grid("turns = [1, 2]\nfeedback = [\"retry\", \"step\"]", cell: "eval_turns = 4\nsupport_samples = 64"), file: "e.toml")
         #expect(e.cells.count == 4 && e.cells.allSatisfy { $0.config.evalTurns == 4 && $0.config.supportSamples == 64 })
+        // eval_turns equal to the cell's own turns is its default: left unset, one id per behaviour.
+        let same = try GridFile.parse(grid("turns = [1, 4]", cell: "eval_turns = 4"), file: "s.toml")
+        #expect(same.cells.map(\.config.evalTurns) == [4, nil])
         // Without the new keys a cell's identity is what it was before episodes existed.
         let plain = try GridFile.parse(grid(""), file: "a.toml"), one = try GridFile.parse(grid("turns = [1]"), file: "b.toml")
         #expect(plain.cells.map(\.id) == one.cells.map(\.id))

@@ -166,6 +166,19 @@ import Testing
         #expect(TurnReturns(gamma: 0.7, bonus: 0.5)(single) == GroupNormalized()(single))
     }
 
+    /// Expert iteration imitates only the accepted attempt of an episode, and the repeat share
+    /// is a ratio over second attempts (every attempt weighted alike) with its cluster SE.
+    @Test func expertIterationImitatesOnlyTheAcceptedAttemptAndRepeatShareIsARatio() {
+        let r = twoTurns()
+        let marks = CorrectOnly()(RolloutGroup(problem: problem, rollouts: [r]))[0]
+        #expect(marks == Array(repeating: 0.0, count: 12) + Array(repeating: 1.0, count: 10))
+        // Problem 1: two second attempts, one repeats; problem 2: one, repeating; problem 3: none.
+        // R = 2/3; residuals 1 − 2·(2/3) = −1/3 and 1 − 2/3 = 1/3: SE = √(2 · 2/9) / 3 = 2/9.
+        let q = TrainingState.ratio([[1, 0], [1], []])
+        #expect(q.map { abs($0.mean - 2.0 / 3) < 1e-15 && abs(($0.se ?? 0) - 2.0 / 9) < 1e-15 } == true)
+        #expect(TrainingState.ratio([[], []]) == nil)
+    }
+
     @Test func turnCreditSelectsTheEstimatorOnlyForEpisodes() throws {
         var c = CellConfig(method: "grpo", budgetFLOPs: 1e12)
         #expect(c.makeMethod()?.advantages is GroupNormalized)

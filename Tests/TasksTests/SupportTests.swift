@@ -46,7 +46,7 @@ import Testing
                     base: binomial(K, p, &rng), policy: binomial(K, lift(p), &rng)))
             }
         }
-        let m = SupportStatistics.summarize(problems, samples: K, step: 1, priorCounts: prior, flops: 0)
+        guard let m = SupportStatistics.summarize(problems, samples: K, step: 1, priorCounts: prior, flops: 0) else { return (0, .nan) }
         return (m.newSupport, m.expectedFalseDiscoveries)
     }
 
@@ -84,5 +84,6 @@ import Testing
         // P(any success in k) for a point mass (a, b huge) is 1 − (1 − p)^k.
         #expect(abs(SupportStatistics.probabilityOfAnySuccess(a: 2e6, b: 8e6, draws: 5) - (1 - pow(0.8, 5))) < 1e-5)
         #expect(SupportMeasurement.ks(samples: 256) == [1, 4, 16, 64, 256] && SupportMeasurement.ks(samples: 100) == [1, 4, 16, 64, 100])
+        #expect(SupportStatistics.summarize([], samples: 64, step: 3, priorCounts: [:], flops: 0) == nil, "nothing to measure: no NaN means")
     }
 }
