@@ -2,8 +2,11 @@ import Foundation
 import ResultSchema
 
 /// One arm of the support-expansion analysis: the cells of one method label, task mix, base,
-/// n and K (seeds pooled).
+/// n and K (seeds pooled), on one subset of the measured problems.
 public struct SupportArm: Sendable {
+    /// Which problems: `train_dist` (the levels RL trained on) or `other` (levels it never
+    /// trained on: transfer, or forgetting).
+    public var subset: String
     public var method: String
     public var taskMix: String
     public var base: String
@@ -34,7 +37,7 @@ public struct SupportArm: Sendable {
     public var baseZero: Int
     public var lostSupport: Int
 
-    public var label: String { "\(method) on \(taskMix), base \(base), n=\(rolloutsPerProblem)" }
+    public var label: String { "\(method) on \(taskMix), base \(base), n=\(rolloutsPerProblem), \(subset)" }
 
     /// Whether a change is resolved: more than two standard errors from 0.
     static func resolved(_ x: Double, _ se: Double) -> Bool { se.isFinite && abs(x) > 2 * se }
@@ -72,14 +75,27 @@ public struct SupportAnalysis: Sendable {
     /// Analyses the done cell documents that carry a support measurement.
     public static func analyse(cells: [CellResult]) -> SupportAnalysis {
         struct Key: Hashable, Comparable {
-            var method: String, taskMix: String, base: String, n: Int, k: Int
-            static func < (a: Key, b: Key) -> Bool { (a.method, a.taskMix, a.base, a.n, a.k) < (b.method, b.taskMix, b.base, b.n, b.k) }
+            var subset: String, method: String, taskMix: String, base: String, n: Int, k: Int
+            static func < (a: Key, b: Key) -> Bool {
+                (a.subset, a.method, a.taskMix, a.base, a.n, a.k) < (b.subset, b.method, b.taskMix, b.base, b.n, b.k)
+            }
         }
         var groups: [Key: [SupportMeasurement]] = [:]
         for c in cells where c.status == "done" {
             guard let m = c.support else { continue }
-            let key = Key(method: c.config.methodLabel, taskMix: c.config.lawGroupLabel, base: c.baseName, n: c.config.rolloutsPerProblem, k: m.samples)
-            groups[key, default: []].append(m)
+            for subset in ["train_dist", "other"] {
+                var part = m
+                part.problems = m.problems.filter { $0.trainDistribution == (subset == "train_dist") }
+                guard !part.problems.isEmpty else { continue }
+                part.baseZero = part.problems.filter { $0.base == 0 }.count
+                part.newSupport = part.problems.filter { $0.base == 0 && $0.policy > 0 }.count
+                part.lostSupport = part.problems.filter { $0.base > 0 && $0.policy == 0 }.count
+                part.expectedFalseDiscoveries = part.problems.reduce(0) { $0 + ($1.falseDiscoveryProbability ?? 0) }
+                let key = Key(
+                    subset: subset, method: c.config.methodLabel, taskMix: c.config.lawGroupLabel, base: c.baseName,
+                    n: c.config.rolloutsPerProblem, k: m.samples)
+                groups[key, default: []].append(part)
+            }
         }
         var arms: [SupportArm] = []
         for key in groups.keys.sorted() {
@@ -111,7 +127,7 @@ public struct SupportAnalysis: Sendable {
                 for p in m.problems { if let q = p.falseDiscoveryProbability { spread[p.index, default: 0] += (q * (1 - q)).squareRoot() } }
             }
             arms.append(SupportArm(
-                method: key.method, taskMix: key.taskMix, base: key.base, rolloutsPerProblem: key.n, samples: K, cells: ms.count,
+                subset: key.subset, method: key.method, taskMix: key.taskMix, base: key.base, rolloutsPerProblem: key.n, samples: K, cells: ms.count,
                 measurements: ms.reduce(0) { $0 + $1.problems.count }, problems: problems.count, curve: curve,
                 newSupport: ms.reduce(0) { $0 + $1.newSupport }, expectedFalseDiscoveries: ms.reduce(0) { $0 + $1.expectedFalseDiscoveries },
                 falseDiscoverySD: spread.values.reduce(0) { $0 + $1 * $1 }.squareRoot(),
@@ -123,14 +139,14 @@ public struct SupportAnalysis: Sendable {
     /// support.csv: one row per arm and k.
     public func table() -> CSVTable {
         var t = CSVTable(header: [
-            "method", "task_mix", "base", "n", "cells", "measurements", "problems", "samples_K", "k", "base_pass", "base_se",
+            "subset", "method", "task_mix", "base", "n", "cells", "measurements", "problems", "samples_K", "k", "base_pass", "base_se",
             "policy_pass", "policy_se", "change", "change_se", "new_support", "expected_false_discoveries", "false_discoveries_sd_bound", "base_zero",
             "lost_support", "reading",
         ])
         for a in arms {
             for p in a.curve {
                 t.rows.append([
-                    a.method, a.taskMix, a.base, String(a.rolloutsPerProblem), String(a.cells), String(a.measurements), String(a.problems),
+                    a.subset, a.method, a.taskMix, a.base, String(a.rolloutsPerProblem), String(a.cells), String(a.measurements), String(a.problems),
                     String(a.samples), String(p.k), fmt(p.base), fmt(p.baseSE), fmt(p.policy), fmt(p.policySE), fmt(p.change),
                     fmt(p.changeSE), String(a.newSupport), fmt(a.expectedFalseDiscoveries), fmt(a.falseDiscoverySD), String(a.baseZero), String(a.lostSupport),
                     a.reading,
@@ -146,7 +162,7 @@ public struct SupportAnalysis: Sendable {
         var out: [(name: String, plot: SVGPlot)] = []
         var used: [String: Int] = [:]
         for a in arms {
-            var slug = ReportPlots.slug([a.method, a.taskMix, a.base, "n\(a.rolloutsPerProblem)"].joined(separator: "-"))
+            var slug = ReportPlots.slug([a.method, a.taskMix, a.base, "n\(a.rolloutsPerProblem)", a.subset].joined(separator: "-"))
             used[slug, default: 0] += 1
             if let c = used[slug], c > 1 { slug += "-\(c)" }
             var plot = SVGPlot(title: "Support: \(a.label)", xLabel: "k (samples)", yLabel: "pass@k on unsolved and hard problems",
@@ -170,7 +186,8 @@ public struct SupportAnalysis: Sendable {
         s += "K samples per held-out problem of the base's `unsolved` and `hard` buckets, from the base at step 0 and from the policy "
             + "at the end (seeds independent of the base evaluation that defined the buckets); pass@k is unbiased, its SE clustered by "
             + "problem. New support: problems with 0 of K from the base and ≥ 1 of K from the policy; beside it, how many a policy "
-            + "identical to the base would find ([support.csv](support.csv)).\n\n"
+            + "identical to the base would find ([support.csv](support.csv)). Each arm is read twice: on the problems of its "
+            + "training distribution (`train_dist`) and on the levels RL never trained on (`other`: transfer, or forgetting).\n\n"
         s += "| arm | cells | problems | pass@1 start → end | pass@K start → end | new support / expected by chance | lost | reading |\n"
         s += "|---|---|---|---|---|---|---|---|\n"
         for a in arms {

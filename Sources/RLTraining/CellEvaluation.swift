@@ -141,11 +141,12 @@ extension TrainingState {
             let p = evalSet.problems[i]
             priorCounts[SupportStatistics.groupKey(p.family, p.difficulty), default: []].append((o.successes, o.samples))
         }
+        let trained = Set(trainDistributionIndices)
         let problems = supportIndices.compactMap { i -> SupportProblem? in
             guard let o = bucketRuns[i], let bucket = baseBuckets[i] else { return nil }
             let p = evalSet.problems[i]
             return SupportProblem(
-                index: i, family: p.family, difficulty: p.difficulty, bucket: bucket, bucketSuccesses: o.successes,
+                index: i, family: p.family, difficulty: p.difficulty, bucket: bucket, trainDistribution: trained.contains(i), bucketSuccesses: o.successes,
                 bucketSamples: o.samples, base: base[i] ?? 0, policy: policyCounts[i] ?? 0)
         }
         return SupportStatistics.summarize(problems, samples: K, step: step, priorCounts: priorCounts, flops: supportFLOPs)

@@ -11,6 +11,9 @@ public struct SupportProblem: Codable, Sendable, Hashable {
     public var family: String
     public var difficulty: Int
     public var bucket: PassBucket
+    /// Whether the problem is of the cell's training distribution (`train_dist`: its
+    /// families at its training difficulties), or of a level RL never trained on.
+    public var trainDistribution: Bool
     /// Successes and samples of the base evaluation that defined the bucket.
     public var bucketSuccesses: Int
     public var bucketSamples: Int
@@ -23,10 +26,11 @@ public struct SupportProblem: Codable, Sendable, Hashable {
     public var falseDiscoveryProbability: Double?
 
     public init(
-        index: Int, family: String, difficulty: Int, bucket: PassBucket, bucketSuccesses: Int, bucketSamples: Int, base: Int,
-        policy: Int, falseDiscoveryProbability: Double? = nil
+        index: Int, family: String, difficulty: Int, bucket: PassBucket, trainDistribution: Bool, bucketSuccesses: Int,
+        bucketSamples: Int, base: Int, policy: Int, falseDiscoveryProbability: Double? = nil
     ) {
         self.index = index; self.family = family; self.difficulty = difficulty; self.bucket = bucket
+        self.trainDistribution = trainDistribution
         self.bucketSuccesses = bucketSuccesses; self.bucketSamples = bucketSamples; self.base = base; self.policy = policy
         self.falseDiscoveryProbability = falseDiscoveryProbability
     }

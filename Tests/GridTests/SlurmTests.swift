@@ -72,13 +72,20 @@ func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
         // BeginTime), which the test releases.
         func task() -> String { slurmClient("scontrol", ["show", "job", "\(job)_0"]).output }
         #expect(poll(60) { let t = task(); return t.contains("Restarts=1") && t.contains("JobState=PENDING") }, "not requeued: \(task())")
-        _ = slurmClient("scontrol", ["update", "JobId=\(job)_0", "StartTime=now"])
+        // Released only once the node has let go of the previous run: a release while its step
+        // is still being torn down races Slurm itself ("Job credential revoked"), which then
+        // kills the restart as non-startable.
+        func release() {
+            _ = poll(30) { slurmClient("scontrol", ["show", "node"]).output.contains("CPUAlloc=0") }
+            _ = slurmClient("scontrol", ["update", "JobId=\(job)_0", "StartTime=now"])
+        }
+        release()
         // Once it runs again, requeue it from outside (what preemption or an operator does):
         // Slurm's SIGTERM makes the runner abandon its cell and exit, and Slurm requeues it.
         #expect(poll(120) { task().contains("JobState=RUNNING") }, "not restarted: \(task())")
         #expect(slurmClient("scontrol", ["requeue", "\(job)_0"]).status == 0)
         #expect(poll(60) { let t = task(); return t.contains("Restarts=2") && t.contains("JobState=PENDING") }, "not requeued: \(task())")
-        _ = slurmClient("scontrol", ["update", "JobId=\(job)_0", "StartTime=now"])
+        release()
         #expect(poll(300) { task().contains("JobState=COMPLETED") }, "not completed: \(task())")
         #expect(task().contains("Restarts=2"))
         let log = (try? String(contentsOfFile: results + "/tiny/slurm/logs/cells_\(job)_0.txt", encoding: .utf8)) ?? ""

@@ -42,7 +42,7 @@ import Testing
                 let bucket = PassBucket.of(successes: c0, samples: 32)
                 guard bucket == .unsolved || bucket == .hard else { continue }
                 problems.append(SupportProblem(
-                    index: level * 1000 + i, family: "sort", difficulty: level, bucket: bucket, bucketSuccesses: c0, bucketSamples: 32,
+                    index: level * 1000 + i, family: "sort", difficulty: level, bucket: bucket, trainDistribution: true, bucketSuccesses: c0, bucketSamples: 32,
                     base: binomial(K, p, &rng), policy: binomial(K, lift(p), &rng)))
             }
         }
