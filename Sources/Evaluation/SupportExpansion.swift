@@ -67,15 +67,10 @@ public enum SupportStatistics {
         }
         let ks = SupportMeasurement.ks(samples: K)
         let curve = ks.map { k -> SupportPassAtK in
-            func meanSE(_ xs: [Double]) -> (Double, Double?) {
-                let m = xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count)
-                guard xs.count > 1 else { return (m, nil) }
-                let v = xs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(xs.count - 1)
-                return (m, (v / Double(xs.count)).squareRoot())
-            }
-            let b = meanSE(problems.map { PassAtK.best(n: K, c: $0.base, k: k) })
-            let p = meanSE(problems.map { PassAtK.best(n: K, c: $0.policy, k: k) })
-            return SupportPassAtK(k: k, base: b.0, baseSE: b.1, policy: p.0, policySE: p.1)
+            // One value per problem: the mean and SE over problems.
+            let b = RewardDiagnostics.clustered(problems.map { [PassAtK.best(n: K, c: $0.base, k: k)] })
+            let p = RewardDiagnostics.clustered(problems.map { [PassAtK.best(n: K, c: $0.policy, k: k)] })
+            return SupportPassAtK(k: k, base: b.mean, baseSE: b.se, policy: p.mean, policySE: p.se)
         }
         return SupportMeasurement(
             samples: K, step: step, problems: problems, passAtK: curve, baseZero: problems.filter { $0.base == 0 }.count,

@@ -106,15 +106,8 @@ public struct SupportAnalysis: Sendable {
             for m in ms { for p in m.problems { byProblem[p.index, default: []].append((p.base, p.policy)) } }
             let problems = byProblem.keys.sorted()
             func clustered(_ f: (Int, Int) -> Double) -> (Double, Double) {
-                let xs = problems.map { i in
-                    let runs = byProblem[i, default: []]
-                    return runs.reduce(0) { $0 + f($1.base, $1.policy) } / Double(runs.count)
-                }
-                guard !xs.isEmpty else { return (.nan, .nan) }
-                let mean = xs.reduce(0, +) / Double(xs.count)
-                guard xs.count > 1 else { return (mean, .nan) }
-                let v = xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(xs.count - 1)
-                return (mean, (v / Double(xs.count)).squareRoot())
+                let c = RewardDiagnostics.clustered(problems.map { i in byProblem[i, default: []].map { f($0.base, $0.policy) } })
+                return (c.mean, c.se ?? .nan)
             }
             let curve = SupportMeasurement.ks(samples: K).map { k -> SupportArm.Point in
                 let b = clustered { c, _ in PassAtK.best(n: K, c: c, k: k) }
