@@ -160,11 +160,8 @@ extension TrainingState {
     mutating func rewardDiagnostics(_ all: [(index: Int, completion: [Int32])], step: Int) throws -> RewardDiagnostics? {
         // The cell's own training distribution (`train_dist`): its families at its training
         // difficulties, and for a bucketed pool only that bucket's problems.
-        let bucket = pool == nil ? nil : config.trainBucket
-        let samples = all.filter { s in
-            let p = evalSet.problems[s.index]
-            return (trainRange[p.family]?.contains(p.difficulty) ?? false) && (bucket == nil || baseBuckets[s.index] == bucket)
-        }
+        let trainDistribution = Set(trainDistributionIndices)  // the samples are of the eval problems
+        let samples = all.filter { trainDistribution.contains($0.index) }
         guard !samples.isEmpty else { return nil }
         let problems = samples.map { evalSet.problems[$0.index] }
         var scorer = TrainingReward(
