@@ -21,7 +21,7 @@ func sgemm(
         Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
 }
 
-enum Kernels {
+public enum Kernels {
     // MARK: embeddings
 
     /// out[n,:] = wte[tokens[n],:] + wpe[n % T,:]
@@ -209,6 +209,80 @@ enum Kernels {
                 // dq = scale · dS · k ; dk = scale · dSᵀ · q
                 sgemm(T, hs, T, alpha: scale, scratch, lda: T, k, ldb: C3, beta: 0, dq, ldc: C3)
                 sgemm(transA: true, T, hs, T, alpha: scale, scratch, lda: T, q, ldb: C3, beta: 0, dk, ldc: C3)
+            }
+        }
+    }
+
+    /// Single-query attention of one decoding row over its t + 1 cached positions, head by
+    /// head: `out[C]` = Σⱼ softmax(scale · q·kⱼ)ⱼ · vⱼ, with kⱼ, vⱼ at `kCache`, `vCache` +
+    /// j·C (+ the head's offset). `scores` is scratch for t + 1 floats.
+    ///
+    /// Bitwise `VectorMath.dot` per key and `VectorMath.axpy` per key in key order; it
+    /// only reorders the work: four keys' dot products at once, and each 32-float slice of
+    /// a head's output kept in registers across all keys instead of loaded and stored per
+    /// key.
+    public static func decodeAttention(
+        _ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, _ kCache: UnsafePointer<Float>,
+        _ vCache: UnsafePointer<Float>, scores s: UnsafeMutablePointer<Float>,
+        t: Int, C: Int, NH: Int, scale: Float
+    ) {
+        let hs = C / NH, chunks = hs / 8, tail = hs - 8 * chunks, n = t + 1
+        for head in 0..<NH {
+            let qh = q + head * hs, kh = kCache + head * hs, vh = vCache + head * hs
+            // scores, four keys at a time; each is VectorMath.dot's lanes, sum and tail
+            var j = 0
+            while j + 4 <= n {
+                let k0 = kh + j * C, k1 = k0 + C, k2 = k1 + C, k3 = k2 + C
+                var a0 = Float8(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+                for c in 0..<chunks {
+                    let qv = VectorMath.load(qh + 8 * c)
+                    a0 += qv * VectorMath.load(k0 + 8 * c)
+                    a1 += qv * VectorMath.load(k1 + 8 * c)
+                    a2 += qv * VectorMath.load(k2 + 8 * c)
+                    a3 += qv * VectorMath.load(k3 + 8 * c)
+                }
+                var d0 = a0.sum(), d1 = a1.sum(), d2 = a2.sum(), d3 = a3.sum()
+                for i in (8 * chunks)..<(8 * chunks + tail) {
+                    d0 += qh[i] * k0[i]
+                    d1 += qh[i] * k1[i]
+                    d2 += qh[i] * k2[i]
+                    d3 += qh[i] * k3[i]
+                }
+                s[j] = scale * d0
+                s[j + 1] = scale * d1
+                s[j + 2] = scale * d2
+                s[j + 3] = scale * d3
+                j += 4
+            }
+            while j < n {
+                s[j] = scale * VectorMath.dot(qh, kh + j * C, count: hs)
+                j += 1
+            }
+            let inv = 1 / VectorMath.exp(s, s, count: n, shift: VectorMath.max(s, count: n))
+            // out = Σⱼ (s[j]·inv)·vⱼ in key order, 32 floats (4 vectors) at a time
+            let o = out + head * hs
+            var c = 0
+            while c < chunks {
+                let w = Swift.min(4, chunks - c)
+                var y0 = Float8(repeating: 0), y1 = y0, y2 = y0, y3 = y0
+                let base = vh + 8 * c
+                for j in 0..<n {
+                    let av = Float8(repeating: s[j] * inv), v = base + j * C
+                    y0 = y0 + av * VectorMath.load(v)
+                    if w > 1 { y1 = y1 + av * VectorMath.load(v + 8) }
+                    if w > 2 { y2 = y2 + av * VectorMath.load(v + 16) }
+                    if w > 3 { y3 = y3 + av * VectorMath.load(v + 24) }
+                }
+                VectorMath.store(y0, o + 8 * c)
+                if w > 1 { VectorMath.store(y1, o + 8 * c + 8) }
+                if w > 2 { VectorMath.store(y2, o + 8 * c + 16) }
+                if w > 3 { VectorMath.store(y3, o + 8 * c + 24) }
+                c += w
+            }
+            for i in (8 * chunks)..<hs {
+                var y: Float = 0
+                for j in 0..<n { y += s[j] * inv * vh[j * C + i] }
+                o[i] = y
             }
         }
     }

@@ -141,21 +141,8 @@ extension Transformer {
                     let vc = d.vCache.base + ((l * d.rows + r) * Tc) * C
                     (kc + t * C).update(from: q + C, count: C)
                     (vc + t * C).update(from: q + 2 * C, count: C)
-                    // Single-query attention over the t + 1 cached keys, head by head.
-                    let s = d.scores.base
-                    for head in 0..<NH {
-                        let qh = q + head * hs, kh = kc + head * hs, vh = vc + head * hs
-                        var mx = -Float.infinity
-                        for j in 0...t {
-                            let x = scale * VectorMath.dot(qh, kh + j * C, count: hs)
-                            s[j] = x
-                            if x > mx { mx = x }
-                        }
-                        let inv = 1 / VectorMath.exp(s, s, count: t + 1, shift: mx)
-                        let out = d.atty.base + a * C + head * hs
-                        out.update(repeating: 0, count: hs)
-                        for j in 0...t { VectorMath.axpy(s[j] * inv, vh + j * C, out, count: hs) }
-                    }
+                    Kernels.decodeAttention(
+                        d.atty.base + a * C, q, kc, vc, scores: d.scores.base, t: t, C: C, NH: NH, scale: scale)
                 }
                 Kernels.linearForward(d.x.base, d.atty.base, P + o.projw, P + o.projb, N: A, IN: C, OUT: C, accumulate: true)
                 Kernels.normForward(

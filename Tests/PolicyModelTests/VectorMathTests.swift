@@ -116,4 +116,55 @@ import Testing
             #expect(abs(Double(dot) - zip(x, p).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }) < 1e-5)
         }
     }
+
+    /// The decoding attention kernel is the per-key formulation it replaced, bit for bit:
+    /// scores by `VectorMath.dot` key by key, softmax by max and `exp`, the output by
+    /// `VectorMath.axpy` key by key. Head sizes cover whole vectors (8 … 64), a partial
+    /// output group (40, 72) and a scalar tail (12, 20); lengths cover fewer than four keys,
+    /// a multiple of four and remainders. It is also within 1e-5 of Double attention.
+    @Test func decodeAttentionIsThePerKeyLoopBitForBit() {
+        var rng = SeededRNG(seed: 5)
+        for (heads, hs) in [(2, 8), (3, 12), (2, 16), (1, 20), (3, 32), (2, 40), (4, 64), (1, 72)] {
+            let C = heads * hs, scale = 1 / Float(hs).squareRoot()
+            for t in [0, 1, 2, 3, 4, 6, 11, 31] {
+                let keys = (0..<((t + 1) * C)).map { _ in Float(rng.gaussian()) }
+                let values = (0..<((t + 1) * C)).map { _ in Float(rng.gaussian()) }
+                let q = (0..<C).map { _ in Float(rng.gaussian() * 2) }
+                var out = [Float](repeating: .nan, count: C), scores = [Float](repeating: 0, count: t + 1)
+                Kernels.decodeAttention(&out, q, keys, values, scores: &scores, t: t, C: C, NH: heads, scale: scale)
+                var ref = [Float](repeating: 0, count: C), s = [Float](repeating: 0, count: t + 1)
+                for h in 0..<heads {
+                    var mx = -Float.infinity
+                    for j in 0...t {
+                        s[j] = q.withUnsafeBufferPointer { qp in
+                            keys.withUnsafeBufferPointer { kp in
+                                scale * VectorMath.dot(qp.baseAddress! + h * hs, kp.baseAddress! + j * C + h * hs, count: hs)
+                            }
+                        }
+                        mx = max(mx, s[j])
+                    }
+                    let inv = 1 / VectorMath.exp(&s, s, count: t + 1, shift: mx)
+                    ref.withUnsafeMutableBufferPointer { rp in
+                        values.withUnsafeBufferPointer { vp in
+                            for j in 0...t {
+                                VectorMath.axpy(s[j] * inv, vp.baseAddress! + j * C + h * hs, rp.baseAddress! + h * hs, count: hs)
+                            }
+                        }
+                    }
+                    // Double attention for this head
+                    var w = (0...t).map { j in
+                        (0..<hs).reduce(0.0) { $0 + Double(q[h * hs + $1]) * Double(keys[j * C + h * hs + $1]) } * Double(scale)
+                    }
+                    let m = w.max()!
+                    w = w.map { Foundation.exp($0 - m) }
+                    let z = w.reduce(0, +)
+                    for i in 0..<hs {
+                        let exact = (0...t).reduce(0.0) { $0 + w[$1] / z * Double(values[$1 * C + h * hs + i]) }
+                        #expect(abs(Double(out[h * hs + i]) - exact) < 1e-5, "hs \(hs), t \(t)")
+                    }
+                }
+                #expect(out.map(\.bitPattern) == ref.map(\.bitPattern), "heads \(heads), hs \(hs), t \(t)")
+            }
+        }
+    }
 }
