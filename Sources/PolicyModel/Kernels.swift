@@ -58,14 +58,46 @@ public enum Kernels {
 
     /// LayerNorm or RMSNorm over the last dimension of `inp[N, C]`. Saves the per-row
     /// mean (zero for RMSNorm) and reciprocal standard deviation for the backward pass.
-    static func normForward(
-        _ kind: NormKind, _ out: FMut, _ mean: FMut, _ rstd: FMut, _ inp: FPtr,
-        _ w: FPtr, _ bias: FPtr?, N: Int, C: Int, eps: Float
+    public static func normForward(
+        _ kind: NormKind, _ out: UnsafeMutablePointer<Float>, _ mean: UnsafeMutablePointer<Float>,
+        _ rstd: UnsafeMutablePointer<Float>, _ inp: UnsafePointer<Float>,
+        _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, N: Int, C: Int, eps: Float
     ) {
         let invC = 1 / Float(C)
-        for n in 0..<N {
+        var n = 0
+        // Four rows at a time: each row's sums run in the same order as one row alone
+        // (bitwise the same), four independent chains at once.
+        while n + 4 <= N {
+            let x0 = inp + n * C, x1 = x0 + C, x2 = x1 + C, x3 = x2 + C
+            var m0: Float = 0, m1: Float = 0, m2: Float = 0, m3: Float = 0
+            if kind == .layerNorm {
+                for i in 0..<C {
+                    m0 += x0[i]
+                    m1 += x1[i]
+                    m2 += x2[i]
+                    m3 += x3[i]
+                }
+                m0 *= invC
+                m1 *= invC
+                m2 *= invC
+                m3 *= invC
+            }
+            var v0: Float = 0, v1: Float = 0, v2: Float = 0, v3: Float = 0
+            for i in 0..<C {
+                let d0 = x0[i] - m0, d1 = x1[i] - m1, d2 = x2[i] - m2, d3 = x3[i] - m3
+                v0 += d0 * d0
+                v1 += d1 * d1
+                v2 += d2 * d2
+                v3 += d3 * d3
+            }
+            normRow(out + n * C, x0, w, bias, C: C, mean: m0, variance: v0, invC: invC, eps: eps, &mean[n], &rstd[n])
+            normRow(out + (n + 1) * C, x1, w, bias, C: C, mean: m1, variance: v1, invC: invC, eps: eps, &mean[n + 1], &rstd[n + 1])
+            normRow(out + (n + 2) * C, x2, w, bias, C: C, mean: m2, variance: v2, invC: invC, eps: eps, &mean[n + 2], &rstd[n + 2])
+            normRow(out + (n + 3) * C, x3, w, bias, C: C, mean: m3, variance: v3, invC: invC, eps: eps, &mean[n + 3], &rstd[n + 3])
+            n += 4
+        }
+        while n < N {
             let x = inp + n * C
-            let o = out + n * C
             var m: Float = 0
             if kind == .layerNorm {
                 for i in 0..<C { m += x[i] }
@@ -76,48 +108,92 @@ public enum Kernels {
                 let d = x[i] - m
                 v += d * d
             }
-            let s = 1 / (v * invC + eps).squareRoot()
-            if let bias {
-                for i in 0..<C { o[i] = (x[i] - m) * s * w[i] + bias[i] }
-            } else {
-                for i in 0..<C { o[i] = (x[i] - m) * s * w[i] }
-            }
-            mean[n] = m
-            rstd[n] = s
+            normRow(out + n * C, x, w, bias, C: C, mean: m, variance: v, invC: invC, eps: eps, &mean[n], &rstd[n])
+            n += 1
         }
     }
 
+    /// One row of `normForward` from its mean and its sum of squared deviations.
+    @inline(__always)
+    static func normRow(
+        _ o: FMut, _ x: FPtr, _ w: FPtr, _ bias: FPtr?, C: Int, mean m: Float, variance v: Float,
+        invC: Float, eps: Float, _ mean: inout Float, _ rstd: inout Float
+    ) {
+        let s = 1 / (v * invC + eps).squareRoot()
+        if let bias {
+            for i in 0..<C { o[i] = (x[i] - m) * s * w[i] + bias[i] }
+        } else {
+            for i in 0..<C { o[i] = (x[i] - m) * s * w[i] }
+        }
+        mean = m
+        rstd = s
+    }
+
     /// Backward of `normForward`; accumulates into dinp, dw and dbias.
-    static func normBackward(
-        _ kind: NormKind, _ dinp: FMut, _ dw: FMut, _ dbias: FMut?, _ dout: FPtr, _ inp: FPtr,
-        _ w: FPtr, _ mean: FPtr, _ rstd: FPtr, N: Int, C: Int
+    public static func normBackward(
+        _ kind: NormKind, _ dinp: UnsafeMutablePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+        _ dbias: UnsafeMutablePointer<Float>?, _ dout: UnsafePointer<Float>, _ inp: UnsafePointer<Float>,
+        _ w: UnsafePointer<Float>, _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, N: Int, C: Int
     ) {
         let invC = 1 / Float(C)
-        for n in 0..<N {
-            let x = inp + n * C
-            let d = dout + n * C
-            let di = dinp + n * C
+        var n = 0
+        // The two row sums of four rows at a time (each in its own order, as alone); the
+        // parameter gradients then accumulate row after row, as before.
+        while n + 4 <= N {
+            let x0 = inp + n * C, x1 = x0 + C, x2 = x1 + C, x3 = x2 + C
+            let d0 = dout + n * C, d1 = d0 + C, d2 = d1 + C, d3 = d2 + C
+            let m0 = mean[n], m1 = mean[n + 1], m2 = mean[n + 2], m3 = mean[n + 3]
+            let s0 = rstd[n], s1 = rstd[n + 1], s2 = rstd[n + 2], s3 = rstd[n + 3]
+            var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0
+            var b0: Float = 0, b1: Float = 0, b2: Float = 0, b3: Float = 0
+            for i in 0..<C {
+                let wi = w[i]
+                let dn0 = wi * d0[i], dn1 = wi * d1[i], dn2 = wi * d2[i], dn3 = wi * d3[i]
+                a0 += dn0
+                a1 += dn1
+                a2 += dn2
+                a3 += dn3
+                b0 += dn0 * ((x0[i] - m0) * s0)
+                b1 += dn1 * ((x1[i] - m1) * s1)
+                b2 += dn2 * ((x2[i] - m2) * s2)
+                b3 += dn3 * ((x3[i] - m3) * s3)
+            }
+            normBackwardRow(kind, dinp + n * C, dw, dbias, d0, x0, w, m0, s0, a0, b0, invC: invC, C: C)
+            normBackwardRow(kind, dinp + (n + 1) * C, dw, dbias, d1, x1, w, m1, s1, a1, b1, invC: invC, C: C)
+            normBackwardRow(kind, dinp + (n + 2) * C, dw, dbias, d2, x2, w, m2, s2, a2, b2, invC: invC, C: C)
+            normBackwardRow(kind, dinp + (n + 3) * C, dw, dbias, d3, x3, w, m3, s3, a3, b3, invC: invC, C: C)
+            n += 4
+        }
+        while n < N {
+            let x = inp + n * C, d = dout + n * C
             let m = mean[n], s = rstd[n]
-            var dnormMean: Float = 0
-            var dnormNormMean: Float = 0
+            var a: Float = 0, b: Float = 0
             for i in 0..<C {
-                let norm = (x[i] - m) * s
                 let dnorm = w[i] * d[i]
-                dnormMean += dnorm
-                dnormNormMean += dnorm * norm
+                a += dnorm
+                b += dnorm * ((x[i] - m) * s)
             }
-            dnormMean *= invC
-            dnormNormMean *= invC
-            if kind == .rmsNorm { dnormMean = 0 }
-            for i in 0..<C {
-                let norm = (x[i] - m) * s
-                let dnorm = w[i] * d[i]
-                dw[i] += norm * d[i]
-                di[i] += (dnorm - dnormMean - norm * dnormNormMean) * s
-            }
-            if let dbias {
-                for i in 0..<C { dbias[i] += d[i] }
-            }
+            normBackwardRow(kind, dinp + n * C, dw, dbias, d, x, w, m, s, a, b, invC: invC, C: C)
+            n += 1
+        }
+    }
+
+    /// One row of `normBackward` from its sums Σ dnorm and Σ dnorm·norm.
+    @inline(__always)
+    static func normBackwardRow(
+        _ kind: NormKind, _ di: FMut, _ dw: FMut, _ dbias: FMut?, _ d: FPtr, _ x: FPtr, _ w: FPtr,
+        _ m: Float, _ s: Float, _ sumDnorm: Float, _ sumDnormNorm: Float, invC: Float, C: Int
+    ) {
+        let dnormMean = kind == .rmsNorm ? 0 : sumDnorm * invC
+        let dnormNormMean = sumDnormNorm * invC
+        for i in 0..<C {
+            let norm = (x[i] - m) * s
+            let dnorm = w[i] * d[i]
+            dw[i] += norm * d[i]
+            di[i] += (dnorm - dnormMean - norm * dnormNormMean) * s
+        }
+        if let dbias {
+            for i in 0..<C { dbias[i] += d[i] }
         }
     }
 
@@ -154,32 +230,81 @@ public enum Kernels {
 
     // MARK: attention
 
-    /// Multi-head causal self-attention. `qkv[B, T, 3C]` holds q, k, v; `att[B, NH, T, T]`
-    /// receives the softmax probabilities (zero above the diagonal); `out[B, T, C]` the
-    /// heads' outputs side by side.
+    /// Row stride of the attention matrices: T rounded up to whole vectors, so that every
+    /// row's last partial vector can be read and written whole.
+    @inline(__always)
+    static func attentionStride(_ T: Int) -> Int { (T + 7) & ~7 }
+
+    /// Multi-head causal self-attention. `qkv[B, T, 3C]` holds q, k, v; `att[B, NH, T, Tp]`
+    /// (Tp = `attentionStride(T)`) receives the softmax probabilities (zero above the
+    /// diagonal and in the padding); `out[B, T, C]` the heads' outputs side by side.
     static func attentionForward(
         _ out: FMut, _ att: FMut, _ qkv: FPtr, B: Int, T: Int, C: Int, NH: Int
     ) {
         let hs = C / NH
         let scale = 1 / Float(hs).squareRoot()
-        let C3 = 3 * C
+        let C3 = 3 * C, Tp = attentionStride(T)
         for b in 0..<B {
             for h in 0..<NH {
                 let q = qkv + b * T * C3 + h * hs
                 let k = q + C, v = q + 2 * C
-                let a = att + (b * NH + h) * T * T
-                sgemm(transB: true, T, T, hs, alpha: scale, q, lda: C3, k, ldb: C3, beta: 0, a, ldc: T)
-                for t in 0..<T {
-                    let row = a + t * T
-                    VectorMath.softmax(row, count: t + 1)
-                    (row + t + 1).update(repeating: 0, count: T - t - 1)
-                }
-                sgemm(T, hs, T, a, lda: T, v, ldb: C3, beta: 0, out + b * T * C + h * hs, ldc: C)
+                let a = att + (b * NH + h) * T * Tp
+                sgemm(transB: true, T, T, hs, alpha: scale, q, lda: C3, k, ldb: C3, beta: 0, a, ldc: Tp)
+                for t in 0..<T { causalSoftmaxRow(a + t * Tp, count: t + 1, width: Tp) }
+                sgemm(T, hs, T, a, lda: Tp, v, ldb: C3, beta: 0, out + b * T * C + h * hs, ldc: C)
             }
         }
     }
 
-    /// Backward of `attentionForward`: writes (not accumulates) dqkv; `scratch[T, T]` is
+    /// Softmax of a row's first `count` scores in place, zeros in the rest of its `width`
+    /// slots: bitwise `VectorMath.softmax` followed by zero-filling. When `width` is a
+    /// multiple of 8, the last partial vector is read and written whole (lanes past `count`
+    /// masked on read, overwritten by the zeros after), instead of element by element.
+    @inline(__always)
+    public static func causalSoftmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int, width: Int) {
+        guard width % 8 == 0 else {
+            VectorMath.softmax(row, count: n)
+            (row + n).update(repeating: 0, count: width - n)
+            return
+        }
+        let full = n & ~7, rem = n - full
+        let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+        let tailMask = lane .>= SIMD8<Int32>(repeating: Int32(rem))
+        // max: VectorMath.max's vectors, then its scalar tail
+        var m = Float8(repeating: -.infinity)
+        var i = 0
+        while i < full {
+            m = VectorMath.vmax(m, VectorMath.load(row + i))
+            i += 8
+        }
+        var mx = VectorMath.horizontalMax(m)
+        for j in full..<n where row[j] > mx { mx = row[j] }
+        // exp and its sum: VectorMath.exp's lanes, its vector sum, then the tail in order
+        let shift = Float8(repeating: mx)
+        var acc = Float8(repeating: 0)
+        i = 0
+        while i < full {
+            let e = VectorMath.exp(VectorMath.load(row + i) - shift)
+            VectorMath.store(e, row + i)
+            acc += e
+            i += 8
+        }
+        var sum = acc.sum()
+        if rem > 0 {
+            let e = VectorMath.exp(VectorMath.load(row + full).replacing(with: 0, where: tailMask) - shift)
+            VectorMath.store(e, row + full)
+            for j in 0..<rem { sum += e[j] }
+        }
+        let inv = Float8(repeating: 1 / sum)
+        i = 0
+        while i < n {
+            VectorMath.store(VectorMath.load(row + i) * inv, row + i)
+            i += 8
+        }
+        (row + n).update(repeating: 0, count: width - n)
+    }
+
+    /// Backward of `attentionForward`: writes (not accumulates) dqkv; `scratch[T, Tp]` is
     /// a work buffer.
     static func attentionBackward(
         _ dqkv: FMut, _ scratch: FMut, _ dout: FPtr, _ qkv: FPtr, _ att: FPtr,
@@ -187,28 +312,28 @@ public enum Kernels {
     ) {
         let hs = C / NH
         let scale = 1 / Float(hs).squareRoot()
-        let C3 = 3 * C
+        let C3 = 3 * C, Tp = attentionStride(T)
         for b in 0..<B {
             for h in 0..<NH {
                 let q = qkv + b * T * C3 + h * hs
                 let k = q + C, v = q + 2 * C
                 let dq = dqkv + b * T * C3 + h * hs
                 let dk = dq + C, dv = dq + 2 * C
-                let a = att + (b * NH + h) * T * T
+                let a = att + (b * NH + h) * T * Tp
                 let d = dout + b * T * C + h * hs
                 // dA = dout · vᵀ ; dv = Aᵀ · dout
-                sgemm(transB: true, T, T, hs, d, lda: C, v, ldb: C3, beta: 0, scratch, ldc: T)
-                sgemm(transA: true, T, hs, T, a, lda: T, d, ldb: C, beta: 0, dv, ldc: C3)
+                sgemm(transB: true, T, T, hs, d, lda: C, v, ldb: C3, beta: 0, scratch, ldc: Tp)
+                sgemm(transA: true, T, hs, T, a, lda: Tp, d, ldb: C, beta: 0, dv, ldc: C3)
                 // softmax backward, row by row: dS = A ⊙ (dA − Σ A·dA)
                 for t in 0..<T {
-                    let ar = a + t * T, dr = scratch + t * T
+                    let ar = a + t * Tp, dr = scratch + t * Tp
                     let dot = VectorMath.dot(ar, dr, count: t + 1)
                     for s in 0...t { dr[s] = ar[s] * (dr[s] - dot) }
                     (dr + t + 1).update(repeating: 0, count: T - t - 1)
                 }
                 // dq = scale · dS · k ; dk = scale · dSᵀ · q
-                sgemm(T, hs, T, alpha: scale, scratch, lda: T, k, ldb: C3, beta: 0, dq, ldc: C3)
-                sgemm(transA: true, T, hs, T, alpha: scale, scratch, lda: T, q, ldb: C3, beta: 0, dk, ldc: C3)
+                sgemm(T, hs, T, alpha: scale, scratch, lda: Tp, k, ldb: C3, beta: 0, dq, ldc: C3)
+                sgemm(transA: true, T, hs, T, alpha: scale, scratch, lda: Tp, q, ldb: C3, beta: 0, dk, ldc: C3)
             }
         }
     }

@@ -36,10 +36,10 @@ struct ParameterLayout {
 
 /// Activations saved by the forward pass, plus the backward pass's scratch, laid out once
 /// for the largest batch shape seen so far: a forward pass over B·T ≤ `rows` positions
-/// (and B·T² ≤ `attentionRows`) runs inside these buffers, packed from their start, so
+/// (and B·T·Tp ≤ `attentionRows`, Tp = T rounded up to 8) runs inside these buffers, packed from their start, so
 /// the RL loop's changing batch shapes neither reallocate nor zero-fill.
 final class Activations {
-    /// Capacity in positions (B·T) and in attention rows × keys (B·T²).
+    /// Capacity in positions (B·T) and in attention rows × padded keys (B·T·Tp).
     let rows: Int, attentionRows: Int, maxT: Int
     let encoded, ln1, ln1Mean, ln1Rstd, qkv, att, atty, res2, ln2, ln2Mean, ln2Rstd: FloatBuffer
     let fch, fchGelu, fchGate, res3, lnf, lnfMean, lnfRstd, logits, lse, probs, dlogits: FloatBuffer
@@ -64,11 +64,13 @@ final class Activations {
         logits = FloatBuffer(N * c.vocab); lse = FloatBuffer(N); probs = FloatBuffer(N * c.vocab)
         dlogits = FloatBuffer(N * c.vocab)
         dres = FloatBuffer(N * C); dbuf = FloatBuffer(N * C)
-        dqkv = FloatBuffer(N * 3 * C); dfch = FloatBuffer(N * F); scratch = FloatBuffer(maxT * maxT)
+        dqkv = FloatBuffer(N * 3 * C); dfch = FloatBuffer(N * F); scratch = FloatBuffer(maxT * Kernels.attentionStride(maxT))
         tokens = Array(repeating: 0, count: N)
     }
 
-    func fits(B: Int, T: Int) -> Bool { B * T <= rows && B * T * T <= attentionRows && T <= maxT }
+    func fits(B: Int, T: Int) -> Bool {
+        B * T <= rows && B * T * Kernels.attentionStride(T) <= attentionRows && T <= maxT
+    }
 }
 
 /// A GPT-style decoder-only transformer with hand-written forward and backward passes.
@@ -144,7 +146,7 @@ public final class Transformer {
     func activations(B: Int, T: Int) -> Activations {
         if let a = acts, a.fits(B: B, T: T) { return a }
         let a = Activations(
-            config, rows: Swift.max(B * T, acts?.rows ?? 0), attentionRows: Swift.max(B * T * T, acts?.attentionRows ?? 0),
+            config, rows: Swift.max(B * T, acts?.rows ?? 0), attentionRows: Swift.max(B * T * Kernels.attentionStride(T), acts?.attentionRows ?? 0),
             maxT: Swift.max(T, acts?.maxT ?? 0))
         acts = a
         return a
@@ -180,7 +182,7 @@ public final class Transformer {
         for l in 0..<L {
             let o = layout.layers[l]
             let ln1 = a.ln1.base + l * N * C, qkv = a.qkv.base + l * N * 3 * C
-            let att = a.att.base + l * B * NH * T * T, atty = a.atty.base + l * N * C
+            let att = a.att.base + l * B * NH * T * Kernels.attentionStride(T), atty = a.atty.base + l * N * C
             let res2 = a.res2.base + l * N * C, ln2 = a.ln2.base + l * N * C
             let fch = a.fch.base + l * N * F, fchGelu = a.fchGelu.base + l * N * F
             let fchGate = a.fchGate.base + l * N * F
@@ -293,7 +295,7 @@ public final class Transformer {
             let o = layout.layers[l]
             let residual = l == 0 ? a.encoded.base : a.res3.base + (l - 1) * N * C
             let ln1 = a.ln1.base + l * N * C, qkv = a.qkv.base + l * N * 3 * C
-            let att = a.att.base + l * B * NH * T * T, atty = a.atty.base + l * N * C
+            let att = a.att.base + l * B * NH * T * Kernels.attentionStride(T), atty = a.atty.base + l * N * C
             let res2 = a.res2.base + l * N * C, ln2 = a.ln2.base + l * N * C
             let fch = a.fch.base + l * N * F, fchGelu = a.fchGelu.base + l * N * F
             let fchGate = a.fchGate.base + l * N * F

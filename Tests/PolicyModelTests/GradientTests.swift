@@ -97,4 +97,34 @@ import Testing
         #expect(used.logits.map(\.bitPattern) == fresh.logits.map(\.bitPattern))
         #expect(bits(used.gradients) == bits(fresh.gradients))
     }
+
+    /// Norms run four rows at a time and the last rows of a batch one by one; a row's
+    /// outputs, mean, rstd and input gradient are bitwise those of the row run alone, and the
+    /// parameter gradients those of the rows accumulated one after another (11 rows: two
+    /// groups of four and three alone; C = 13 is not a multiple of any vector width).
+    @Test(arguments: NormKind.allCases)
+    func normRowsAreBitwiseTheRowsAlone(norm: NormKind) {
+        let N = 11, C = 13
+        var rng = SeededRNG(seed: 8)
+        func draw(_ n: Int, _ s: Double = 1, _ m: Double = 0) -> [Float] { (0..<n).map { _ in Float(m + s * rng.gaussian()) } }
+        let x = draw(N * C, 2, 0.5), dout = draw(N * C), w = draw(C, 0.3, 1), bias = draw(C)
+        var out = [Float](repeating: 0, count: N * C), mean = [Float](repeating: 0, count: N), rstd = mean
+        Kernels.normForward(norm, &out, &mean, &rstd, x, w, bias, N: N, C: C, eps: 1e-5)
+        var dinp = draw(N * C), dw = draw(C), db = draw(C)
+        var dinpRef = dinp, dwRef = dw, dbRef = db
+        Kernels.normBackward(norm, &dinp, &dw, &db, dout, x, w, mean, rstd, N: N, C: C)
+        for n in 0..<N {
+            let row = Array(x[(n * C)..<((n + 1) * C)]), d = Array(dout[(n * C)..<((n + 1) * C)])
+            var o = [Float](repeating: 0, count: C), m: [Float] = [0], r: [Float] = [0]
+            Kernels.normForward(norm, &o, &m, &r, row, w, bias, N: 1, C: C, eps: 1e-5)
+            #expect(o.map(\.bitPattern) == out[(n * C)..<((n + 1) * C)].map(\.bitPattern), "row \(n)")
+            #expect(m[0].bitPattern == mean[n].bitPattern && r[0].bitPattern == rstd[n].bitPattern, "row \(n)")
+            var di = Array(dinpRef[(n * C)..<((n + 1) * C)])
+            Kernels.normBackward(norm, &di, &dwRef, &dbRef, d, row, w, m, r, N: 1, C: C)
+            dinpRef.replaceSubrange((n * C)..<((n + 1) * C), with: di)
+        }
+        #expect(dinp.map(\.bitPattern) == dinpRef.map(\.bitPattern))
+        #expect(dw.map(\.bitPattern) == dwRef.map(\.bitPattern))
+        #expect(db.map(\.bitPattern) == dbRef.map(\.bitPattern))
+    }
 }

@@ -167,4 +167,22 @@ import Testing
             }
         }
     }
+
+    /// A causal attention row's softmax is `VectorMath.softmax` of its first `count` scores
+    /// and zeros after, bit for bit, for every count of widths 8, 16, 24 and 64 (whole and
+    /// partial last vectors) and of width 13 (not a multiple of 8: the plain path), with
+    /// scores spread wide enough that some exps underflow.
+    @Test func causalSoftmaxRowIsSoftmaxThenZerosBitForBit() {
+        var rng = SeededRNG(seed: 9)
+        for width in [8, 13, 16, 24, 64] {
+            for count in 1...width {
+                let scores = (0..<width).map { _ in Float(rng.gaussian() * 30) }
+                var row = scores, ref = scores
+                Kernels.causalSoftmaxRow(&row, count: count, width: width)
+                VectorMath.softmax(&ref, count: count)
+                for j in count..<width { ref[j] = 0 }
+                #expect(row.map(\.bitPattern) == ref.map(\.bitPattern), "width \(width), count \(count)")
+            }
+        }
+    }
 }
