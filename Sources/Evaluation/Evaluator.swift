@@ -134,7 +134,8 @@ public enum Evaluator {
     }
 
     /// log p(reference solution + EOS | prompt) of each problem under `model`: one
-    /// teacher-forced forward per problem, batched `batchRows` at a time. Exact (no
+    /// teacher-forced forward per problem, batched `batchRows` at a time (padded to the
+    /// batch's longest, run `Transformer.passRows` rows per forward pass). Exact (no
     /// sampling), so its only noise is which problems are in the set. Returns the
     /// log-probabilities and the forward FLOPs spent.
     public static func referenceLogProbs(
@@ -149,13 +150,16 @@ public enum Evaluator {
             start += chunk.count
             let batch = SequenceBatch(chunk.map { ($0.promptTokens, Problem.completionTokens($0.solution)) })
             let T = batch.length
-            try model.forward(tokens: batch.tokens, batch: batch.rows, length: T)
             flops += Double(batch.rows) * FLOPs.forwardSequence(model.config, length: T)
-            let lp = try model.logProbs(targets: batch.targets)
-            for b in 0..<batch.rows {
-                var sum = 0.0
-                for t in 0..<T where batch.targets[b * T + t] >= 0 { sum += Double(lp[b * T + t]) }
-                out.append(sum)
+            for pass in Transformer.passes(rows: batch.rows) {
+                try model.forward(tokens: batch.tokens, rows: pass, length: T)
+                let lp = try model.logProbs(targets: Array(batch.targets[(pass.lowerBound * T)..<(pass.upperBound * T)]))
+                for b in 0..<pass.count {
+                    let row = pass.lowerBound + b
+                    var sum = 0.0
+                    for t in 0..<T where batch.targets[row * T + t] >= 0 { sum += Double(lp[b * T + t]) }
+                    out.append(sum)
+                }
             }
         }
         return (out, flops)

@@ -9,7 +9,8 @@ import Tasks
 /// per-token sums are Rao–Blackwellised over the vocabulary).
 public enum SequenceKL {
     /// One value per (prompt, completion) pair, and the forward FLOPs spent (two forwards
-    /// per sequence), 256 rows at a time.
+    /// per sequence): batches of 256 rows padded to their longest, each run
+    /// `Transformer.passRows` rows per forward pass.
     public static func perSample(
         policy: Transformer, reference: Transformer, _ pairs: [(prompt: [Int32], completion: [Int32])]
     ) throws(ModelError) -> (kl: [Double], flops: Double) {
@@ -21,26 +22,28 @@ public enum SequenceKL {
         while start < pairs.count {
             let chunk = Array(pairs[start..<min(pairs.count, start + 256)])
             start += chunk.count
-            let b = SequenceBatch(chunk)
-            try policy.forward(tokens: b.tokens, batch: b.rows, length: b.length)
-            let pz = Array(policy.logits), plse = Array(policy.logSumExp), pp = Array(policy.probabilities)
-            try reference.forward(tokens: b.tokens, batch: b.rows, length: b.length)
-            let qz = reference.logits, qlse = reference.logSumExp
-            flops += Double(b.rows) * (FLOPs.forwardSequence(policy.config, length: b.length)
-                + FLOPs.forwardSequence(reference.config, length: b.length))
-            for row in 0..<b.rows {
-                var sum = 0.0
-                for t in 0..<b.length where b.targets[row * b.length + t] >= 0 {
-                    let n = row * b.length + t
-                    var kl = 0.0
-                    for v in 0..<V {
-                        let p = Double(pp[n * V + v])
-                        guard p > 0 else { continue }
-                        kl += p * (Double(pz[n * V + v] - plse[n]) - Double(qz[n * V + v] - qlse[n]))
+            let b = SequenceBatch(chunk), T = b.length
+            flops += Double(b.rows) * (FLOPs.forwardSequence(policy.config, length: T)
+                + FLOPs.forwardSequence(reference.config, length: T))
+            for pass in Transformer.passes(rows: b.rows) {
+                try policy.forward(tokens: b.tokens, rows: pass, length: T)
+                let pz = Array(policy.logits), plse = Array(policy.logSumExp), pp = Array(policy.probabilities)
+                try reference.forward(tokens: b.tokens, rows: pass, length: T)
+                let qz = reference.logits, qlse = reference.logSumExp
+                for row in pass {
+                    var sum = 0.0
+                    for t in 0..<T where b.targets[row * T + t] >= 0 {
+                        let n = (row - pass.lowerBound) * T + t
+                        var kl = 0.0
+                        for v in 0..<V {
+                            let p = Double(pp[n * V + v])
+                            guard p > 0 else { continue }
+                            kl += p * (Double(pz[n * V + v] - plse[n]) - Double(qz[n * V + v] - qlse[n]))
+                        }
+                        sum += kl
                     }
-                    sum += kl
+                    out.append(sum)
                 }
-                out.append(sum)
             }
         }
         return (out, flops)

@@ -209,6 +209,25 @@ public final class Transformer {
         Kernels.headForward(a.logits.base, a.lse.base, a.probs.base, a.lnf.base, P + layout.wte, N: N, C: C, V: c.vocab)
     }
 
+    /// Positions (B·T) the activation buffers are laid out for: the largest forward pass
+    /// so far (they grow, never shrink).
+    public var activationCapacity: Int { acts?.rows ?? 0 }
+
+    /// Sequences per forward pass when a batch is run only for its logits (evaluation,
+    /// reward scoring): the activations, laid out for the largest pass, then stay the size
+    /// of a training batch's instead of growing with every sequence evaluated at once.
+    public static let passRows = 64
+
+    /// Row ranges of at most `passRows` sequences covering `0..<rows`.
+    public static func passes(rows: Int) -> [Range<Int>] {
+        stride(from: 0, to: rows, by: passRows).map { $0..<Swift.min(rows, $0 + passRows) }
+    }
+
+    /// `forward` over the sequences `rows` of a row-major `[_, length]` token batch.
+    public func forward(tokens: [Int32], rows: Range<Int>, length T: Int) throws(ModelError) {
+        try forward(tokens: Array(tokens[(rows.lowerBound * T)..<(rows.upperBound * T)]), batch: rows.count, length: T)
+    }
+
     /// Logits of the last forward pass, `[batch, length, vocab]`.
     public var logits: UnsafeBufferPointer<Float> {
         guard let a = acts else { return UnsafeBufferPointer(start: nil, count: 0) }

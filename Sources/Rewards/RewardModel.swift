@@ -97,7 +97,7 @@ public final class RewardModel {
         return (per.map { request.spec.ensemble.combine($0) }, flops)
     }
 
-    /// One member's scores, 256 rows at a time.
+    /// One member's scores: batches of 256 rows, `Transformer.passRows` per forward pass.
     static func score(_ model: Transformer, _ items: [(Problem, [Int32])]) throws(ModelError) -> ([Double], Double) {
         var out: [Double] = []
         out.reserveCapacity(items.count)
@@ -109,13 +109,15 @@ public final class RewardModel {
             start += chunk.count
             let inputs = chunk.map { input($0.0, $0.1) }
             let b = SequenceBatch(inputs)
-            try model.forward(tokens: b.tokens, batch: b.rows, length: b.length)
             flops += Double(b.rows) * FLOPs.forwardSequence(model.config, length: b.length)
-            let z = model.logits
-            for (row, x) in inputs.enumerated() {
-                let n = (row * b.length + x.prompt.count - 1) * V
-                let margin = Double(z[n + Int(yes)] - z[n + Int(no)])
-                out.append(1 / (1 + exp(-margin)))
+            for pass in Transformer.passes(rows: b.rows) {
+                try model.forward(tokens: b.tokens, rows: pass, length: b.length)
+                let z = model.logits
+                for row in pass {
+                    let n = ((row - pass.lowerBound) * b.length + inputs[row].prompt.count - 1) * V
+                    let margin = Double(z[n + Int(yes)] - z[n + Int(no)])
+                    out.append(1 / (1 + exp(-margin)))
+                }
             }
         }
         return (out, flops)

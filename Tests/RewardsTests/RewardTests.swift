@@ -205,6 +205,9 @@ func written(_ s: String, eos: Bool = true) -> [Int32] { Vocabulary.encode(s) + 
         }
         #expect(abs(weights.reduce(0, +) - 1) < 1e-4)
         let all = try SequenceKL.perSample(policy: pi, reference: q, completions.map { (prompt, $0) })
+        // Hundreds of sequences, yet both models' activations only ever held one pass of them.
+        #expect(completions.count > 2 * Transformer.passRows)
+        for m in [pi, q] { #expect(m.activationCapacity <= Transformer.passRows * (prompt.count + 1)) }
         let weighted = zip(weights, all.kl).reduce(0) { $0 + $1.0 * $1.1 }
         #expect(abs(weighted - exact) < 1e-4 * max(1, exact), "weighted \(weighted), exact \(exact)")
         // Sampled: the sampler's completions, capped at two tokens.
