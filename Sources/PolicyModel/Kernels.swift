@@ -2,8 +2,9 @@ import COpenBLAS
 import Foundation
 
 // One function per layer, forward and backward, in the style of llm.c. Every function
-// works on raw row-major float buffers; every matrix product goes through cblas_sgemm
-// (cblas_sgemv for the single-query attention of cached sampling). Backward functions
+// works on raw row-major float buffers; every matrix product goes through cblas_sgemm,
+// except the single-query attention of cached sampling (`decodeAttention`: one query
+// against each row's own cache, SIMD dot products and weighted sums). Backward functions
 // accumulate (+=) into parameter gradients and, where noted, into input gradients.
 
 typealias FMut = UnsafeMutablePointer<Float>
