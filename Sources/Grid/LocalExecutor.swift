@@ -102,7 +102,11 @@ public struct LocalExecutor: Sendable {
             let code = (status >> 8) & 0xff
             if exited && code == 0 && isDone(job) {
                 finish(job, Outcome(id: job.id, ok: true, attempts: attempt, reason: ""))
-            } else if attempt < maxAttempts && interruptRequested == 0 {
+            } else if interruptRequested != 0 || (!exited && Self.diedOfAStop(status & 0x7f)) {
+                // Stopped along with this run (Slurm signals every process of a job step,
+                // Ctrl-C a whole process group): abandoned, not failed; the next run reruns it.
+                continue
+            } else if attempt < maxAttempts {
                 retry.append((job, attempt + 1))
             } else {
                 let why = exited ? "worker exited with status \(code)" : "worker killed by signal \(status & 0x7f)"
@@ -112,10 +116,31 @@ public struct LocalExecutor: Sendable {
         return (outcomes, interruptRequested != 0)
     }
 
+    /// Whether a worker killed by `signal` was stopped from outside together with this run:
+    /// SIGTERM or SIGINT, and this process's own interrupt arrives within a second (the
+    /// signals of one stop reach the processes of a job one by one).
+    static func diedOfAStop(_ signal: Int32) -> Bool {
+        guard signal == SIGTERM || signal == SIGINT else { return false }
+        for _ in 0..<100 where interruptRequested == 0 { usleep(10_000) }
+        return interruptRequested != 0
+    }
+
     func spawn(_ job: Job) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        // Workers start with no signal blocked and the stop signals at their default action,
+        // whatever this process inherited, so that SIGTERM stops them.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), stops = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&stops)
+        for sig in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&stops, sig) }
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &stops)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawn_file_actions_addopen(&actions, 1, job.log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([executable] + job.arguments).map { strdup($0) } + [nil]
@@ -123,7 +148,7 @@ public struct LocalExecutor: Sendable {
         let envp = Self.workerEnvironment().map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         return rc == 0 ? pid : nil
     }
 
@@ -140,14 +165,19 @@ public struct LocalExecutor: Sendable {
     public static var interruptSignal: Int32 { Int32(interruptRequested) }
 
     /// SIGINT, SIGTERM and SIGUSR1 record themselves and, without SA_RESTART, interrupt
-    /// `waitpid`.
+    /// `waitpid`; they are unblocked on this thread (a launcher may hand its children a
+    /// mask that blocks them, and a blocked stop would never reach the handler).
     func installSignalHandlers() {
         var sa = sigaction()
         sa.__sigaction_handler.sa_handler = { sig in interruptRequested = sig_atomic_t(sig) }
         sigemptyset(&sa.sa_mask)
         sa.sa_flags = 0
-        sigaction(SIGINT, &sa, nil)
-        sigaction(SIGTERM, &sa, nil)
-        sigaction(SIGUSR1, &sa, nil)
+        var stops = sigset_t()
+        sigemptyset(&stops)
+        for sig in [SIGINT, SIGTERM, SIGUSR1] {
+            sigaction(sig, &sa, nil)
+            sigaddset(&stops, sig)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &stops, nil)
     }
 }

@@ -140,4 +140,62 @@ enum TinyGridReference {
         #expect(try CLI.run(["run", gridFile, "--results", b], log: dir + "/b3.log") == 0)
         #expect(try String(contentsOfFile: dir + "/b3.log", encoding: .utf8).contains("6 of 6 cells already finished"))
     }
+
+    /// A worker that dies of the same stop as its runner (Slurm signals every process of a
+    /// job step at once; Ctrl-C signals a whole process group) is abandoned, not failed. The
+    /// worst order is forced: the runner frozen, its cell worker terminated and left a
+    /// zombie, then the runner terminated and thawed, so that its wait returns the dead
+    /// worker with the interrupt already recorded. No document may record a failure, and the
+    /// resumed store must equal an uninterrupted run.
+    @Test func aWorkerStoppedWithItsRunnerIsAbandonedNotFailed() throws {
+        let dir = CLI.tempDir("stopped")
+        let ref = try TinyGridReference.shared.get()
+        let b = dir + "/b", cells = b + "/tiny/cells"
+        let p = try CLI.start(["run", ref.gridFile, "--results", b, "--jobs", "1"], log: dir + "/b1.log")
+        let pid = p.processIdentifier
+        func written() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: cells)) ?? []).filter { $0.hasSuffix(".json") }
+        }
+        func children() -> [pid_t] {
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { pid_t($0) }
+        }
+        func state(_ p: pid_t) -> Character? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            return stat[stat.index(close, offsetBy: 2)...].first
+        }
+        var waited = 0
+        while written().isEmpty && waited < 600 {  // the base is built and a cell is done
+            usleep(100_000)
+            waited += 1
+        }
+        var worker: pid_t?
+        for _ in 0..<200 where worker == nil {  // freeze the runner while a cell worker runs
+            kill(pid, SIGSTOP)
+            worker = children().first
+            if worker == nil {
+                kill(pid, SIGCONT)
+                usleep(20_000)
+            }
+        }
+        let w = try #require(worker, "no worker to stop")
+        let before = written().count
+        kill(w, SIGTERM)
+        for _ in 0..<500 where state(w) != "Z" { usleep(10_000) }
+        #expect(state(w) == "Z", "the worker did not die")
+        kill(pid, SIGTERM)
+        kill(pid, SIGCONT)
+        p.waitUntilExit()
+        let failed = written().filter { f in
+            let doc = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cells + "/" + f)))
+            return (doc as? [String: Any])?["status"] as? String == "failed"
+        }
+        #expect(failed.isEmpty, "stopped cells recorded as failed: \(failed)")
+        #expect(written().count == before && before < 6, "\(before) cells before the stop, \(written().count) after")
+        #expect(try CLI.run(["run", ref.gridFile, "--results", b, "--jobs", "2"], log: dir + "/b2.log") == 0)
+        let resumed = try CLI.cellDocuments(cells)
+        #expect(resumed.keys.sorted() == ref.documents.keys.sorted())
+        for (k, v) in ref.documents { #expect(resumed[k] == v, "cell \(k) differs after resume") }
+    }
 }
