@@ -129,18 +129,6 @@ public struct LocalExecutor: Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        // Workers start with no signal blocked and the stop signals at their default action,
-        // whatever this process inherited, so that SIGTERM stops them.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t(), stops = sigset_t()
-        sigemptyset(&none)
-        sigemptyset(&stops)
-        for sig in [SIGINT, SIGTERM, SIGUSR1] { sigaddset(&stops, sig) }
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &stops)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawn_file_actions_addopen(&actions, 1, job.log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([executable] + job.arguments).map { strdup($0) } + [nil]
@@ -148,7 +136,7 @@ public struct LocalExecutor: Sendable {
         let envp = Self.workerEnvironment().map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
         return rc == 0 ? pid : nil
     }
 
@@ -166,7 +154,9 @@ public struct LocalExecutor: Sendable {
 
     /// SIGINT, SIGTERM and SIGUSR1 record themselves and, without SA_RESTART, interrupt
     /// `waitpid`; they are unblocked on this thread (a launcher may hand its children a
-    /// mask that blocks them, and a blocked stop would never reach the handler).
+    /// mask that blocks them, and a blocked stop would never reach the handler; workers
+    /// spawned from this thread inherit the unblocked mask, so the runner's SIGTERM stops
+    /// them).
     func installSignalHandlers() {
         var sa = sigaction()
         sa.__sigaction_handler.sa_handler = { sig in interruptRequested = sig_atomic_t(sig) }
