@@ -100,15 +100,18 @@ public struct LocalExecutor: Sendable {
             guard let (job, attempt) = running.removeValue(forKey: pid) else { continue }
             let exited = (status & 0x7f) == 0
             let code = (status >> 8) & 0xff
-            if exited && code == 0 && isDone(job) {
+            switch Self.end(
+                succeeded: exited && code == 0 && isDone(job), killedBy: exited ? nil : status & 0x7f,
+                attempt: attempt, maxAttempts: maxAttempts, interrupted: interruptRequested != 0,
+                awaitInterrupt: Self.awaitInterrupt)
+            {
+            case .done:
                 finish(job, Outcome(id: job.id, ok: true, attempts: attempt, reason: ""))
-            } else if interruptRequested != 0 || (!exited && Self.diedOfAStop(status & 0x7f)) {
-                // Stopped along with this run (Slurm signals every process of a job step,
-                // Ctrl-C a whole process group): abandoned, not failed; the next run reruns it.
-                continue
-            } else if attempt < maxAttempts {
+            case .abandoned:
+                continue  // the next run reruns it
+            case .retry:
                 retry.append((job, attempt + 1))
-            } else {
+            case .failed:
                 let why = exited ? "worker exited with status \(code)" : "worker killed by signal \(status & 0x7f)"
                 finish(job, Outcome(id: job.id, ok: false, attempts: attempt, reason: "\(why) on \(attempt) attempt(s); see \(job.log)"))
             }
@@ -116,11 +119,32 @@ public struct LocalExecutor: Sendable {
         return (outcomes, interruptRequested != 0)
     }
 
-    /// Whether a worker killed by `signal` was stopped from outside together with this run:
-    /// SIGTERM or SIGINT, and this process's own interrupt arrives within a second (the
-    /// signals of one stop reach the processes of a job one by one).
-    static func diedOfAStop(_ signal: Int32) -> Bool {
-        guard signal == SIGTERM || signal == SIGINT else { return false }
+    /// What became of a job whose worker ended.
+    public enum WorkerEnd: Equatable, Sendable {
+        case done
+        /// Stopped together with this run: neither finished nor failed; the next run reruns it.
+        case abandoned
+        case retry
+        case failed
+    }
+
+    /// The fate of a job whose worker ended: `done` if it succeeded; `abandoned` if this run
+    /// is being stopped (`interrupted`), or the worker died of SIGTERM or SIGINT and this
+    /// run's own stop follows (`awaitInterrupt`: Slurm signals every process of a job step,
+    /// Ctrl-C a whole process group, one process after another); otherwise another attempt
+    /// while `attempt < maxAttempts`, else `failed`.
+    public static func end(
+        succeeded: Bool, killedBy signal: Int32?, attempt: Int, maxAttempts: Int, interrupted: Bool,
+        awaitInterrupt: () -> Bool
+    ) -> WorkerEnd {
+        if succeeded { return .done }
+        if interrupted { return .abandoned }
+        if let signal, signal == SIGTERM || signal == SIGINT, awaitInterrupt() { return .abandoned }
+        return attempt < maxAttempts ? .retry : .failed
+    }
+
+    /// Waits up to a second for this process's own stop signal; whether it came.
+    static func awaitInterrupt() -> Bool {
         for _ in 0..<100 where interruptRequested == 0 { usleep(10_000) }
         return interruptRequested != 0
     }

@@ -142,11 +142,12 @@ enum TinyGridReference {
     }
 
     /// A worker that dies of the same stop as its runner (Slurm signals every process of a
-    /// job step at once; Ctrl-C signals a whole process group) is abandoned, not failed. The
-    /// worst order is forced: the runner frozen, its cell worker terminated and left a
-    /// zombie, then the runner terminated and thawed, so that its wait returns the dead
-    /// worker with the interrupt already recorded. No document may record a failure, and the
-    /// resumed store must equal an uninterrupted run.
+    /// job step; Ctrl-C signals a whole process group) is abandoned, not failed: the runner
+    /// frozen, its cell worker terminated and left a zombie, then the runner terminated and
+    /// thawed. The runner is started by this test process, which hands it a signal mask that
+    /// blocks SIGTERM; the runner must unblock it. No document may record a failure, no cell
+    /// may finish after the stop, and the resumed store must equal an uninterrupted run. (The
+    /// decision itself, in the orders a test cannot force, is `WorkerEndTests`.)
     @Test func aWorkerStoppedWithItsRunnerIsAbandonedNotFailed() throws {
         let dir = CLI.tempDir("stopped")
         let ref = try TinyGridReference.shared.get()
@@ -197,5 +198,52 @@ enum TinyGridReference {
         let resumed = try CLI.cellDocuments(cells)
         #expect(resumed.keys.sorted() == ref.documents.keys.sorted())
         for (k, v) in ref.documents { #expect(resumed[k] == v, "cell \(k) differs after resume") }
+    }
+}
+
+/// What the runner makes of a worker that ended, the decision without the processes.
+@Suite struct WorkerEndTests {
+    typealias End = LocalExecutor.WorkerEnd
+    static func end(
+        succeeded: Bool = false, killedBy signal: Int32? = nil, attempt: Int = 1, interrupted: Bool = false,
+        stopFollows: Bool = false, awaited: inout Int
+    ) -> End {
+        LocalExecutor.end(
+            succeeded: succeeded, killedBy: signal, attempt: attempt, maxAttempts: 3, interrupted: interrupted,
+            awaitInterrupt: {
+                awaited += 1
+                return stopFollows
+            })
+    }
+
+    @Test func aWorkerThatEndsWhileTheRunIsStoppedIsAbandonedWhateverItsEnd() {
+        var awaited = 0
+        // The race Slurm's requeue hit: the run's own SIGTERM recorded between the loop's
+        // check and waitpid returning the worker that died of the same stop.
+        #expect(Self.end(killedBy: SIGTERM, interrupted: true, awaited: &awaited) == .abandoned)
+        #expect(Self.end(killedBy: SIGTERM, attempt: 3, interrupted: true, awaited: &awaited) == .abandoned)
+        #expect(Self.end(killedBy: SIGKILL, interrupted: true, awaited: &awaited) == .abandoned)
+        #expect(Self.end(interrupted: true, awaited: &awaited) == .abandoned)  // exited non-zero
+        #expect(Self.end(succeeded: true, interrupted: true, awaited: &awaited) == .done)
+        #expect(awaited == 0)
+    }
+
+    @Test func aWorkerStoppedJustBeforeItsRunIsAbandonedOtherwiseRetriedThenFailed() {
+        var awaited = 0
+        // SIGTERM or SIGINT to the worker first, the run's own stop following.
+        #expect(Self.end(killedBy: SIGTERM, attempt: 3, stopFollows: true, awaited: &awaited) == .abandoned)
+        #expect(Self.end(killedBy: SIGINT, attempt: 3, stopFollows: true, awaited: &awaited) == .abandoned)
+        #expect(awaited == 2)
+        // A SIGTERM from elsewhere with no stop of the run: an ordinary failure.
+        #expect(Self.end(killedBy: SIGTERM, attempt: 1, awaited: &awaited) == .retry)
+        #expect(Self.end(killedBy: SIGTERM, attempt: 3, awaited: &awaited) == .failed)
+        #expect(awaited == 4)
+        // Crashes, the OOM killer and non-zero exits never wait for a stop.
+        #expect(Self.end(killedBy: SIGKILL, attempt: 3, stopFollows: true, awaited: &awaited) == .failed)
+        #expect(Self.end(killedBy: SIGSEGV, attempt: 1, stopFollows: true, awaited: &awaited) == .retry)
+        #expect(Self.end(attempt: 2, stopFollows: true, awaited: &awaited) == .retry)
+        #expect(Self.end(attempt: 3, stopFollows: true, awaited: &awaited) == .failed)
+        #expect(awaited == 4)
+        #expect(Self.end(succeeded: true, attempt: 3, awaited: &awaited) == .done)
     }
 }
