@@ -113,6 +113,7 @@ extension GridDefinition {
             cells.append(GridCell(base: size, config: config, id: id))
         }
         guard !cells.isEmpty else { throw source.error(constraintsLine, "constraints", "no cell satisfies the constraints") }
+        try Self.refusePrefixes(cells, source: source, line: axes.line)
         // The bases cells train, and the bases their reward models start from.
         let used = Set(cells.map(\.base) + cells.compactMap { $0.config.rewardModel?.size }.filter { $0 != "base" })
         return Grid(
@@ -167,6 +168,27 @@ extension GridDefinition {
             throw source.error(line, key, "cell \(cellIndex): " + why.dropFirst(key.count + 2))
         }
         return config
+    }
+
+    /// Refuses a grid in which two cells differ only in their budget and share a seed (and a
+    /// schedule that does not read the budget): the smaller would be the first part of the
+    /// larger run, computed twice and counted twice by `fit`.
+    static func refusePrefixes(_ cells: [GridCell], source: GridSource, line: Int) throws(GridError) {
+        var first: [GridCell: Int] = [:]
+        for (i, c) in cells.enumerated() where !c.config.scheduleDependsOnBudget {
+            var run = c
+            run.config.budgetFLOPs = 0
+            run.id = ""
+            if let j = first[run] {
+                let a = cells[j].config, b = c.config
+                throw source.error(line, "budget", "cells \(j) and \(i) differ only in budget (\(compactNumber(a.budgetFLOPs)) and "
+                    + "\(compactNumber(b.budgetFLOPs))) with the same seed \(b.seed): the smaller is the first part of the larger run "
+                    + "(a run's learning curve already holds every smaller budget), so it would be computed twice and counted as a "
+                    + "second run. Use one budget per seed (the largest), or zip = [[\"budget\", \"seed\"]] with a different seed for "
+                    + "each budget")
+            }
+            first[run] = i
+        }
     }
 
     /// Every index tuple of the product of `lengths`, the last dimension fastest.

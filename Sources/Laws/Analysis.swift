@@ -2,7 +2,7 @@ import Foundation
 
 /// Knobs of a grid analysis.
 public struct AnalysisOptions: Sendable {
-    /// Bootstrap over cells (resamples, seed, level).
+    /// The run bootstrap (resamples, seed, level).
     public var bootstrap: BootstrapOptions
     /// Number of log-spaced budgets for envelopes, allocations and bands.
     public var budgets: Int
@@ -14,14 +14,29 @@ public struct AnalysisOptions: Sendable {
     /// Upper bound on the ScaleRL asymptote A (1 for pass rates; nil = unbounded).
     public var asymptoteMax: Double?
 
-    /// Defaults: 200 resamples, 24 budgets, no window, δ = 1e-3, A ≤ 1.
-    public init(bootstrap: BootstrapOptions = BootstrapOptions(), budgets: Int = 24, fitWindowFraction: Double = 0,
-                huberDelta: Double = 1e-3, asymptoteMax: Double? = 1) {
+    /// Settings (`CellSetting` keys) pooled on purpose: runs that differ only in them share a
+    /// law group (`rlscale fit --pool`).
+    public var pool: Set<String>
+    /// Whether groups with two or more seeds refit every law on each seed alone (`seedFits`,
+    /// the `seeds_disagree` gate). The coverage simulation turns it off.
+    public var replicate: Bool
+
+    /// The grid analysis's default run bootstrap: 1,000 resamples, at which an interval's
+    /// half-width moves by about 2% between bootstrap seeds (its SD is estimated to 1/√2000);
+    /// at 200 the main job's C_mid ends moved by 13%.
+    public static let defaultResamples = 1000
+
+    /// Defaults: 1,000 resamples, 24 budgets, no window, δ = 1e-3, A ≤ 1, nothing pooled,
+    /// per-seed replication.
+    public init(bootstrap: BootstrapOptions = BootstrapOptions(resamples: AnalysisOptions.defaultResamples), budgets: Int = 24, fitWindowFraction: Double = 0,
+                huberDelta: Double = 1e-3, asymptoteMax: Double? = 1, pool: Set<String> = [], replicate: Bool = true) {
         self.bootstrap = bootstrap
         self.budgets = budgets
         self.fitWindowFraction = fitWindowFraction
         self.huberDelta = huberDelta
         self.asymptoteMax = asymptoteMax
+        self.pool = pool
+        self.replicate = replicate
     }
 }
 
@@ -54,6 +69,17 @@ public struct LawResult: Sendable {
     /// budget of its series (`DimensionOptimum.status`), which the `edge` gate reads; empty
     /// for every other law.
     public var optimumStatuses: [OptimumStatus] = []
+    /// The independent runs behind the law (nil for laws not fitted to runs: fit-csv, hand-made).
+    public var runs: RunCount? = nil
+    /// Score laws: the observed rise across the held-out top decade (`TopDecadeRise`), which
+    /// the `saturated` gate reads; NaN when not measurable.
+    public var topDecadeRise: Double = .nan
+    /// Score laws: the bound A was fitted under (1 for pass rates; nil = unbounded).
+    public var asymptoteMax: Double? = nil
+    /// Evaluation problems behind each score point (0 when unknown): `eval_problems_needed`.
+    public var evalProblems: Int = 0
+    /// Mean wall seconds of one of the law's runs (NaN when unknown): `core_hours_needed`.
+    public var wallSecondsPerRun: Double = .nan
 
     /// The law's quality grade (see `LawQuality`).
     public var quality: LawQuality { LawQuality.grade(self) }
@@ -85,10 +111,14 @@ public struct AllocationRow: Sendable {
     public var optimum: [ArmDimension: DimensionOptimum] = [:]
 }
 
-/// Everything fitted for one (method, task mixture) group.
+/// Everything fitted for one law group: a method label, a task mixture and one value of every
+/// other setting that varies in the store (`LawGrouping`).
 public struct GroupResult: Sendable {
     public var method: String
     public var taskMix: String
+    /// The group's values of the settings that vary in the store ("lag" = "4"), in registry order.
+    public var settings: [(key: String, value: String)] = []
+    /// The group's independent runs (cells whose prefixes were folded in, `RunMerge`).
     public var cells: [Cell]
     /// Empirical frontier points.
     public var frontier: [FrontierPoint]
@@ -113,6 +143,9 @@ public struct GroupResult: Sendable {
     /// (`Replication.seedSD`; NaN everywhere when the group has fewer than 2 seeds).
     public var seedSD: [Double] = []
 
+    /// "grpo [lag=4, lr=5e-05]": the method label and the group's varying settings.
+    public var label: String { settings.isEmpty ? method : method + " [" + settingsLabel(settings) + "]" }
+
     /// The law for `quantity` in `form`, if fitted.
     public func law(_ quantity: String, _ form: LawForm) -> LawResult? {
         laws.first { $0.quantity == quantity && $0.estimate.fit.form == form }
@@ -130,20 +163,32 @@ public struct LawsReport: Sendable {
     public var skipped: [(id: String, reason: String)]
     /// The stratum the cells were restricted to (`rlscale fit --within`), if any.
     public var within: Stratum? = nil
+    /// Settings that vary in the store and separate groups, and those pooled on request.
+    public var grouping: LawGrouping? = nil
+    /// Cells folded into a longer cell of the same run (`RunMerge`): their count.
+    public var mergedCells: Int = 0
 }
 
 /// The grid analysis: frontiers, arm fits, envelopes, allocation laws, Chinchilla, all with
 /// bootstrap intervals over cells and leak-free top-decade holdout errors.
 public enum GridAnalysis {
-    /// Analyses every (method, task mixture) group of `store`'s cells.
+    /// Analyses every law group of `store`'s runs: cells that are prefixes of a longer cell of
+    /// the same run are folded into it first (`RunMerge`), then runs are grouped by method
+    /// label, task mixture and every setting that varies among them (`LawGrouping`), except
+    /// those in `options.pool`.
     public static func run(_ store: CellStore, score: ScoreSelector, options: AnalysisOptions = AnalysisOptions()) -> LawsReport {
+        let runs = RunMerge.merge(store.cells)
+        let grouping = LawGrouping(runs, pool: options.pool)
         var groups: [String: [Cell]] = [:]
-        for c in store.cells { groups[c.method + "\u{1}" + c.taskMix, default: []].append(c) }
+        for c in runs { groups[grouping.key(c), default: []].append(c) }
         let results = groups.keys.sorted().compactMap { key -> GroupResult? in
             guard let cells = groups[key], let first = cells.first else { return nil }
-            return analyse(method: first.method, taskMix: first.taskMix, cells: cells.sorted { $0.id < $1.id }, options: options)
+            var g = analyse(method: first.method, taskMix: first.taskMix, cells: cells.sorted { $0.id < $1.id }, options: options)
+            g.settings = grouping.settings(of: first)
+            return g
         }
-        return LawsReport(grid: store.grid, score: score.description, groups: results, skipped: store.skipped, within: store.within)
+        return LawsReport(grid: store.grid, score: score.description, groups: results, skipped: store.skipped, within: store.within,
+                          grouping: grouping, mergedCells: store.cells.count - runs.count)
     }
 
     /// Analyses one group.
@@ -169,7 +214,7 @@ public enum GridAnalysis {
     /// top decade.
     ///
     /// Replication: when the cells hold at least two distinct seeds, the whole analysis is also
-    /// run on each seed's cells alone (`Replication.seedOptions`: at most 100 resamples) and
+    /// run on each seed's cells alone (`Replication.seedOptions`: no bootstrap) and
     /// every pooled law that fitted records each seed's fit of the same quantity and form
     /// (`LawResult.seedFits`; for the envelope, the seed's own envelope at the pooled budgets);
     /// `seedSD` is the seed-to-seed spread of the frontier.
@@ -181,7 +226,8 @@ public enum GridAnalysis {
         // Bootstrap: resample cells, rebuild everything, read each slot's vector, then the joint
         // envelope's value and argmax coordinates at each budget.
         let layout = full.slots.map { s in (key: s.key, width: s.vectorWidth(budgets: budgets.count)) }
-        let draws = Bootstrap.draws(units: cells.count, options: options.bootstrap) { draw in
+        let strata = Dictionary(grouping: cells.indices, by: { Configuration(of: cells[$0]) }).sorted { $0.key < $1.key }.map(\.value)
+        let draws = Bootstrap.draws(strata: strata, options: options.bootstrap) { draw in
             let core = Core(cells: draw.map { cells[$0] }, budgets: budgets, options: options, warm: full.fits)
             var v: [Double] = []
             for (key, width) in layout {
@@ -193,7 +239,7 @@ public enum GridAnalysis {
             }
             return v + core.optima.flatMap(Core.envelopeVector)
         }
-        let boot = Bootstrap.percentile(draws, options: options.bootstrap)
+        let boot = full.runIntervals(draws, budgets: budgets, options: options)
         var laws: [LawResult] = []
         var offset = 0
         for s in full.slots {
@@ -230,20 +276,26 @@ public enum GridAnalysis {
                 }
             }
             let nPoints = s.pointsAreArms ? Set(s.data.y).count : fit.nPoints
-            laws.append(LawResult(quantity: s.quantity, estimate: est, nPoints: nPoints, derived: derived, data: s.data, band: band,
-                                  typicalSE: s.typicalSE, optimumStatuses: s.optimumStatuses))
+            var law = LawResult(quantity: s.quantity, estimate: est, nPoints: nPoints, derived: derived, data: s.data, band: band,
+                                typicalSE: s.typicalSE, optimumStatuses: s.optimumStatuses)
+            law.describeRuns(s.cells ?? cells, runs: s.runs ?? full.runs)
+            if s.form == .scaleRL {
+                law.topDecadeRise = TopDecadeRise.of(s.data)
+                law.asymptoteMax = options.asymptoteMax
+            }
+            laws.append(law)
         }
         // The envelope of the configuration laws: a law of its own, right after the single
         // descriptive frontier curve; then the allocation table.
         let envelopeDraws = EnvelopeDraws(draws: draws, intervals: boot.intervals, finite: boot.finite, offset: offset,
                                           options: options.bootstrap)
         let typicalSE = laws.first { $0.quantity == "score_frontier" }?.typicalSE ?? .nan
-        laws.insert(envelopeLaw(full, budgets: budgets, holdout: holdout, draws: envelopeDraws, typicalSE: typicalSE),
+        laws.insert(envelopeLaw(full, cells: cells, budgets: budgets, holdout: holdout, draws: envelopeDraws, typicalSE: typicalSE),
                     at: (laws.firstIndex { $0.quantity == "score_frontier" } ?? -1) + 1)
         let allocation = full.optima.indices.map { i in allocationRow(full.optima[i], at: i, cells: cells, draws: envelopeDraws) }
         // Replication by seed.
         let seeds = Array(Set(cells.map(\.seed))).sorted()
-        if seeds.count >= 2 {
+        if seeds.count >= 2, options.replicate {
             let seedOptions = Replication.seedOptions(options)
             for seed in seeds {
                 let own = analyse(method: method, taskMix: taskMix, cells: cells.filter { $0.seed == seed }, options: seedOptions)
@@ -251,8 +303,10 @@ public enum GridAnalysis {
                 for i in laws.indices where laws[i].estimate.fit.isOK {
                     let form = laws[i].estimate.fit.form
                     guard let l = own.law(laws[i].quantity, form), l.estimate.fit.isOK else { continue }
-                    laws[i].seedFits.append(SeedFit(seed: seed, values: l.estimate.fit.values, intervals: l.estimate.intervals,
-                                                    band: form == .envelope ? ownEnvelope : []))
+                    var fit = SeedFit(seed: seed, values: l.estimate.fit.values, intervals: l.estimate.intervals,
+                                      band: form == .envelope ? ownEnvelope : [])
+                    fit.share = Double(own.cells.count) / Double(cells.count)
+                    laws[i].seedFits.append(fit)
                 }
             }
         }
@@ -264,7 +318,7 @@ public enum GridAnalysis {
 
     /// The `score_envelope` law: the configuration envelope's fit (`Core.envelopeFit`), its
     /// value at each budget with the bootstrap interval, and its top-decade holdout error.
-    static func envelopeLaw(_ full: Core, budgets: [Double], holdout: TopDecadeHoldout, draws: EnvelopeDraws,
+    static func envelopeLaw(_ full: Core, cells: [Cell], budgets: [Double], holdout: TopDecadeHoldout, draws: EnvelopeDraws,
                             typicalSE: Double) -> LawResult {
         let fit = full.envelopeFit
         var notes: [String] = []
@@ -282,11 +336,14 @@ public enum GridAnalysis {
             }
         }
         let band = full.optima.indices.map { i in (budget: budgets[i], value: full.optima[i].score, interval: draws.interval(at: i)) }
-        return LawResult(
+        var law = LawResult(
             quantity: Core.envelopeQuantity,
             estimate: LawEstimate(fit: fit, intervals: fit.values.map { Interval(low: $0, high: $0) }, holdoutError: holdoutError,
                                   notes: notes),
             nPoints: fit.nPoints, derived: [], data: full.frontierSamples, band: band, typicalSE: typicalSE)
+        law.describeRuns(cells, runs: full.runs)
+        law.topDecadeRise = TopDecadeRise.of(full.frontierSamples)
+        return law
     }
 
     /// The allocation row of budget `i`: the joint argmax, the envelope with its interval, and
@@ -350,6 +407,11 @@ struct Slot {
     var notes: [String] = []
     /// Allocation laws: the optimum's status at each point of the series.
     var optimumStatuses: [OptimumStatus] = []
+    /// The runs behind the law (score laws of arms and configurations: their own cells'); nil:
+    /// every run of the group.
+    var runs: RunCount? = nil
+    /// The cells the law is fitted to (arm and configuration laws); nil: every cell of the group.
+    var cells: [Cell]? = nil
 
     /// The ScaleRL law of a set of cells (an arm or a configuration): their curve points with
     /// C > 0 pooled, R0 = the mean step-0 score of these cells (else `fallbackR0`), the fit
@@ -362,7 +424,8 @@ struct Slot {
         let r0 = initial.isEmpty ? fallbackR0 : initial.reduce(0, +) / Double(initial.count)
         let minX = options.fitWindowFraction * (x.max() ?? 0)
         return Slot(quantity: quantity, form: .scaleRL, data: LawData(x: x, y: y, weights: Slot.weights(se, used: x.map { $0 >= minX })),
-                    options: FitOptions(r0: r0, asymptoteMax: options.asymptoteMax, minX: minX), band: true, se: se)
+                    options: FitOptions(r0: r0, asymptoteMax: options.asymptoteMax, minX: minX), band: true, se: se,
+                    runs: RunCount(cells), cells: cells)
     }
 
     /// Median of the finite positive entries of `se` (NaN when none).
@@ -401,6 +464,8 @@ struct Core {
     var optima: [JointOptimum] = []
     var slots: [Slot] = []
     var fits: [String: LawFit] = [:]
+    /// The group's independent runs, by configuration.
+    var runs = RunCount(runs: 0, strata: 0, fewestPerConfiguration: 0)
 
     /// The quantity of the configuration envelope's law.
     static let envelopeQuantity = "score_envelope"
@@ -412,6 +477,45 @@ struct Core {
     /// envelope's interval and each coordinate's win frequency from these.
     static func envelopeVector(_ o: JointOptimum) -> [Double] {
         [o.score] + ArmDimension.allCases.map { d in o.configuration?[d] ?? .nan }
+    }
+
+    /// The intervals of every component of the run-bootstrap `draws` (the slots' vectors in
+    /// order, then the envelope's vector at each budget), each centred on this full-data
+    /// analysis's own value (`Bootstrap.runInterval`: t·SE from the run-to-run spread, C_mid
+    /// on a log scale); the runs are the slot's own (arm and configuration laws) or the
+    /// group's. Score laws' A and predictions, and the envelope, are capped at
+    /// `options.asymptoteMax`. Returns the intervals and each component's finite draws.
+    func runIntervals(_ draws: [[Double]], budgets: [Double], options: AnalysisOptions) -> (intervals: [Interval], finite: [Int]) {
+        let level = options.bootstrap.level
+        var intervals: [Interval] = [], finite: [Int] = []
+        func cap(_ i: Interval) -> Interval {
+            guard let top = options.asymptoteMax, i.low.isFinite else { return i }
+            return Interval(low: min(i.low, top), high: min(i.high, top))
+        }
+        for s in slots {
+            let width = s.vectorWidth(budgets: budgets.count)
+            let centers = fits[s.key].flatMap { $0.isOK ? s.vector($0, budgets: budgets) : nil }
+                ?? [Double](repeating: .nan, count: width)
+            let names = s.form.parameterNames
+            let capped = s.form == .scaleRL
+            for k in 0..<width {
+                let j = intervals.count
+                var iv = Bootstrap.runInterval(draws, column: j, center: centers[k], runs: s.runs ?? runs, level: level,
+                                               logScale: k < names.count && names[k] == "C_mid")
+                if capped, k == names.firstIndex(of: "A") || k >= names.count + s.derivedNames.count { iv = cap(iv) }
+                intervals.append(iv)
+                finite.append(Bootstrap.finiteCount(draws, column: j))
+            }
+        }
+        for o in optima {
+            for (k, center) in Core.envelopeVector(o).enumerated() {
+                let j = intervals.count
+                let iv = k == 0 ? cap(Bootstrap.runInterval(draws, column: j, center: center, runs: runs, level: level)) : .unknown
+                intervals.append(iv)
+                finite.append(Bootstrap.finiteCount(draws, column: j))
+            }
+        }
+        return (intervals, finite)
     }
 
     /// Median charged FLOPs per rollout of the cells at N (all cells when none is at N).
@@ -465,6 +569,7 @@ struct Core {
             fits[s.key] = fit
             return fit
         }
+        runs = RunCount(cells)
         let initial = cells.compactMap(\.initialScore)
         let meanInitial: Double? = initial.isEmpty ? nil : initial.reduce(0, +) / Double(initial.count)
         frontier = Frontier.empirical(cells.flatMap { c in
@@ -491,8 +596,11 @@ struct Core {
         fitSlot(Slot(quantity: "error_frontier", form: .powerOffset, data: LawData(x: fx, y: fy.map { 1 - $0 }),
                      options: FitOptions(), band: true))
 
-        // Arms per dimension: one value of one knob, pooled over the others (descriptive).
-        for dim in ArmDimension.allCases {
+        // Arms per dimension: one value of one knob, pooled over the others (descriptive). Only
+        // the dimensions that vary get arms (n alone when none does): a dimension with one
+        // value would repeat the pooled law under another name.
+        let varying = ArmDimension.allCases.filter { d in Set(cells.map(d.value(of:))).count > 1 }
+        for dim in varying.isEmpty ? [.rollouts] : varying {
             let byValue = Dictionary(grouping: cells, by: dim.value(of:))
             let values = byValue.keys.sorted()
             let note = dim.unbalancedNote(arms: values.map { byValue[$0] ?? [] })
@@ -505,8 +613,7 @@ struct Core {
         }
 
         // Configurations (N, n, Bp). With at most one varying dimension they are that
-        // dimension's arms (with none, any dimension's single arm): those fits are reused.
-        let varying = ArmDimension.allCases.filter { (arms[$0]?.count ?? 0) > 1 }
+        // dimension's arms (with none, the single n arm): those fits are reused.
         if varying.count >= 2 {
             let byConfiguration = Dictionary(grouping: cells, by: Configuration.init(of:))
             configurations = byConfiguration.keys.sorted().map { g in
@@ -524,7 +631,7 @@ struct Core {
 
         // Allocation laws from the joint argmax series.
         let argmax = optima.compactMap { o in o.configuration.map { (o, $0) } }
-        for dim in ArmDimension.allCases {
+        for dim in varying {
             let data = LawData(x: argmax.map(\.0.budget), y: argmax.map { $0.1[dim] })
             let statuses = argmax.map { $0.0.dimensions[dim]?.status ?? .singleValue }
             let forms: [LawForm] = dim == .rollouts ? [.log2Sigmoid, .powerLaw] : [.powerLaw]
@@ -540,7 +647,8 @@ struct Core {
         }
         fitSlot(Slot(quantity: "steps_star", form: .powerLaw, data: LawData(x: sx, y: sy), options: FitOptions(), band: true))
 
-        // Chinchilla on the error 1 − score over (N, rollouts).
+        // Chinchilla on the error 1 − score over (N, rollouts): only when N varies.
+        guard varying.contains(.parameters) else { return }
         var cn: [Double] = [], cd: [Double] = [], cl: [Double] = [], cc: [Double] = [], kk: [Double] = []
         for c in cells {
             for p in c.curve where p.compute > 0 && p.rollouts > 0 && p.score < 1 {

@@ -88,13 +88,35 @@ public struct Cell: Sendable, Hashable {
     /// Charged FLOPs per sampled rollout over the whole run (`compute.total / compute.rollouts`):
     /// the all-in cost of one rollout, training passes included.
     public var flopsPerRollout: Double
+    /// Every setting of the cell (`CellSetting.all`: learning rate, lag, curriculum, difficulty
+    /// range, evaluation, method knobs, …), spelled as grids spell them, by key; the law
+    /// fitter groups by those of role `setting` (`LawGrouping`).
+    public var settings: [String: String]
+    /// The compute budget the cell ran to (NaN when unknown): among cells of one run (same
+    /// settings and seed) the one with the largest budget holds the others as prefixes.
+    public var budget: Double
+    /// Whether the cell's training schedule reads its budget (`CellConfig.scheduleDependsOnBudget`):
+    /// then a smaller budget is not a prefix of a larger one.
+    public var scheduleDependsOnBudget: Bool
+    /// Wall time of the run in seconds (NaN when unknown): the cost model of `core_hours_needed`.
+    public var wallSeconds: Double
+    /// Evaluation problems behind the score at each point (0 when unknown): the base of
+    /// `eval_problems_needed`.
+    public var evalProblems: Int
+    /// Ids of the cells of the same run with smaller budgets that this one stands for
+    /// (`RunMerge`); empty for a cell that is its own run.
+    public var mergedPrefixes: [String] = []
 
     /// Creates a cell (tests and synthetic grids build cells directly).
     public init(id: String, method: String, taskMix: String, parameters: Double, rolloutsPerProblem: Int,
-                problemsPerBatch: Int, seed: UInt64 = 0, curve: [CurvePoint], flopsPerRollout: Double, numerics: Int? = nil) {
+                problemsPerBatch: Int, seed: UInt64 = 0, curve: [CurvePoint], flopsPerRollout: Double, numerics: Int? = nil,
+                settings: [String: String] = [:], budget: Double = .nan, scheduleDependsOnBudget: Bool = false,
+                wallSeconds: Double = .nan, evalProblems: Int = 0) {
         self.id = id; self.method = method; self.taskMix = taskMix; self.parameters = parameters
         self.rolloutsPerProblem = rolloutsPerProblem; self.problemsPerBatch = problemsPerBatch; self.seed = seed
         self.curve = curve; self.flopsPerRollout = flopsPerRollout; self.numerics = numerics
+        self.settings = settings; self.budget = budget; self.scheduleDependsOnBudget = scheduleDependsOnBudget
+        self.wallSeconds = wallSeconds; self.evalProblems = evalProblems
     }
 
     /// The score before any RL (the step-0 point), if the curve has one.
@@ -182,7 +204,9 @@ public struct CellStore: Sendable {
             return .failure(LawFitFailure("not a cell document: \(error)"))
         }
         var curve: [CurvePoint] = []
+        var problems = 0
         for p in doc.curve {
+            problems = max(problems, score.kind == "solved" ? (p.multiTurn?.problems ?? 0) : problemCount(of: p.groups, score))
             let (s, se) = score.kind == "solved" ? solvedWithin(p.multiTurn, turns: score.k) : valueAndSE(of: p.groups, score)
             let c = p.compute.total
             if s.isFinite, c.isFinite, c >= 0 {
@@ -195,7 +219,15 @@ public struct CellStore: Sendable {
         return .success(Cell(
             id: id, method: doc.config.methodLabel, taskMix: doc.config.lawGroupLabel, parameters: Double(doc.baseParameters),
             rolloutsPerProblem: doc.config.rolloutsPerProblem, problemsPerBatch: doc.config.problemsPerBatch,
-            seed: doc.config.seed, curve: curve, flopsPerRollout: fpr, numerics: doc.numerics))
+            seed: doc.config.seed, curve: curve, flopsPerRollout: fpr, numerics: doc.numerics,
+            settings: CellSetting.values(of: doc.config), budget: doc.config.budgetFLOPs,
+            scheduleDependsOnBudget: doc.config.scheduleDependsOnBudget, wallSeconds: doc.wallSeconds, evalProblems: problems))
+    }
+
+    /// Problems behind the selected group's score (summed over families; `refProblems` for
+    /// p_ref/logp_ref).
+    static func problemCount(of groups: [GroupMetrics], _ s: ScoreSelector) -> Int {
+        groups.filter { $0.group == s.group }.reduce(0) { $0 + (s.kind.hasSuffix("_ref") ? ($1.refProblems ?? 0) : $1.problems) }
     }
 
     /// Multi-turn episodes solved within `turns` turns, and its SE (NaN when the point has no

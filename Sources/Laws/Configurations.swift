@@ -1,4 +1,5 @@
 import Foundation
+import ResultSchema
 
 /// One allocation a cell was run with: base parameters N, rollouts per problem n and
 /// problems per batch Bp. Ordered by N, then n, then Bp.
@@ -190,41 +191,62 @@ extension ArmDimension {
     }
 }
 
-/// One stratum of a grid: fixed values of some allocation dimensions (`rlscale fit --within`).
+/// One stratum of a grid: fixed values of some allocation dimensions and settings
+/// (`rlscale fit --within`).
 public struct Stratum: Sendable, Hashable, CustomStringConvertible {
     /// The fixed value of each constrained dimension.
     public var values: [ArmDimension: Double]
+    /// The fixed value of each constrained setting (`CellSetting` key), as spelled.
+    public var settings: [String: String] = [:]
 
     /// Creates a stratum.
-    public init(_ values: [ArmDimension: Double]) { self.values = values }
+    public init(_ values: [ArmDimension: Double], settings: [String: String] = [:]) { self.values = values; self.settings = settings }
 
-    /// Parses `KEY=VALUE[,KEY=VALUE]` with keys `n`, `bp` (any case) and `N`, and positive
-    /// numeric values (`bp=8`, `n=4,bp=8`, `N=25472`). A malformed pair, an unknown key, a value
-    /// that is not a positive number, or a key given twice is an error naming it.
+    /// Parses `KEY=VALUE[,KEY=VALUE]` with keys `n`, `bp` (any case) and `N` (positive numbers:
+    /// `bp=8`, `n=4,bp=8`, `N=25472`) or any other setting of `CellSetting.all` (`lag=4`,
+    /// `lr=5e-5`, `curriculum=easy_to_hard`; numbers compare by value). A malformed pair, an
+    /// unknown key, a dimension's value that is not a positive number, or a key given twice is
+    /// an error naming it.
     public init(parsing text: String) throws(LawError) {
-        var values: [ArmDimension: Double] = [:]
+        var values: [ArmDimension: Double] = [:], settings: [String: String] = [:]
+        let keys = "n, bp, N or a setting: " + CellSetting.all.map(\.key).filter { !["n", "bp"].contains($0) }.joined(separator: ", ")
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 .map { $0.trimmingCharacters(in: .whitespaces) }
-            guard kv.count == 2, !kv[0].isEmpty else {
-                throw .badRequest("'\(part)' is not KEY=VALUE (keys: n, bp, N)")
+            guard kv.count == 2, !kv[0].isEmpty else { throw .badRequest("'\(part)' is not KEY=VALUE (keys: \(keys))") }
+            if let dim = ArmDimension(key: kv[0]) {
+                guard let v = Double(kv[1]), v.isFinite, v > 0 else {
+                    throw .badRequest("value '\(kv[1])' of \(kv[0]) is not a positive number")
+                }
+                guard values[dim] == nil else { throw .badRequest("key '\(kv[0])' given twice") }
+                values[dim] = v
+            } else {
+                guard CellSetting.named(kv[0]) != nil else { throw .badRequest("unknown key '\(kv[0])' (keys: \(keys))") }
+                guard !kv[1].isEmpty else { throw .badRequest("key '\(kv[0])' has no value") }
+                guard settings[kv[0]] == nil else { throw .badRequest("key '\(kv[0])' given twice") }
+                settings[kv[0]] = kv[1]
             }
-            guard let dim = ArmDimension(key: kv[0]) else { throw .badRequest("unknown key '\(kv[0])' (keys: n, bp, N)") }
-            guard let v = Double(kv[1]), v.isFinite, v > 0 else {
-                throw .badRequest("value '\(kv[1])' of \(kv[0]) is not a positive number")
-            }
-            guard values[dim] == nil else { throw .badRequest("key '\(kv[0])' given twice") }
-            values[dim] = v
         }
         self.values = values
+        self.settings = settings
     }
 
     /// Whether the cell lies in the stratum.
-    public func contains(_ cell: Cell) -> Bool { values.allSatisfy { $0.key.value(of: cell) == $0.value } }
+    public func contains(_ cell: Cell) -> Bool {
+        values.allSatisfy { $0.key.value(of: cell) == $0.value }
+            && settings.allSatisfy { k, v in cell.settings[k].map { Stratum.same($0, v) } ?? false }
+    }
 
-    /// "n=4,Bp=8" (dimensions in `ArmDimension` order).
+    /// Whether two spellings name the same value: equal as numbers when both are, else as text.
+    static func same(_ a: String, _ b: String) -> Bool {
+        if let x = Double(a), let y = Double(b) { return x == y }
+        return a == b
+    }
+
+    /// "n=4,Bp=8,lag=4" (dimensions in `ArmDimension` order, then settings by key).
     public var description: String {
-        ArmDimension.allCases.compactMap { d in values[d].map { "\(d.rawValue)=\(fmt($0))" } }.joined(separator: ",")
+        (ArmDimension.allCases.compactMap { d in values[d].map { "\(d.rawValue)=\(fmt($0))" } }
+            + settings.keys.sorted().map { "\($0)=\(settings[$0] ?? "")" }).joined(separator: ",")
     }
 }
 

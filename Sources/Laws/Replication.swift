@@ -11,6 +11,9 @@ public struct SeedFit: Sendable, Hashable {
     /// The configuration envelope only: the seed's own envelope at the pooled law's budgets
     /// (NaN where none of its configurations competes); empty for every other law.
     public var band: [Double]
+    /// The seed's share of the group's runs (NaN when unknown): how far a seed's own law may
+    /// stray from the pooled one by run-to-run spread alone (`Replication.agreementInterval`).
+    public var share: Double = .nan
     /// Creates a seed's refit.
     public init(seed: UInt64, values: [Double], intervals: [Interval], band: [Double] = []) {
         self.seed = seed; self.values = values; self.intervals = intervals; self.band = band
@@ -20,14 +23,13 @@ public struct SeedFit: Sendable, Hashable {
 /// Replication by seed: per-seed refits of a group's laws and the seed-to-seed noise floor of
 /// its frontier.
 public enum Replication {
-    /// Most bootstrap resamples of a per-seed analysis (the pooled analysis keeps its own
-    /// count; per-seed intervals are reported, not graded on).
-    public static let maxSeedResamples = 100
-
-    /// The options of a per-seed analysis: `options` with at most `maxSeedResamples` resamples.
+    /// The options of a per-seed analysis: no bootstrap (a seed holds one run per
+    /// configuration, and the run bootstrap measures run-to-run spread, which one run cannot
+    /// show) and no replication of its own.
     public static func seedOptions(_ options: AnalysisOptions) -> AnalysisOptions {
         var o = options
-        o.bootstrap.resamples = min(o.bootstrap.resamples, maxSeedResamples)
+        o.bootstrap.resamples = 0
+        o.replicate = false
         return o
     }
 
@@ -44,6 +46,22 @@ public enum Replication {
         guard value.isFinite, pooled.low.isFinite, pooled.high.isFinite else { return nil }
         let slack = numericalTolerance * max(abs(pooled.low), abs(pooled.high)) + (resolution.isFinite ? max(0, resolution) : 0)
         return value >= pooled.low - slack && value <= pooled.high + slack
+    }
+
+    /// The interval a seed's own estimate is checked against: the pooled 95% interval of the
+    /// mean law, widened about the pooled estimate `center` by √(1/share − 1), where `share`
+    /// is the seed's share of the runs. A seed's estimate differs from the pooled one, of which
+    /// its runs are a part, with variance σ²(1/r − 1/R) for r of R runs, against the pooled
+    /// SE² = σ²/R: the widened interval is a 95% agreement interval for one seed, whatever
+    /// the run count (with two seeds of equal size the factor is 1). `logScale` widens ln x
+    /// (C_mid); an unknown share keeps the interval as it is.
+    public static func agreementInterval(_ pooled: Interval, center: Double, share: Double, logScale: Bool = false) -> Interval {
+        guard share.isFinite, share > 0, share < 1, center.isFinite, pooled.low.isFinite, pooled.high.isFinite else { return pooled }
+        let f = (1 / share - 1).squareRoot()
+        if logScale, center > 0, pooled.low > 0 {
+            return Interval(low: center * pow(pooled.low / center, f), high: center * pow(pooled.high / center, f))
+        }
+        return Interval(low: center - (center - pooled.low) * f, high: center + (pooled.high - center) * f)
     }
 
     /// The absolute resolution of parameter `name` of a law in `form` (see `agrees`): the
@@ -95,7 +113,7 @@ extension LawQuality {
 
 extension LawResult {
     /// Seeds whose value of a headline parameter (`LawQuality.headlineParameters`) lies
-    /// outside the pooled 95% interval of that parameter (comparisons with an unknown value or
+    /// outside its agreement interval (`seedAgrees`: the pooled 95% interval widened for the seed; comparisons with an unknown value or
     /// interval, and parameters the pooled fit held fixed, are skipped). For the configuration
     /// envelope: seeds whose own envelope, at the largest budget where both it and the pooled
     /// band's interval are known, lies outside that interval. Empty for groups with one seed.
@@ -105,20 +123,23 @@ extension LawResult {
             return seedFits.filter { s in
                 let known = band.indices.filter { $0 < s.band.count && s.band[$0].isFinite && band[$0].interval.low.isFinite }
                 return known.last.map {
-                    Replication.agrees(s.band[$0], band[$0].interval, resolution: Replication.resolution(f.form, "", typicalSE: typicalSE))
-                        == false
+                    let iv = Replication.agreementInterval(band[$0].interval, center: band[$0].value, share: s.share)
+                    return Replication.agrees(s.band[$0], iv, resolution: Replication.resolution(f.form, "", typicalSE: typicalSE)) == false
                 } ?? false
             }.map(\.seed)
         }
         let idx = LawQuality.headlineParameters(f.form).filter { !f.fixed.contains($0) }
             .compactMap { f.form.parameterNames.firstIndex(of: $0) }
-        return seedFits.filter { s in
-            idx.contains { i in
-                i < s.values.count && i < estimate.intervals.count
-                    && Replication.agrees(
-                        s.values[i], estimate.intervals[i],
-                        resolution: Replication.resolution(f.form, f.form.parameterNames[i], typicalSE: typicalSE)) == false
-            }
-        }.map(\.seed)
+        return seedFits.filter { s in idx.contains { seedAgrees(s, parameter: $0) == false } }.map(\.seed)
+    }
+
+    /// Whether seed fit `s`'s value of parameter `i` lies in its agreement interval
+    /// (`Replication.agreementInterval` about the pooled fit); nil when either is unknown.
+    public func seedAgrees(_ s: SeedFit, parameter i: Int) -> Bool? {
+        let f = estimate.fit
+        guard i < s.values.count, i < estimate.intervals.count, i < f.values.count else { return nil }
+        let name = f.form.parameterNames[i]
+        let iv = Replication.agreementInterval(estimate.intervals[i], center: f.values[i], share: s.share, logScale: name == "C_mid")
+        return Replication.agrees(s.values[i], iv, resolution: Replication.resolution(f.form, name, typicalSE: typicalSE))
     }
 }

@@ -4,8 +4,10 @@ import RLCommon
 extension LawsReport {
     /// `laws.csv`, long format, one row per (group, law, parameter):
     ///
-    /// - `grid`, `method`, `task_mix`: the grid and the group (task_mix is the canonical
-    ///   mixture, e.g. "mul:1,sort:1", quoted in the file because it holds commas).
+    /// - `grid`, `method`, `task_mix`, `settings`: the grid and the group (task_mix is the
+    ///   canonical mixture, e.g. "mul:1,sort:1", quoted in the file because it holds commas;
+    ///   settings are the group's values of the settings that vary in the store, e.g.
+    ///   "lag=4, lr=5e-05", empty when none varies: `LawGrouping`).
     /// - `quantity`: what is modelled (`score_frontier`, `score_envelope`, `error_frontier`,
     ///   `score[n=8]`, `score[N=25472]`, `score[Bp=8]`, `score[N=25472,n=8,Bp=8]` (only when at
     ///   least two dimensions vary), `n_star`, `N_star`, `Bp_star`, `steps_star`, `error`).
@@ -13,10 +15,14 @@ extension LawsReport {
     ///   `envelope` (`score_envelope`, one row: `configurations`).
     /// - `parameter`, `value`: a parameter of the form (or a derived one: Chinchilla's `G`,
     ///   `N_opt_exponent`, `D_opt_exponent`, `k`); empty value when there is no fit.
-    /// - `ci_low`, `ci_high`: 95% bootstrap percentile interval over resampled cells (equal to
-    ///   the value for fixed parameters such as R0; empty when not estimable).
+    /// - `ci_low`, `ci_high`: 95% interval from the run bootstrap (`Bootstrap.runInterval`:
+    ///   runs resampled within each configuration, the estimate ± t·SE with the run-to-run
+    ///   degrees of freedom; C_mid on a log scale; A and score predictions capped at 1), equal
+    ///   to the value for fixed parameters such as R0; empty when not estimable (fewer than
+    ///   two runs in every configuration).
     /// - `n_points`: points fitted (for `n_star`, `N_star`, `Bp_star`: distinct argmax arm
-    ///   values in the series); `r2`, `rmse`: goodness of fit in the form's fit space
+    ///   values in the series); `n_runs`: the independent runs behind the law (cells whose
+    ///   prefixes were folded in, `RunMerge`); `r2`, `rmse`: goodness of fit in the form's fit space
     ///   (y, ln L, log2 y or ln y; the envelope: against the empirical frontier). For the
     ///   envelope, `n_points` is the curve points its configuration laws were fitted to.
     /// - `holdout_error`: top-decade extrapolation error of the law when the whole analysis is
@@ -28,31 +34,38 @@ extension LawsReport {
     /// - `status`: "ok", "ok (notes)" or why there is no fit (too few points, flat, non-finite
     ///   input, did not converge, …).
     /// - `quality`: the law's grade, the same on each of its rows: `pass` or the first gate it
-    ///   fails (`no_fit`, `too_few_arms`, `edge`, `gain<10SE`, `ci_wide`, `holdout>10%`,
-    ///   `seeds_disagree`; `LawQuality`).
+    ///   fails (`no_fit`, `too_few_arms`, `edge`, `gain<10SE`, `saturated`, `too_few_runs`,
+    ///   `ci_wide`, `holdout>10%`, `seeds_disagree`; `LawQuality`).
+    /// - `runs_needed`, `eval_problems_needed`, `core_hours_needed`: what a score law that fails
+    ///   on noise would take to pass (`PassingPrice`): independent runs per configuration
+    ///   (`too_few_runs`, `ci_wide`), evaluation problems per point (`gain<10SE`), and the
+    ///   extra core-hours of the missing runs at the measured wall time per run; empty otherwise.
     public func lawsTable() -> CSVTable {
-        var t = CSVTable(header: ["grid", "method", "task_mix", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
-                                  "n_points", "r2", "rmse", "holdout_error", "holdout_metric", "status", "quality"])
+        var t = CSVTable(header: ["grid", "method", "task_mix", "settings", "quantity", "form", "parameter", "value", "ci_low",
+                                  "ci_high", "n_points", "n_runs", "r2", "rmse", "holdout_error", "holdout_metric", "status", "quality",
+                                  "runs_needed", "eval_problems_needed", "core_hours_needed"])
         for g in groups {
+            let head = [grid, g.method, g.taskMix, settingsLabel(g.settings)]
             for law in g.laws {
-                let e = law.estimate, f = e.fit
-                let common = [String(law.nPoints), csvNumber(f.r2), csvNumber(f.rmse), csvNumber(e.holdoutError),
-                              e.holdoutMetric.rawValue, e.status, law.quality.rawValue]
-                for (i, name) in f.form.parameterNames.enumerated() {
-                    let iv = i < e.intervals.count ? e.intervals[i] : .unknown
-                    t.rows.append([grid, g.method, g.taskMix, law.quantity, f.form.rawValue, name, csvNumber(f.values[i]),
-                                   csvNumber(iv.low), csvNumber(iv.high)] + common)
-                }
-                for d in law.derived {
-                    t.rows.append([grid, g.method, g.taskMix, law.quantity, f.form.rawValue, d.name, csvNumber(d.value),
-                                   csvNumber(d.interval.low), csvNumber(d.interval.high)] + common)
+                let e = law.estimate, f = e.fit, price = law.price
+                let common = [String(law.nPoints), law.runs.map { String($0.runs) } ?? "", csvNumber(f.r2), csvNumber(f.rmse),
+                              csvNumber(e.holdoutError), e.holdoutMetric.rawValue, e.status, law.quality.rawValue,
+                              price.runs.map(String.init) ?? "", price.evalProblems.map(String.init) ?? "",
+                              price.coreHours.map(csvNumber) ?? ""]
+                let rows = f.form.parameterNames.enumerated().map { i, name in
+                    (name, f.values[i], i < e.intervals.count ? e.intervals[i] : Interval.unknown)
+                } + law.derived.map { ($0.name, $0.value, $0.interval) }
+                for (name, value, iv) in rows {
+                    t.rows.append(head + [law.quantity, f.form.rawValue, name, csvNumber(value), csvNumber(iv.low), csvNumber(iv.high)]
+                                  + common)
                 }
             }
         }
         return t
     }
 
-    /// `allocation.csv`, one row per group and budget: `budget_flops`, `budget_rollouts`
+    /// `allocation.csv`, one row per group (`method`, `task_mix`, `settings` as in laws.csv)
+    /// and budget: `budget_flops`, `budget_rollouts`
     /// (C / F_roll(N*)), `N_opt`, `n_opt`, `Bp_opt` (the argmax configuration of the
     /// configuration laws' envelope at C), `steps_opt` (M* = C / (Bp*·n*·F_roll(N*))),
     /// `predicted_score` (the envelope at C) and its bootstrap interval; then per dimension
@@ -62,13 +75,13 @@ extension LawsReport {
     /// fields where no configuration competes or a number is not estimable.
     public func allocationTable() -> CSVTable {
         let dims: [ArmDimension] = [.rollouts, .parameters, .batch]
-        var t = CSVTable(header: ["method", "task_mix", "budget_flops", "budget_rollouts", "N_opt", "n_opt", "Bp_opt", "steps_opt",
+        var t = CSVTable(header: ["method", "task_mix", "settings", "budget_flops", "budget_rollouts", "N_opt", "n_opt", "Bp_opt", "steps_opt",
                                   "predicted_score", "predicted_score_ci_low", "predicted_score_ci_high"]
                          + dims.map { "\($0.rawValue)_opt_freq" } + dims.map { "\($0.rawValue)_opt_cont" }
                          + dims.map { "\($0.rawValue)_opt_status" })
         for g in groups {
             for a in g.allocation {
-                t.rows.append([g.method, g.taskMix, csvNumber(a.budget), csvNumber(a.rollouts), csvNumber(a.parameters),
+                t.rows.append([g.method, g.taskMix, settingsLabel(g.settings), csvNumber(a.budget), csvNumber(a.rollouts), csvNumber(a.parameters),
                                csvNumber(a.rolloutsPerProblem), csvNumber(a.problemsPerBatch), csvNumber(a.steps),
                                csvNumber(a.score), csvNumber(a.interval.low), csvNumber(a.interval.high)]
                               + dims.map { csvNumber(a.frequency[$0] ?? .nan) }
@@ -79,43 +92,46 @@ extension LawsReport {
         return t
     }
 
-    /// `frontier.csv`: the empirical frontier points (method, task_mix, compute_flops, score,
+    /// `frontier.csv`: the empirical frontier points (method, task_mix, settings, compute_flops, score,
     /// cell_id, score_se: the SE of the evaluation that set the point, empty when unknown;
     /// seed_sd: the seed-to-seed standard deviation of the score at that compute, i.e. the
     /// sample SD over seeds of each seed's own empirical frontier there, empty when the group
     /// has fewer than two seeds or fewer than two seeds have a value there).
     public func frontierTable() -> CSVTable {
-        var t = CSVTable(header: ["method", "task_mix", "compute_flops", "score", "cell_id", "score_se", "seed_sd"])
+        var t = CSVTable(header: ["method", "task_mix", "settings", "compute_flops", "score", "cell_id", "score_se", "seed_sd"])
         for g in groups {
             for (i, p) in g.frontier.enumerated() {
                 let sd = i < g.seedSD.count ? g.seedSD[i] : .nan
-                t.rows.append([g.method, g.taskMix, csvNumber(p.compute), csvNumber(p.score), p.cellID, csvNumber(p.se), csvNumber(sd)])
+                t.rows.append([g.method, g.taskMix, settingsLabel(g.settings), csvNumber(p.compute), csvNumber(p.score), p.cellID,
+                               csvNumber(p.se), csvNumber(sd)])
             }
         }
         return t
     }
 
     /// `replication.csv`, one row per (group with ≥ 2 seeds, pooled law that fitted, parameter,
-    /// seed whose own analysis fitted that law): `method`, `task_mix`, `quantity`, `form` (as
-    /// in laws.csv), `parameter`, `seed`, `value` (the seed's fit), `ci_low`, `ci_high` (the
-    /// seed's own 95% bootstrap interval over its cells, at most 100 resamples), `agrees`
-    /// (`true` when `value` lies inside the pooled law's 95% interval in laws.csv, `false`
-    /// when outside, empty when either is unknown or the pooled fit held the parameter fixed,
+    /// seed whose own analysis fitted that law): `method`, `task_mix`, `settings`, `quantity`,
+    /// `form` (as in laws.csv), `parameter`, `seed`, `value` (the seed's fit), `ci_low`,
+    /// `ci_high` (the seed's own interval: empty, since a seed holds one run per
+    /// configuration and the run bootstrap needs two; `Replication.seedOptions`), `agrees`
+    /// (`true` when `value` lies inside the seed's agreement interval: the pooled law's 95%
+    /// interval in laws.csv widened for one seed's share of the runs,
+    /// `Replication.agreementInterval`; `false` when outside, empty when either is unknown or
+    /// the pooled fit held the parameter fixed,
     /// e.g. a score law's R0). Header only when no group has two seeds.
     public func replicationTable() -> CSVTable {
-        var t = CSVTable(header: ["method", "task_mix", "quantity", "form", "parameter", "seed", "value", "ci_low", "ci_high", "agrees"])
+        var t = CSVTable(header: ["method", "task_mix", "settings", "quantity", "form", "parameter", "seed", "value", "ci_low", "ci_high",
+                                  "agrees"])
         for g in groups {
             for law in g.laws {
                 let e = law.estimate, f = e.fit
                 for (i, name) in f.form.parameterNames.enumerated() {
-                    let pooled = i < e.intervals.count ? e.intervals[i] : .unknown
                     for s in law.seedFits {
                         let v = i < s.values.count ? s.values[i] : .nan
                         let iv = i < s.intervals.count ? s.intervals[i] : .unknown
                         // A fixed parameter's pooled "interval" is its value, not an estimate.
-                        let resolution = Replication.resolution(f.form, name, typicalSE: law.typicalSE)
-                        let agrees = f.fixed.contains(name) ? "" : Replication.agrees(v, pooled, resolution: resolution).map { $0 ? "true" : "false" } ?? ""
-                        t.rows.append([g.method, g.taskMix, law.quantity, f.form.rawValue, name, String(s.seed), csvNumber(v),
+                        let agrees = f.fixed.contains(name) ? "" : law.seedAgrees(s, parameter: i).map { $0 ? "true" : "false" } ?? ""
+                        t.rows.append([g.method, g.taskMix, settingsLabel(g.settings), law.quantity, f.form.rawValue, name, String(s.seed), csvNumber(v),
                                        csvNumber(iv.low), csvNumber(iv.high), agrees])
                     }
                 }
@@ -146,27 +162,47 @@ extension LawsReport {
                 if png.convert(svg, to: target) { out.written.append(target); pngs.insert(name) }
             }
         }
-        try out.put("report.md", markdown(plots: plots.map(\.0), pngs: pngs) + appendix)
+        try out.put("report.md", reportMarkdown(plots: plots.map(\.0), pngs: pngs) + appendix)
         return out.written
     }
 
-    /// report.md: the grid, one section per group with its plots and one line of reading per law.
-    func markdown(plots: [String], pngs: Set<String>) -> String {
+    /// report.md: the answer first (each group's allocation table and a one-line summary of
+    /// its grades), then the data (runs, merged prefixes, the settings that separate groups),
+    /// then one section per group with its plots and one line of reading per law, and what a
+    /// failing law would take to pass.
+    public func reportMarkdown(plots: [String] = [], pngs: Set<String> = []) -> String {
         var s = "# Scaling laws: \(grid)\n\nScore: \(score)."
         if let within { s += " Stratum: \(within) (`--within`: only cells with these values are analysed)." }
-        s += " Cells: \(groups.reduce(0) { $0 + $1.cells.count }) analysed"
-        s += skipped.isEmpty ? ".\n" : ", \(skipped.count) skipped (" + skipped.prefix(5).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
+        s += "\n\n## Answer\n"
+        for g in groups {
+            s += "\n### \(g.label) on \(g.taskMix)\n\n" + answerTable(g) + "\n" + gradeSummary(g) + "\n"
+        }
+        let runs = groups.reduce(0) { $0 + $1.cells.count }
+        s += "\n## Data\n\nCells: \(runs + mergedCells) analysed as \(runs) independent runs"
+        if mergedCells > 0 {
+            s += " (\(mergedCells) cell(s) with a smaller budget than a cell of the same settings and seed are prefixes of that run, folded into it)"
+        }
+        s += skipped.isEmpty ? ".\n" : "; \(skipped.count) skipped (" + skipped.prefix(5).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
             + (skipped.count > 5 ? "; …" : "") + ").\n"
+        if let grouping, !grouping.varying.isEmpty {
+            s += "\nSettings that vary and separate law groups: " + grouping.varying.joined(separator: ", ") + ".\n"
+        }
+        if let grouping, !grouping.pooled.isEmpty {
+            s += "\nPooled on purpose (`--pool`): " + grouping.pooled.joined(separator: ", ")
+                + " — runs that differ in them share a law group and count as runs of one configuration.\n"
+        }
         s += "\nTables: [laws.csv](laws.csv), [allocation.csv](allocation.csv), [frontier.csv](frontier.csv), [replication.csv](replication.csv).\n"
         func img(_ name: String) -> String {
             "![\(name)](\(name))" + (pngs.contains(name) ? " ([png](\(name.dropLast(4)).png))" : "")
         }
         for g in groups {
-            let slug = ReportPlots.slug(g.method + "-" + g.taskMix)
-            s += "\n## \(g.method) on \(g.taskMix)\n\n\(g.cells.count) cells, \(g.frontier.count) frontier points, R0 = \(fmt3(g.initialScore)).\n\n"
+            let slug = ReportPlots.slug(g)
+            let per = RunCount(g.cells)
+            s += "\n## \(g.label) on \(g.taskMix)\n\n\(g.cells.count) independent runs in \(per.strata) configuration(s) "
+                + "(at least \(per.fewestPerConfiguration) each), \(g.frontier.count) frontier points, R0 = \(fmt3(g.initialScore)).\n\n"
             if g.seeds.count >= 2 {
                 s += "\(g.seeds.count) seeds: each law is refitted on each seed's cells alone (replication.csv); "
-                    + "the seeds gate compares each seed's headline parameters with the pooled 95% interval.\n\n"
+                    + "the seeds gate compares each seed's headline parameters with the pooled 95% interval widened for one seed's share of the runs.\n\n"
             }
             for l in g.laws {
                 s += "- " + reading(l) + "\n"
@@ -182,14 +218,41 @@ extension LawsReport {
         return s
     }
 
+    /// The allocation table of a group, as report.md leads with it: at most eight budgets
+    /// (evenly spread, the largest included) → N*, n*, Bp*, the predicted score with its 95%
+    /// interval and how often the resamples agree on n*.
+    func answerTable(_ g: GroupResult) -> String {
+        let rows = g.allocation.filter { $0.score.isFinite }
+        guard !rows.isEmpty else { return "No configuration law fitted: no allocation.\n" }
+        let step = max(1, Int((Double(rows.count) / 8).rounded(.up)))
+        let picked = rows.indices.filter { ($0 - (rows.count - 1)) % step == 0 }.map { rows[$0] }
+        var t = "| budget C (FLOPs) | N* | n* | Bp* | predicted score [95% CI] | n* win frequency |\n|---|---|---|---|---|---|\n"
+        for a in picked {
+            let ci = a.interval.low.isFinite ? " [\(fmt3(a.interval.low)), \(fmt3(a.interval.high))]" : " (no interval)"
+            let freq = (a.frequency[.rollouts] ?? .nan).isFinite ? String(format: "%.2f", a.frequency[.rollouts] ?? .nan) : "n/a"
+            t += "| \(fmt3(a.budget)) | \(fmt(a.parameters)) | \(fmt(a.rolloutsPerProblem)) | \(fmt(a.problemsPerBatch)) | \(fmt3(a.score))\(ci) | \(freq) |\n"
+        }
+        return t
+    }
+
+    /// "Grades: 2 pass, 5 too_few_runs, 1 saturated (8 laws)."
+    func gradeSummary(_ g: GroupResult) -> String {
+        let counts = Dictionary(grouping: g.laws, by: \.quality).mapValues(\.count)
+        let parts = LawQuality.allCases.compactMap { q in counts[q].map { "\($0) \(q.rawValue)" } }
+        return "Grades: " + parts.joined(separator: ", ") + " (\(g.laws.count) laws)."
+    }
+
     /// One line of reading for a law, ending with its quality grade in words (and, for score
     /// laws, the typical score SE of its data).
     func reading(_ l: LawResult) -> String {
         var tail = " " + l.quality.words
         if l.estimate.fit.form == .scaleRL || l.estimate.fit.form == .envelope {
             tail += l.typicalSE.isFinite ? "; typical score SE \(fmt3(l.typicalSE))" : "; typical score SE unknown"
+            if l.topDecadeRise.isFinite { tail += "; rise across the top decade \(fmt3(l.topDecadeRise))" }
         }
-        return lawSentence(l) + tail + "."
+        if let r = l.runs { tail += "; \(r.runs) run(s)" }
+        let price = l.price.sentence
+        return lawSentence(l) + tail + (price.isEmpty ? "" : " — " + price) + "."
     }
 
     /// The law's fitted shape in words.
@@ -277,6 +340,11 @@ enum ReportPlots {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
     }
 
+    /// A group's part of its plot file names: method, task mixture and varying settings.
+    static func slug(_ g: GroupResult) -> String {
+        slug(g.method + "-" + g.taskMix + (g.settings.isEmpty ? "" : "-" + settingsLabel(g.settings)))
+    }
+
     static func curve(_ f: LawFit, _ xs: [Double]) -> [(x: Double, y: Double)] {
         guard f.isOK, let lo = xs.filter({ $0 > 0 }).min(), let hi = xs.max(), hi > 0 else { return [] }
         return Frontier.logGrid(from: lo, to: hi, count: 60).map { (x: $0, y: f.predict($0)) }
@@ -285,8 +353,8 @@ enum ReportPlots {
     static func all(_ r: LawsReport) -> [(String, SVGPlot)] {
         var out: [(String, SVGPlot)] = []
         for g in r.groups {
-            let slug = slug(g.method + "-" + g.taskMix)
-            let title = "\(g.method), \(g.taskMix)"
+            let slug = slug(g)
+            let title = "\(g.label), \(g.taskMix)"
             // Learning curves per arm with their fits.
             for dim in ArmDimension.allCases {
                 let arms = g.arms[dim] ?? []
@@ -347,10 +415,10 @@ enum ReportPlots {
             let gs = r.groups.filter { $0.taskMix == mix }
             var plot = SVGPlot(title: "Methods on \(mix)", xLabel: "RL compute C (FLOPs)", yLabel: "best score (\(r.score))", xLog: true, yLog: false)
             for (i, g) in gs.enumerated() {
-                plot.series.append(.init(name: "\(g.method) frontier", points: g.frontier.filter { $0.compute > 0 }.map { (x: $0.compute, y: $0.score) },
+                plot.series.append(.init(name: "\(g.label) frontier", points: g.frontier.filter { $0.compute > 0 }.map { (x: $0.compute, y: $0.score) },
                                          style: .markers, color: i))
                 if let law = g.law("score_frontier", .scaleRL), law.estimate.fit.isOK {
-                    plot.series.append(.init(name: "\(g.method) law", points: law.band.map { (x: $0.budget, y: $0.value) }, style: .line, color: i))
+                    plot.series.append(.init(name: "\(g.label) law", points: law.band.map { (x: $0.budget, y: $0.value) }, style: .line, color: i))
                 }
             }
             out.append(("methods-\(slug(mix)).svg", plot))

@@ -1,3 +1,4 @@
+@preconcurrency import CGSL
 import Foundation
 import RLCommon
 
@@ -98,6 +99,97 @@ public enum Bootstrap {
             if d[column] == value { equal += 1 }
         }
         return finite >= minimumFinite(resamples: options.resamples) ? Double(equal) / Double(finite) : .nan
+    }
+}
+
+/// The independent runs behind an estimate: how many, in how many configurations (the
+/// strata of the run bootstrap), and the fewest in any one configuration.
+public struct RunCount: Sendable, Hashable {
+    public var runs: Int
+    public var strata: Int
+    public var fewestPerConfiguration: Int
+
+    /// Creates a count.
+    public init(runs: Int, strata: Int, fewestPerConfiguration: Int) {
+        self.runs = runs; self.strata = strata; self.fewestPerConfiguration = fewestPerConfiguration
+    }
+
+    /// The count of `cells` (each an independent run), stratified by configuration (N, n, Bp).
+    public init(_ cells: [Cell]) {
+        let per = Dictionary(grouping: cells, by: Configuration.init(of:)).values.map(\.count)
+        self.init(runs: cells.count, strata: per.count, fewestPerConfiguration: per.min() ?? 0)
+    }
+
+    /// Degrees of freedom of the run-to-run spread: runs − configurations.
+    public var degreesOfFreedom: Int { runs - strata }
+
+    /// The same design with `k` runs in every configuration.
+    public func with(runsPerConfiguration k: Int) -> RunCount { RunCount(runs: k * strata, strata: strata, fewestPerConfiguration: k) }
+
+    /// The factor that turns a run bootstrap's standard deviation into a standard error: the
+    /// bootstrap's variance within a stratum of k runs is (k − 1)/k of the sampling variance,
+    /// so SE = SD·√(runs / (runs − strata)). NaN without degrees of freedom.
+    public var seInflation: Double { degreesOfFreedom > 0 ? (Double(runs) / Double(degreesOfFreedom)).squareRoot() : .nan }
+
+    /// Student's t quantile for a two-sided interval at `level` with these degrees of freedom
+    /// (NaN without any).
+    public func tQuantile(level: Double) -> Double {
+        degreesOfFreedom > 0 ? gsl_cdf_tdist_Pinv((1 + level) / 2, Double(degreesOfFreedom)) : .nan
+    }
+}
+
+extension Bootstrap {
+    /// The run bootstrap: each resample draws, in every stratum (configuration) separately,
+    /// as many runs with replacement as the stratum has, so that no configuration drops out of
+    /// a resample; `statistic` gets the drawn unit indices, sorted. Empty when there are no
+    /// units or no resamples.
+    public static func draws(strata: [[Int]], options: BootstrapOptions, statistic: ([Int]) -> [Double]) -> [[Double]] {
+        let units = strata.reduce(0) { $0 + $1.count }
+        guard units > 0, options.resamples > 0 else { return [] }
+        var rng = SeededRNG(seed: options.seed).derived("run-bootstrap")
+        var draws: [[Double]] = []
+        draws.reserveCapacity(options.resamples)
+        var idx: [Int] = []
+        idx.reserveCapacity(units)
+        var width = -1
+        for _ in 0..<options.resamples {
+            idx.removeAll(keepingCapacity: true)
+            for s in strata where !s.isEmpty {
+                for _ in 0..<s.count { idx.append(s[rng.below(s.count)]) }
+            }
+            idx.sort()
+            let v = statistic(idx)
+            if width < 0 { width = v.count }
+            draws.append(v.count == width ? v : [Double](repeating: .nan, count: max(width, 0)))
+        }
+        return draws
+    }
+
+    /// The interval of one component of run-bootstrap `draws`: the full-data estimate
+    /// `center` ± t·SE, where SE is the standard deviation of the component's finite draws
+    /// times `runs.seInflation` and t is Student's quantile at `level` with `runs`' degrees of
+    /// freedom. With `logScale` the interval is built on ln x (for positive scales such as
+    /// C_mid) and mapped back. Unknown when `center` is not finite (or not positive on a log
+    /// scale), the component is finite in fewer than `minimumFinite` draws, or there are no
+    /// degrees of freedom (one run per configuration: the run-to-run spread is not measured).
+    public static func runInterval(_ draws: [[Double]], column j: Int, center: Double, runs: RunCount, level: Double,
+                                   logScale: Bool = false) -> Interval {
+        guard center.isFinite, !logScale || center > 0, runs.degreesOfFreedom > 0 else { return .unknown }
+        var v: [Double] = []
+        v.reserveCapacity(draws.count)
+        for d in draws where j < d.count && d[j].isFinite && (!logScale || d[j] > 0) { v.append(logScale ? log(d[j]) : d[j]) }
+        guard v.count >= minimumFinite(resamples: draws.count), v.count >= 2 else { return .unknown }
+        let mean = v.reduce(0, +) / Double(v.count)
+        let sd = (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot()
+        let half = runs.tQuantile(level: level) * sd * runs.seInflation
+        guard half.isFinite else { return .unknown }
+        let c = logScale ? log(center) : center
+        return logScale ? Interval(low: exp(c - half), high: exp(c + half)) : Interval(low: c - half, high: c + half)
+    }
+
+    /// Finite draws of component `j`.
+    public static func finiteCount(_ draws: [[Double]], column j: Int) -> Int {
+        draws.reduce(0) { $0 + (j < $1.count && $1[j].isFinite ? 1 : 0) }
     }
 }
 

@@ -21,8 +21,8 @@ struct Fit: ParsableCommand {
     @Option(help: "Evaluation group: train_dist (the cell's own training distribution), all, easy, hard, medium, solved, unsolved, d1, d2, ...")
     var group: String = "train_dist"
 
-    @Option(help: "Bootstrap resamples over cells (0 = none).")
-    var bootstrap: Int = 200
+    @Option(help: "Run-bootstrap resamples (runs drawn within each configuration; 0 = none); also the over-optimisation laws' bootstrap.")
+    var bootstrap: Int = AnalysisOptions.defaultResamples
 
     @Option(help: "Bootstrap seed.")
     var seed: UInt64 = 0
@@ -36,8 +36,13 @@ struct Fit: ParsableCommand {
     @Option(help: "Huber delta of the Chinchilla fit.")
     var huberDelta: Double = 1e-3
 
-    @Option(help: "Fit within one stratum: KEY=VALUE[,KEY=VALUE] with keys n, bp, N (e.g. bp=8); other cells are left out.")
+    @Option(help: "Fit within one stratum: KEY=VALUE[,KEY=VALUE] with keys n, bp, N or any cell setting (bp=8, lag=4, lr=5e-5, curriculum=uniform); other cells are left out.")
     var within: String?
+
+    @Option(help: ArgumentHelp(
+        "Pool over a setting on purpose (repeatable): runs that differ only in it share a law group.",
+        discussion: "By default every setting that varies in the store (lr, lag, curriculum, difficulty range, eval_*, …) separates law groups, because pooling would read its values as seeds. Settings: \(CellSetting.groupingKeys.joined(separator: ", "))."))
+    var pool: [String] = []
 
     @Flag(help: "Fit a store whose cells come from different numerics versions (refused otherwise).")
     var allowMixed = false
@@ -46,20 +51,24 @@ struct Fit: ParsableCommand {
         let selector = try ScoreSelector(metric: metric, group: group)
         var store = try CellStore.load(results: results, score: selector, allowMixedNumerics: allowMixed)
         guard !store.cells.isEmpty else {
-            throw ValidationError("no finished cells in \(results)/cells (\(store.skipped.count) skipped)")
+            let reasons = store.skipped.prefix(3).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
+            throw LawError.badRequest("no finished cells in \(results)/cells (\(store.skipped.count) skipped\(reasons.isEmpty ? "" : ": " + reasons))")
         }
         if let within {
             let stratum: Stratum
-            do { stratum = try Stratum(parsing: within) } catch { throw ValidationError("--within '\(within)': \(error)") }
+            do { stratum = try Stratum(parsing: within) } catch { throw LawError.badRequest("--within '\(within)': \(error)") }
             let all = store.cells.count
             store = store.within(stratum)
             guard !store.cells.isEmpty else {
-                throw ValidationError("--within '\(within)': none of the \(all) finished cells in \(results) has \(stratum)")
+                throw LawError.badRequest("--within '\(within)': none of the \(all) finished cells in \(results) has \(stratum)")
             }
+        }
+        for key in pool where !CellSetting.groupingKeys.contains(key) {
+            throw LawError.badRequest("--pool \(key): not a setting that separates law groups (settings: \(CellSetting.groupingKeys.joined(separator: ", ")))")
         }
         let options = AnalysisOptions(
             bootstrap: BootstrapOptions(resamples: max(0, bootstrap), seed: seed), budgets: max(2, budgets),
-            fitWindowFraction: fitWindow, huberDelta: huberDelta)
+            fitWindowFraction: fitWindow, huberDelta: huberDelta, pool: Set(pool))
         let report = GridAnalysis.run(store, score: selector, options: options)
         let dir = out ?? "analysis/\(store.grid)"
         // Cells that measured support expansion: pass@k at start and end, new support, by arm.

@@ -29,6 +29,7 @@ let minimalGrid = """
             lr = [1e-4, 2e-4, 3e-4]
             bp = [2, 4]
             budget = {from = 1e9, to = 1e10, per_decade = 2}
+            curriculum = ["easy_to_hard"]
             """, file: "g.toml")
         // size 2 × method 2 × (n,lr) zipped 3 × bp 2 × budget 3, minus n·bp > 16 (n=8, bp=4)
         #expect(g.cells.count == 2 * 2 * 3 * 2 * 3 - 2 * 2 * 1 * 1 * 3)
@@ -111,6 +112,12 @@ let minimalGrid = """
          "bad.toml:4: name: missing (every grid needs a name)"),
         ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\n",
          "bad.toml:4: budget: [axes] needs budget = [...] or {from, to, per_decade}"),
+        // Budget crossed with seed: the smaller budget is a prefix of the larger run.
+        ("name = \"t\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9, 1e10]\nseed = [0, 1]\n",
+         "bad.toml:4: budget: cells 0 and 2 differ only in budget (1000000000 and 10000000000) with the same seed 0: the smaller "
+             + "is the first part of the larger run (a run's learning curve already holds every smaller budget), so it would be "
+             + "computed twice and counted as a second run. Use one budget per seed (the largest), or zip = [[\"budget\", \"seed\"]] "
+             + "with a different seed for each budget"),
     ])
     func badGridsGiveExactErrors(text: String, expected: String) {
         do {
@@ -119,6 +126,17 @@ let minimalGrid = """
         } catch {
             #expect(error.description == expected)
         }
+    }
+
+    /// Budgets that are not prefixes of each other are accepted: zipped with distinct seeds, or
+    /// under a schedule that reads the budget (easy_to_hard).
+    @Test func budgetsThatAreNotPrefixesAreAccepted() throws {
+        let zipped = try GridFile.parse("name = \"z\"\nzip = [[\"budget\", \"seed\"]]\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9, 1e10]\nseed = [0, 1]\n",
+                                        file: "z.toml")
+        #expect(zipped.cells.count == 2)
+        let schedule = try GridFile.parse(
+            "name = \"e\"\n[base]\nsizes = [\"xs\"]\n[axes]\nbudget = [1e9, 1e10]\ncurriculum = [\"easy_to_hard\"]\n", file: "e.toml")
+        #expect(schedule.cells.count == 2)
     }
 
     /// A method knob (kl, entropy: grpo; teacher, divergence, distill, distill_on: opsd, sdpo, sdpg) set in
@@ -162,7 +180,8 @@ let minimalGrid = """
     /// in [cell] too, is an error at its line.
     @Test func methodKnobAxesApplyToTheMethodsThatReadThem() throws {
         func grid(_ axes: String, cell: String = "") -> String {
-            "name = \"k\"\n[base]\nsizes = [\"xs\"]\n[cell]\neval_points = 4\n\(cell)\n[axes]\nbudget = [1e9, 1e10]\n\(axes)\n"
+            // (easy_to_hard reads the budget: the two budgets are different runs, not prefixes.)
+            "name = \"k\"\n[base]\nsizes = [\"xs\"]\n[cell]\neval_points = 4\n\(cell)\n[axes]\nbudget = [1e9, 1e10]\n\(axes)\ncurriculum = [\"easy_to_hard\"]\n"
         }
         let g = try GridFile.parse(
             grid("method = [\"grpo\", \"sdpg\"]\nteacher = [\"base\", \"ema:0.05\"]\ndistill = [0.1, 1]"), file: "k.toml")

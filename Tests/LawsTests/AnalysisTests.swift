@@ -81,13 +81,14 @@ struct AnalysisTests {
             #expect(names.contains(n), "\(n)")
         }
         let laws = try CSVTable.read(path: dir + "/laws.csv")
-        #expect(laws.header == ["grid", "method", "task_mix", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
-                                "n_points", "r2", "rmse", "holdout_error", "holdout_metric", "status", "quality"])
+        #expect(laws.header == ["grid", "method", "task_mix", "settings", "quantity", "form", "parameter", "value", "ci_low", "ci_high",
+                                "n_points", "n_runs", "r2", "rmse", "holdout_error", "holdout_metric", "status", "quality",
+                                "runs_needed", "eval_problems_needed", "core_hours_needed"])
         #expect(laws.rows.allSatisfy { $0[2] == "add:1,mul:1" && $0[0] == "synth" })
-        #expect(laws.rows.contains { $0[3] == "score[n=16]" && $0[5] == "A" && $0[14].hasPrefix("ok") })
+        #expect(laws.rows.contains { $0[4] == "score[n=16]" && $0[6] == "A" && $0[16].hasPrefix("ok") })
         let alloc = try CSVTable.read(path: dir + "/allocation.csv")
         #expect(alloc.rows.count == 8)
-        #expect(alloc.header == ["method", "task_mix", "budget_flops", "budget_rollouts", "N_opt", "n_opt", "Bp_opt", "steps_opt",
+        #expect(alloc.header == ["method", "task_mix", "settings", "budget_flops", "budget_rollouts", "N_opt", "n_opt", "Bp_opt", "steps_opt",
                                  "predicted_score", "predicted_score_ci_low", "predicted_score_ci_high",
                                  "n_opt_freq", "N_opt_freq", "Bp_opt_freq", "n_opt_cont", "N_opt_cont", "Bp_opt_cont",
                                  "n_opt_status", "N_opt_status", "Bp_opt_status"])

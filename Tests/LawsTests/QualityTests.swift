@@ -65,19 +65,19 @@ struct QualityTests {
         let report = GridAnalysis.run(CellStore(grid: "se", cells: cells), score: try ScoreSelector(),
                                       options: AnalysisOptions(bootstrap: BootstrapOptions(resamples: 0), budgets: 6))
         let t = report.frontierTable()
-        #expect(t.header == ["method", "task_mix", "compute_flops", "score", "cell_id", "score_se", "seed_sd"])
+        #expect(t.header == ["method", "task_mix", "settings", "compute_flops", "score", "cell_id", "score_se", "seed_sd"])
         let g = try #require(report.groups.first)
         #expect(t.rows.count == g.frontier.count && t.rows.count > 2)
         for (row, p) in zip(t.rows, g.frontier) {
-            let cell = try #require(cells.first { $0.id == row[4] })
+            let cell = try #require(cells.first { $0.id == row[5] })
             let point = try #require(cell.curve.first { $0.compute == p.compute })
-            #expect(row[5] == csvNumber(point.se), "\(row)")
-            #expect(row[5] != "")
+            #expect(row[6] == csvNumber(point.se), "\(row)")
+            #expect(row[6] != "")
         }
         // Unknown SEs leave the column empty.
         let plain = GridAnalysis.run(CellStore(grid: "se", cells: cellsWithSE { _, _ in .nan }), score: try ScoreSelector(),
                                      options: AnalysisOptions(bootstrap: BootstrapOptions(resamples: 0), budgets: 6))
-        #expect(plain.frontierTable().rows.allSatisfy { $0[5] == "" })
+        #expect(plain.frontierTable().rows.allSatisfy { $0[6] == "" })
     }
 
     /// Points far off the curve with huge SEs barely move a weighted ScaleRL fit.
@@ -118,11 +118,12 @@ struct QualityTests {
 
     // MARK: - Quality gates
 
-    /// A ScaleRL score law R0 = 0.1, A = 0.6 (gain 0.5) with A's interval, holdout and SE.
+    /// A ScaleRL score law R0 = 0.1, A = 0.6 (gain 0.5) with A's interval, holdout and SE
+    /// (C_mid's interval spans 0.6 decades).
     func scoreLaw(ci: Interval = Interval(low: 0.55, high: 0.65), holdout: Double = 0.05, se: Double = 0.01,
                   quantity: String = "score_frontier") -> LawResult {
         let fit = LawFit(form: .scaleRL, values: [0.1, 0.6, 1, 1e10])
-        return LawResult(quantity: quantity, fit: fit, intervals: [Interval(low: 0.1, high: 0.1), ci, .unknown, .unknown],
+        return LawResult(quantity: quantity, fit: fit, intervals: [Interval(low: 0.1, high: 0.1), ci, .unknown, Interval(low: 5e9, high: 2e10)],
                          holdoutError: holdout, nPoints: 12, typicalSE: se)
     }
 
@@ -192,15 +193,15 @@ struct QualityTests {
         let report = GridAnalysis.run(CellStore(grid: "q", cells: cellsWithSE { _, _ in 0.01 }), score: try ScoreSelector(),
                                       options: AnalysisOptions(bootstrap: BootstrapOptions(resamples: 10, seed: 1), budgets: 6))
         let t = report.lawsTable()
-        #expect(t.header.last == "quality")
+        #expect(t.header[17] == "quality")
         let g = try #require(report.groups.first)
         for law in g.laws {
-            let rows = t.rows.filter { $0[3] == law.quantity && $0[4] == law.estimate.fit.form.rawValue }
+            let rows = t.rows.filter { $0[4] == law.quantity && $0[5] == law.estimate.fit.form.rawValue }
             #expect(!rows.isEmpty)
-            #expect(rows.allSatisfy { $0.last == law.quality.rawValue }, "\(law.quantity)")
+            #expect(rows.allSatisfy { $0[17] == law.quality.rawValue }, "\(law.quantity)")
         }
         // The n arms never cross: n* is flat, so no fit.
-        #expect(t.rows.filter { $0[3] == "n_star" }.allSatisfy { $0.last == "no_fit" })
+        #expect(t.rows.filter { $0[4] == "n_star" }.allSatisfy { $0[17] == "no_fit" })
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("laws-quality-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try report.write(to: dir)
@@ -209,6 +210,7 @@ struct QualityTests {
         #expect(lines.count == g.laws.count)
         #expect(lines.allSatisfy { $0.contains("quality: pass") || $0.contains("quality: fails — ") })
         for line in lines where line.contains("(scalerl)") { #expect(line.contains("typical score SE 0.010"), "\(line)") }
-        #expect(md.contains("quality: pass") && md.contains("quality: fails — no fit"))
+        // One run per configuration: the score laws have no interval that covers (too_few_runs).
+        #expect(md.contains("quality: fails — too few independent runs") && md.contains("quality: fails — no fit"))
     }
 }

@@ -160,7 +160,7 @@ struct ValidationTests {
         let values = try t.numbers("holdout_error")
         #expect(values.contains { $0.isFinite && $0 >= 0 })
         let frontier = try #require(report.groups.first?.law("score_frontier", .scaleRL))
-        #expect(t.rows.contains { $0[3] == "score_frontier" && $0[error] == csvNumber(frontier.estimate.holdoutError) })
+        #expect(t.rows.contains { $0[4] == "score_frontier" && $0[error] == csvNumber(frontier.estimate.holdoutError) })
     }
 
     /// The frontier law starts where the empirical frontier starts (its value at compute 0,
@@ -191,7 +191,7 @@ struct ValidationTests {
         let t = two.lawsTable()
         let status = try #require(t.header.firstIndex(of: "status"))
         let value = try #require(t.header.firstIndex(of: "value"))
-        let rows = t.rows.filter { $0[3] == "error" }
+        let rows = t.rows.filter { $0[4] == "error" }
         #expect(rows.count == 9)  // E, A, alpha, B, beta, G, N_opt_exponent, D_opt_exponent, k
         for r in rows {
             #expect(r[status] == "needs >= 3 distinct N (got 2)", "\(r)")
@@ -220,6 +220,6 @@ struct ValidationTests {
         #expect(steps.nPoints == steps.estimate.fit.nPoints)
         let t = report.lawsTable()
         let np = try #require(t.header.firstIndex(of: "n_points"))
-        #expect(t.rows.filter { $0[3] == "n_star" }.allSatisfy { $0[np] == "2" })
+        #expect(t.rows.filter { $0[4] == "n_star" }.allSatisfy { $0[np] == "2" })
     }
 }

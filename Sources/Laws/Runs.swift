@@ -1,0 +1,86 @@
+import Foundation
+import ResultSchema
+
+/// Independent runs among a store's cells.
+///
+/// The learning rate is constant and a cell's randomness flows only from its seed, so a cell
+/// whose budget is smaller than that of a cell with the same method, task mixture, settings,
+/// allocation and seed is the first part of the same run: its learning curve is a prefix of
+/// the larger cell's. Counting both would draw one run twice in the bootstrap. A schedule that
+/// reads the budget (`Cell.scheduleDependsOnBudget`) makes the cells different runs.
+public enum RunMerge {
+    /// One run's identity: everything but the budget.
+    struct Key: Hashable {
+        var method: String
+        var taskMix: String
+        var settings: [String: String]
+        var configuration: Configuration
+        var seed: UInt64
+    }
+
+    /// The cells with every prefix cell folded into the largest-budget cell of its run
+    /// (`Cell.mergedPrefixes` lists the folded ids), in the input order of the kept cells.
+    /// Cells whose schedule reads the budget, or whose budget is unknown, are their own runs.
+    public static func merge(_ cells: [Cell]) -> [Cell] {
+        var longest: [Key: Int] = [:]
+        for (i, c) in cells.enumerated() where !c.scheduleDependsOnBudget && c.budget.isFinite {
+            let k = key(c)
+            if let j = longest[k] {
+                let keep = cells[j]
+                if (c.budget, c.id) > (keep.budget, keep.id) { longest[k] = i }
+            } else {
+                longest[k] = i
+            }
+        }
+        var absorbed: [Int: [String]] = [:]
+        var dropped = Set<Int>()
+        for (i, c) in cells.enumerated() where !c.scheduleDependsOnBudget && c.budget.isFinite {
+            guard let j = longest[key(c)], j != i else { continue }
+            absorbed[j, default: []].append(c.id)
+            dropped.insert(i)
+        }
+        return cells.indices.filter { !dropped.contains($0) }.map { i in
+            var c = cells[i]
+            c.mergedPrefixes = (absorbed[i] ?? []).sorted()
+            return c
+        }
+    }
+
+    static func key(_ c: Cell) -> Key {
+        Key(method: c.method, taskMix: c.taskMix, settings: c.settings.filter { $0.key != "budget" }, configuration: Configuration(of: c),
+            seed: c.seed)
+    }
+}
+
+/// How a store's runs split into law groups: by method label, task mixture and every
+/// setting (`CellSetting` role `setting`) whose value differs between runs, except the ones
+/// pooled on purpose (`rlscale fit --pool KEY`).
+public struct LawGrouping: Sendable {
+    /// Settings that vary among the runs and separate groups, in registry order.
+    public var varying: [String]
+    /// Settings that vary but were pooled on request.
+    public var pooled: [String]
+
+    /// The grouping of `cells`, pooling the settings in `pool`.
+    public init(_ cells: [Cell], pool: Set<String> = []) {
+        let differ = CellSetting.groupingKeys.filter { k in Set(cells.map { $0.settings[k] ?? "" }).count > 1 }
+        varying = differ.filter { !pool.contains($0) }
+        pooled = differ.filter { pool.contains($0) }
+    }
+
+    /// The varying settings of `c` as (key, value) pairs, in registry order.
+    public func settings(of c: Cell) -> [(key: String, value: String)] {
+        varying.map { (key: $0, value: c.settings[$0] ?? "") }
+    }
+
+    /// The group key of a cell.
+    func key(_ c: Cell) -> String {
+        ([c.method, c.taskMix] + settings(of: c).map { "\($0.key)=\($0.value)" }).joined(separator: "\u{1}")
+    }
+}
+
+/// "lag=4, lr=5e-05": the varying settings of a law group as its label shows them (empty
+/// when none varies).
+public func settingsLabel(_ settings: [(key: String, value: String)]) -> String {
+    settings.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// What a cell setting is to the law fitter.
+public enum SettingRole: Sendable, Hashable {
+    /// An allocation dimension (n, Bp; N comes from the base): laws are fitted across it.
+    case allocation
+    /// The compute budget: a run's learning curve already holds every smaller budget.
+    case budget
+    /// The seed: independent runs of one configuration.
+    case seed
+    /// The method and its knobs: shown in the law group's method label (`methodLabel`).
+    case method
+    /// The training mixture and pool: shown in the law group's task label (`lawGroupLabel`).
+    case taskMix
+    /// Anything else (learning rate, lag, curriculum, difficulty range, evaluation): cells
+    /// that differ in it belong to different law groups, named by it.
+    case setting
+}
+
+/// One setting of a cell, as grids spell it: the single table that the law fitter (grouping,
+/// `--within`, `--pool`) and the runs table read a cell's settings from.
+public struct CellSetting: Sendable {
+    /// The grid key (`lr`, `lag`, `max_difficulty`, a method knob's name).
+    public let key: String
+    public let role: SettingRole
+    /// The setting's value in `config`, spelled as a grid file would ("5e-05", "easy_to_hard",
+    /// "base" for a difficulty range left to the base).
+    public let value: @Sendable (CellConfig) -> String
+
+    /// Every setting of `CellConfig`, in the order the tables list them.
+    public static let all: [CellSetting] = {
+        var s: [CellSetting] = [
+            CellSetting(key: "method", role: .method) { $0.method },
+            CellSetting(key: "n", role: .allocation) { String($0.rolloutsPerProblem) },
+            CellSetting(key: "bp", role: .allocation) { String($0.problemsPerBatch) },
+            CellSetting(key: "budget", role: .budget) { knobNumber($0.budgetFLOPs) },
+            CellSetting(key: "seed", role: .seed) { String($0.seed) },
+            CellSetting(key: "tasks", role: .taskMix) { $0.tasks.canonicalLabel },
+            CellSetting(key: "train_bucket", role: .taskMix) { $0.trainBucket?.rawValue ?? "all" },
+            CellSetting(key: "pool_size", role: .taskMix) { $0.poolSize.map(String.init) ?? "fresh" },
+            CellSetting(key: "lr", role: .setting) { learningRateSpelling($0.learningRate) },
+            CellSetting(key: "warmup", role: .setting) { String($0.warmupSteps) },
+            CellSetting(key: "lag", role: .setting) { String($0.policyLag) },
+            CellSetting(key: "curriculum", role: .setting) { $0.curriculum.description },
+            CellSetting(key: "min_difficulty", role: .setting) { String($0.minDifficulty) },
+            CellSetting(key: "max_difficulty", role: .setting) { $0.maxDifficulty.map(String.init) ?? "base" },
+            CellSetting(key: "eval_points", role: .setting) { String($0.evalPoints) },
+            CellSetting(key: "eval_samples", role: .setting) { String($0.evalSamples) },
+            CellSetting(key: "eval_problems", role: .setting) { String($0.evalProblemsPerLevel) },
+            CellSetting(key: "eval_turns", role: .setting) { String($0.evaluationTurns) },
+            CellSetting(key: "support_samples", role: .setting) { $0.supportSamples.map(String.init) ?? "none" },
+        ]
+        s += MethodKnob.allCases.map { k in CellSetting(key: k.rawValue, role: .method) { $0.value(of: k) } }
+        return s
+    }()
+
+    /// The setting with grid key `key`, if any.
+    public static func named(_ key: String) -> CellSetting? { all.first { $0.key == key } }
+
+    /// The keys of every setting that separates law groups (role `setting`).
+    public static var groupingKeys: [String] { all.filter { $0.role == .setting }.map(\.key) }
+
+    /// Every setting's value in `config`, by key.
+    public static func values(of config: CellConfig) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: all.map { ($0.key, $0.value(config)) })
+    }
+
+    /// A learning rate as grids spell it: the Float's shortest decimal form (2e-4 is "0.0002").
+    public static func learningRateSpelling(_ x: Float) -> String { knobNumber(Double(String(describing: x)) ?? Double(x)) }
+}
+
+extension CellConfig {
+    /// Whether the training schedule reads the budget (today: the `easy_to_hard` curriculum,
+    /// whose difficulty grows with the share of the budget spent). When it does not, a cell
+    /// is the first part of the same-seed cell with a larger budget: the same run, stopped
+    /// earlier.
+    public var scheduleDependsOnBudget: Bool { curriculum == .easyToHard }
+}
