@@ -6,6 +6,9 @@ import RLCommon
 public struct CSVTable: Sendable, Equatable {
     public var header: [String]
     public var rows: [[String]]
+    /// The line of the file on which each row starts (a quoted field may span lines); empty
+    /// for a table built in memory, where row i is taken to start on line i + 2.
+    public var rowLines: [Int] = []
 
     /// Creates a table.
     public init(header: [String], rows: [[String]] = []) {
@@ -13,39 +16,57 @@ public struct CSVTable: Sendable, Equatable {
         self.rows = rows
     }
 
-    /// Parses CSV text. Blank lines are skipped; every row must have the header's width.
+    /// The line on which row `i` starts.
+    public func line(ofRow i: Int) -> Int { i < rowLines.count ? rowLines[i] : i + 2 }
+
+    /// Tables are equal when their header and rows are (where rows came from is not compared).
+    public static func == (a: CSVTable, b: CSVTable) -> Bool { a.header == b.header && a.rows == b.rows }
+
+    /// Parses CSV text (RFC 4180): fields with commas, quotes or line breaks are quoted and
+    /// quotes doubled; line ends are LF, CRLF or CR; a leading byte-order mark is skipped;
+    /// blank lines are skipped. Every row must have the header's width; errors name the line.
     public static func parse(_ text: String) throws(LawError) -> CSVTable {
-        var records: [[String]] = []
+        var records: [(fields: [String], line: Int)] = []
         var field = "", record: [String] = []
         var inQuotes = false, fieldStarted = false
+        var line = 1, recordLine = 1
         var chars = Array(text.unicodeScalars)[...]
+        if chars.first == "\u{FEFF}" { chars.removeFirst() }
         func endRecord() {
-            if fieldStarted || !record.isEmpty || !field.isEmpty { record.append(field); records.append(record) }
+            if fieldStarted || !record.isEmpty || !field.isEmpty { record.append(field); records.append((record, recordLine)) }
             record = []; field = ""; fieldStarted = false
         }
         while let c = chars.popFirst() {
             if inQuotes {
                 if c == "\"" {
                     if chars.first == "\"" { field.unicodeScalars.append("\""); chars.removeFirst() } else { inQuotes = false }
-                } else { field.unicodeScalars.append(c) }
+                } else {
+                    if c == "\n" || (c == "\r" && chars.first != "\n") { line += 1 }
+                    field.unicodeScalars.append(c)
+                }
                 continue
             }
             switch c {
             case "\"": inQuotes = true; fieldStarted = true
             case ",": record.append(field); field = ""; fieldStarted = true
-            case "\r": if chars.first == "\n" { chars.removeFirst() }; endRecord()
-            case "\n": endRecord()
+            case "\r", "\n":
+                if c == "\r", chars.first == "\n" { chars.removeFirst() }
+                endRecord()
+                line += 1
+                recordLine = line
             default: field.unicodeScalars.append(c); fieldStarted = true
             }
         }
-        if inQuotes { throw .parse("csv: unterminated quoted field") }
+        if inQuotes { throw .parse("csv: line \(recordLine): unterminated quoted field") }
         endRecord()
         guard let header = records.first else { throw .parse("csv: no header row") }
         let rows = Array(records.dropFirst())
-        for (i, r) in rows.enumerated() where r.count != header.count {
-            throw .parse("csv: row \(i + 2) has \(r.count) fields, the header has \(header.count)")
+        for r in rows where r.fields.count != header.fields.count {
+            throw .parse("csv: line \(r.line) has \(r.fields.count) fields, the header has \(header.fields.count)")
         }
-        return CSVTable(header: header.map { $0.trimmingCharacters(in: .whitespaces) }, rows: rows)
+        var t = CSVTable(header: header.fields.map { $0.trimmingCharacters(in: .whitespaces) }, rows: rows.map(\.fields))
+        t.rowLines = rows.map(\.line)
+        return t
     }
 
     /// Reads and parses a CSV file.
@@ -77,7 +98,7 @@ public struct CSVTable: Sendable, Equatable {
         for (i, r) in rows.enumerated() {
             let s = r[j].trimmingCharacters(in: .whitespaces)
             if s.isEmpty || s.lowercased() == "nan" { out.append(.nan); continue }
-            guard let v = Double(s) else { throw .parse("column '\(name)', row \(i + 2): '\(s)' is not a number") }
+            guard let v = Double(s) else { throw .parse("column '\(name)', line \(line(ofRow: i)): '\(s)' is not a number") }
             out.append(v)
         }
         return out

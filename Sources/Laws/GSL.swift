@@ -10,6 +10,13 @@ public enum LawError: Error, CustomStringConvertible, Sendable {
     /// A caller asked for something that does not exist (unknown form, missing column).
     case badRequest(String)
 
+    /// The message without its kind.
+    public var message: String {
+        switch self {
+        case .io(let s), .parse(let s), .badRequest(let s): s
+        }
+    }
+
     public var description: String {
         switch self {
         case .io(let s): "io: \(s)"

@@ -61,9 +61,12 @@ public struct LawGrouping: Sendable {
     /// Settings that vary but were pooled on request.
     public var pooled: [String]
 
-    /// The grouping of `cells`, pooling the settings in `pool`.
+    /// The grouping of `cells`, pooling the settings in `pool`. The settings are the registry's
+    /// (`CellSetting` role `setting`) and any setting a runs table brings that the registry
+    /// does not know (an external trainer's `temperature`), in that order.
     public init(_ cells: [Cell], pool: Set<String> = []) {
-        let differ = CellSetting.groupingKeys.filter { k in Set(cells.map { $0.settings[k] ?? "" }).count > 1 }
+        let foreign = Set(cells.flatMap(\.settings.keys)).filter { CellSetting.named($0) == nil }.sorted()
+        let differ = (CellSetting.groupingKeys + foreign).filter { k in Set(cells.map { $0.settings[k] ?? "" }).count > 1 }
         varying = differ.filter { !pool.contains($0) }
         pooled = differ.filter { pool.contains($0) }
     }

@@ -9,8 +9,14 @@ struct Fit: ParsableCommand {
         abstract: "Fit scaling laws to a grid's cells: frontiers, arm and configuration fits, their envelope, allocation laws, Chinchilla, with bootstrap CIs.",
         discussion: "Reads RESULTS/cells/*.json (status \"done\" only) and writes laws.csv, allocation.csv, frontier.csv, replication.csv (per-seed fits, when a group has two or more seeds), SVG plots and report.md; when some cells train on a proxy reward, also overoptimisation.csv (Gao's gao_rl law per arm) and its plots.")
 
-    @Argument(help: "Result store folder (holds cells/ and optionally manifest.json).")
-    var results: String
+    @Argument(help: "Result store folder (holds cells/ and optionally manifest.json); omit it with --curves.")
+    var results: String?
+
+    @Option(help: ArgumentHelp(
+        "Fit a runs table instead of a store: CSV, or JSON lines (.jsonl), one row per run and evaluation point.",
+        discussion: "Columns: run, compute, score (required); at least one of N, n, bp; optional method, task_mix, seed, score_se, rollouts, step, budget, flops_per_rollout, wall_seconds, score_problems, schedule_reads_budget, numerics, grid. Every other column is a setting: runs that differ in it form separate law groups. `rlscale export RESULTS --format runs` writes this table from a store.",
+        valueName: "file"))
+    var curves: String?
 
     @Option(help: "Output folder (default analysis/<grid>).")
     var out: String?
@@ -49,10 +55,18 @@ struct Fit: ParsableCommand {
 
     func run() throws {
         let selector = try ScoreSelector(metric: metric, group: group)
-        var store = try CellStore.load(results: results, score: selector, allowMixedNumerics: allowMixed)
-        guard !store.cells.isEmpty else {
-            let reasons = store.skipped.prefix(3).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
-            throw LawError.badRequest("no finished cells in \(results)/cells (\(store.skipped.count) skipped\(reasons.isEmpty ? "" : ": " + reasons))")
+        var store: CellStore
+        switch (results, curves) {
+        case (let results?, nil):
+            store = try CellStore.load(results: results, score: selector, allowMixedNumerics: allowMixed)
+            guard !store.cells.isEmpty else {
+                let reasons = store.skipped.prefix(3).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
+                throw LawError.badRequest("no finished cells in \(results)/cells (\(store.skipped.count) skipped\(reasons.isEmpty ? "" : ": " + reasons))")
+            }
+        case (nil, let file?):
+            store = try RunsTable.read(path: file, allowMixedNumerics: allowMixed)
+        default:
+            throw ValidationError("give a result store or --curves FILE, not both or neither")
         }
         if let within {
             let stratum: Stratum
@@ -60,17 +74,25 @@ struct Fit: ParsableCommand {
             let all = store.cells.count
             store = store.within(stratum)
             guard !store.cells.isEmpty else {
-                throw LawError.badRequest("--within '\(within)': none of the \(all) finished cells in \(results) has \(stratum)")
+                throw LawError.badRequest("--within '\(within)': none of the \(all) runs in \(results ?? curves ?? "") has \(stratum)")
             }
         }
-        for key in pool where !CellSetting.groupingKeys.contains(key) {
-            throw LawError.badRequest("--pool \(key): not a setting that separates law groups (settings: \(CellSetting.groupingKeys.joined(separator: ", ")))")
+        let settings = CellSetting.groupingKeys + Set(store.cells.flatMap(\.settings.keys)).filter { CellSetting.named($0) == nil }.sorted()
+        for key in pool where !settings.contains(key) {
+            throw LawError.badRequest("--pool \(key): not a setting that separates law groups (settings: \(settings.joined(separator: ", ")))")
         }
         let options = AnalysisOptions(
             bootstrap: BootstrapOptions(resamples: max(0, bootstrap), seed: seed), budgets: max(2, budgets),
             fitWindowFraction: fitWindow, huberDelta: huberDelta, pool: Set(pool))
-        let report = GridAnalysis.run(store, score: selector, options: options)
+        var report = GridAnalysis.run(store, score: selector, options: options)
+        if let curves { report.score = "the score column of \(curves)" }
         let dir = out ?? "analysis/\(store.grid)"
+        guard let results else {
+            // A runs table holds learning curves only: no support or over-optimisation analyses.
+            let files = try report.write(to: dir)
+            print("\(store.cells.count) runs, \(report.groups.count) group(s); wrote \(files.count) files to \(dir)")
+            return
+        }
         // Cells that measured support expansion: pass@k at start and end, new support, by arm.
         let documents = try CellDocuments.load(results: results, allowMixedNumerics: allowMixed).documents
         let support = SupportAnalysis.analyse(cells: documents)

@@ -392,6 +392,24 @@ import Testing
         let tables = try Self.checkCSV(dir + "/tiny", real)
         #expect(tables["curves"]!.rows.contains { $0["group"] == "train_dist" && $0["metric"] == "avg" && $0["k"] == "4" })
 
+        // The runs table: `fit --curves` of it writes the same laws.csv and allocation.csv as
+        // `fit` of the store itself.
+        #expect(try CLI.run(["export", store, "--format", "runs", "--out", dir + "/runs"], log: log) == 0)
+        #expect(try CLI.run(["fit", store, "--out", dir + "/fit-store", "--bootstrap", "100"], log: log) == 0)
+        #expect(try CLI.run(["fit", "--curves", dir + "/runs/runs.csv", "--out", dir + "/fit-curves", "--bootstrap", "100"], log: log) == 0)
+        for f in ["laws.csv", "allocation.csv"] {
+            let a = try String(contentsOfFile: dir + "/fit-store/" + f, encoding: .utf8)
+            let b = try String(contentsOfFile: dir + "/fit-curves/" + f, encoding: .utf8)
+            #expect(!a.isEmpty && a == b, "\(f)")
+        }
+        // A store without finished cells: the reason, and no usage banner.
+        let unfinished = CLI.tempDir("fit-none")
+        defer { try? FileManager.default.removeItem(atPath: unfinished) }
+        try FileManager.default.createDirectory(atPath: unfinished + "/cells", withIntermediateDirectories: true)
+        #expect(try CLI.run(["fit", unfinished], log: log) != 0)
+        let fitLog = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(fitLog.contains("no finished cells in \(unfinished)/cells") && !fitLog.contains("Usage:"), "\(fitLog)")
+
         // Not a result store: the same message as fit's.
         let empty = CLI.tempDir("export-none")
         defer { try? FileManager.default.removeItem(atPath: empty) }
