@@ -363,8 +363,10 @@ enum ReportPlots {
                                    yLabel: "score (\(r.score))", xLog: true, yLog: false)
                 for (i, a) in arms.enumerated() {
                     let cells = g.cells.filter { dim.value(of: $0) == a.value }
-                    let pts = cells.flatMap(\.curve).filter { $0.compute > 0 }.map { (x: $0.compute, y: $0.score) }
-                    plot.series.append(.init(name: "\(dim.rawValue)=\(fmt(a.value)) data", points: pts, style: .markers, color: i))
+                    let data = cells.flatMap(\.curve).filter { $0.compute > 0 }
+                    let pts = data.map { (x: $0.compute, y: $0.score) }
+                    plot.series.append(.init(name: "\(dim.rawValue)=\(fmt(a.value)) data (±1 SE)", points: pts, style: .markers, color: i,
+                                             errors: data.map(\.se)))
                     if a.fit.isOK {
                         plot.series.append(.init(name: "\(dim.rawValue)=\(fmt(a.value)) fit", points: curve(a.fit, pts.map(\.x)), style: .line, color: i))
                     }
@@ -415,8 +417,9 @@ enum ReportPlots {
             let gs = r.groups.filter { $0.taskMix == mix }
             var plot = SVGPlot(title: "Methods on \(mix)", xLabel: "RL compute C (FLOPs)", yLabel: "best score (\(r.score))", xLog: true, yLog: false)
             for (i, g) in gs.enumerated() {
-                plot.series.append(.init(name: "\(g.label) frontier", points: g.frontier.filter { $0.compute > 0 }.map { (x: $0.compute, y: $0.score) },
-                                         style: .markers, color: i))
+                let f = g.frontier.filter { $0.compute > 0 }
+                plot.series.append(.init(name: "\(g.label) frontier", points: f.map { (x: $0.compute, y: $0.score) },
+                                         style: .markers, color: i, errors: f.map(\.se)))
                 if let law = g.law("score_frontier", .scaleRL), law.estimate.fit.isOK {
                     plot.series.append(.init(name: "\(g.label) law", points: law.band.map { (x: $0.budget, y: $0.value) }, style: .line, color: i))
                 }

@@ -13,10 +13,13 @@ public struct SVGPlot: Sendable {
         public var style: Style
         /// Palette index (series of one arm share it).
         public var color: Int
+        /// Standard error of each point (markers only): drawn as a bar of ±1 SE; empty, or
+        /// a non-finite entry, for none.
+        public var errors: [Double]
         /// Creates a series.
         public init(name: String, points: [(x: Double, y: Double)], band: [(x: Double, low: Double, high: Double)] = [],
-                    style: Style, color: Int) {
-            self.name = name; self.points = points; self.band = band; self.style = style; self.color = color
+                    style: Style, color: Int, errors: [Double] = []) {
+            self.name = name; self.points = points; self.band = band; self.style = style; self.color = color; self.errors = errors
         }
     }
 
@@ -91,7 +94,14 @@ public struct SVGPlot: Sendable {
             let p = se.points.filter { usable($0.x, log: xLog) && usable($0.y, log: yLog) }
             switch se.style {
             case .markers:
-                for q in p { s += "<circle cx=\"\(f(tx(q.x)))\" cy=\"\(f(ty(q.y)))\" r=\"3\" fill=\"\(color)\" fill-opacity=\"0.7\"/>\n" }
+                for (i, q) in se.points.enumerated() where usable(q.x, log: xLog) && usable(q.y, log: yLog) {
+                    if i < se.errors.count, se.errors[i].isFinite, se.errors[i] > 0 {
+                        let lo = q.y - se.errors[i], hi = q.y + se.errors[i]
+                        let y0p = ty(usable(lo, log: yLog) ? min(max(lo, y0), y1) : y0), y1p = ty(min(max(hi, y0), y1))
+                        s += "<line x1=\"\(f(tx(q.x)))\" y1=\"\(f(y0p))\" x2=\"\(f(tx(q.x)))\" y2=\"\(f(y1p))\" stroke=\"\(color)\" stroke-opacity=\"0.5\"/>\n"
+                    }
+                    s += "<circle cx=\"\(f(tx(q.x)))\" cy=\"\(f(ty(q.y)))\" r=\"3\" fill=\"\(color)\" fill-opacity=\"0.7\"/>\n"
+                }
             case .line, .dashed, .step:
                 guard p.count >= 2 else {
                     for q in p { s += "<circle cx=\"\(f(tx(q.x)))\" cy=\"\(f(ty(q.y)))\" r=\"3\" fill=\"\(color)\"/>\n" }

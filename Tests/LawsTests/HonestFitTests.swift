@@ -209,3 +209,21 @@ struct HonestFitTests {
         #expect(passes(k) >= 4, "median prediction \(k) runs")
     }
 }
+
+/// The seeds gate's agreement interval for one seed's share of the runs.
+@Suite("Seed agreement interval")
+struct SeedAgreementTests {
+    /// A seed holding a quarter of the runs may stray √(1/0.25 − 1) = √3 times the pooled
+    /// interval's half-widths from the pooled estimate; half the runs: exactly the pooled
+    /// interval; an unknown share: the pooled interval; C_mid widens on a log scale.
+    @Test func widensBySeedShare() {
+        let pooled = Interval(low: 0.6, high: 0.7)
+        let quarter = Replication.agreementInterval(pooled, center: 0.66, share: 0.25)
+        #expect(abs(quarter.low - (0.66 - 0.06 * 3.0.squareRoot())) < 1e-12 && abs(quarter.high - (0.66 + 0.04 * 3.0.squareRoot())) < 1e-12)
+        let half = Replication.agreementInterval(pooled, center: 0.66, share: 0.5)
+        #expect(abs(half.low - 0.6) < 1e-12 && abs(half.high - 0.7) < 1e-12)
+        #expect(Replication.agreementInterval(pooled, center: 0.66, share: .nan) == pooled)
+        let c = Replication.agreementInterval(Interval(low: 1e9, high: 1e11), center: 1e10, share: 0.2, logScale: true)
+        #expect(abs(log10(c.low) - 8) < 1e-9 && abs(log10(c.high) - 12) < 1e-9)
+    }
+}
