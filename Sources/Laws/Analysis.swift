@@ -170,7 +170,7 @@ public struct LawsReport: Sendable {
 }
 
 /// The grid analysis: frontiers, arm fits, envelopes, allocation laws, Chinchilla, all with
-/// bootstrap intervals over cells and leak-free top-decade holdout errors.
+/// run-bootstrap intervals and leak-free top-decade holdout errors.
 public enum GridAnalysis {
     /// Analyses every law group of `store`'s runs: cells that are prefixes of a longer cell of
     /// the same run are folded into it first (`RunMerge`), then runs are grouped by method
@@ -199,7 +199,8 @@ public enum GridAnalysis {
     /// Bp*, hence M*) and the series of the allocation laws; `score_frontier`, one ScaleRL
     /// curve through the empirical frontier, stays as a description.
     ///
-    /// Bootstrap: cells are resampled and everything is rebuilt; each law's intervals, the
+    /// Bootstrap: runs are resampled within each configuration (`Bootstrap.draws(strata:)`)
+    /// and everything is rebuilt; each law's intervals (`Core.runIntervals`), the
     /// envelope's interval at each budget and the win frequency of each argmax coordinate
     /// come from the same resamples.
     ///
@@ -223,7 +224,7 @@ public enum GridAnalysis {
         let budgets = Frontier.logGrid(from: positive.min() ?? 0, to: positive.max() ?? 0, count: options.budgets)
         let full = Core(cells: cells, budgets: budgets, options: options, warm: nil)
         let holdout = TopDecadeHoldout(cells: cells, options: options)
-        // Bootstrap: resample cells, rebuild everything, read each slot's vector, then the joint
+        // Bootstrap: resample runs within configurations, rebuild everything, read each slot's vector, then the joint
         // envelope's value and argmax coordinates at each budget.
         let layout = full.slots.map { s in (key: s.key, width: s.vectorWidth(budgets: budgets.count)) }
         let strata = Dictionary(grouping: cells.indices, by: { Configuration(of: cells[$0]) }).sorted { $0.key < $1.key }.map(\.value)

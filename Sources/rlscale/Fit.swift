@@ -27,8 +27,8 @@ struct Fit: ParsableCommand {
     @Option(help: "Evaluation group: train_dist (the cell's own training distribution), all, easy, hard, medium, solved, unsolved, d1, d2, ...")
     var group: String = "train_dist"
 
-    @Option(help: "Run-bootstrap resamples (runs drawn within each configuration; 0 = none); also the over-optimisation laws' bootstrap.")
-    var bootstrap: Int = AnalysisOptions.defaultResamples
+    @Option(help: "Bootstrap resamples (0 = none): the laws' run bootstrap (runs drawn within each configuration; default 1000) and the over-optimisation laws' bootstrap over cells (default 200).")
+    var bootstrap: Int?
 
     @Option(help: "Bootstrap seed.")
     var seed: UInt64 = 0
@@ -82,7 +82,7 @@ struct Fit: ParsableCommand {
             throw LawError.badRequest("--pool \(key): not a setting that separates law groups (settings: \(settings.joined(separator: ", ")))")
         }
         let options = AnalysisOptions(
-            bootstrap: BootstrapOptions(resamples: max(0, bootstrap), seed: seed), budgets: max(2, budgets),
+            bootstrap: BootstrapOptions(resamples: max(0, bootstrap ?? AnalysisOptions.defaultResamples), seed: seed), budgets: max(2, budgets),
             fitWindowFraction: fitWindow, huberDelta: huberDelta, pool: Set(pool))
         var report = GridAnalysis.run(store, score: selector, options: options)
         if let curves { report.score = "the score column of \(curves)" }
@@ -104,7 +104,8 @@ struct Fit: ParsableCommand {
         // Cells that train on a proxy reward: Gao's over-optimisation law per arm.
         let over = try OverOptimisation.analyse(
             results: results,
-            options: OverOptimisationOptions(bootstrap: options.bootstrap, forms: [.gaoRL, .gaoBoN], allowMixedNumerics: allowMixed))
+            options: OverOptimisationOptions(bootstrap: BootstrapOptions(resamples: max(0, bootstrap ?? BootstrapOptions().resamples), seed: seed),
+                                             forms: [.gaoRL, .gaoBoN], allowMixedNumerics: allowMixed))
         if over.arms.contains(where: { $0.key.reward != RewardSource.gold.description }) {
             files += try over.write(to: dir)
             print("over-optimisation: \(over.arms.count) arm(s) → \(dir)/overoptimisation.csv")

@@ -55,7 +55,7 @@ struct HonestFitTests {
     /// tables carry the label. (Catches grouping by method and task mixture alone.)
     @Test func lagsFormSeparateLaws() throws {
         let report = GridAnalysis.run(CellStore(grid: "lag", cells: lagStore()), score: try ScoreSelector(), options: Self.fast)
-        #expect(report.groups.count == 2)
+        try #require(report.groups.count == 2)
         #expect(report.groups.map(\.label) == ["grpo [lag=0]", "grpo [lag=16]"])
         #expect(report.grouping?.varying == ["lag"])
         #expect(report.groups.allSatisfy { $0.cells.count == 6 && Set($0.cells.map { $0.settings["lag"] }).count == 1 })
@@ -177,6 +177,23 @@ struct HonestFitTests {
         #expect(l.price.evalProblems == 400)
         #expect(l.price.runs == nil)
         #expect(l.price.sentence.contains("400 evaluation problems"))
+    }
+
+    /// The run price scales the measured widths by (t_new / t_now)·√(k/k'): A's interval at
+    /// 0.96 of the gain with 3 runs (t = 4.303 on 2 degrees of freedom) passes half the gain
+    /// at 5 runs (0.48 × 2.776/4.303 × √(3/5) = 0.240), not at 4 (0.307); without the t
+    /// ratio it would ask for 12.
+    @Test func runsPriceScalesTheMeasuredWidths() {
+        var l = LawResult(quantity: "score[n=4]", fit: LawFit(form: .scaleRL, values: [0.1, 0.6, 1, 1e10]),
+                          intervals: [Interval(low: 0.1, high: 0.1), Interval(low: 0.36, high: 0.84), Interval(low: 0.5, high: 1.5),
+                                      Interval(low: 5e9, high: 2e10)], holdoutError: 0.01, nPoints: 20, typicalSE: 0.01)
+        l.runs = RunCount(runs: 3, strata: 1, fewestPerConfiguration: 3)
+        l.topDecadeRise = 0.1
+        l.wallSecondsPerRun = 360
+        #expect(l.quality == .ciWide)
+        #expect(l.price.runs == 5)
+        #expect(l.price.coreHours.map { abs($0 - 0.2) < 1e-12 } == true)
+        #expect(l.price.sentence == "needs about 5 runs per configuration, ≈ 0.200 more core-hours")
     }
 
     /// The price of a law that fails `ci_wide` on noise: the predicted run count, when run,
