@@ -37,10 +37,13 @@ extension TrainingState {
         }
         sinceEval = (0, 0, 0)
         let multiTurn = try multiTurnEvaluation()
-        return EvalPoint(
+        var point = EvalPoint(
             step: step, compute: ledger, wallSeconds: monotonicSeconds() - started, groups: groups,
             supportExpansion: expanded, baseUnsolved: unsolved, klToBase: kl, entropy: h, teacher: teacherDiagnostics,
             reward: rewardDiagnostics, multiTurn: multiTurn)
+        let successes = Dictionary(outcomes.map { ($0.index, $0.successes) }, uniquingKeysWith: { a, _ in a })
+        point.trainSuccesses = trainDistributionIndices.compactMap { successes[$0] }
+        return point
     }
 
     /// The held-out problems of the cell's training distribution (`train_dist`): its

@@ -25,6 +25,10 @@ public struct EvalPoint: Codable, Sendable {
     public var reward: RewardDiagnostics? = nil
     /// Multi-turn episodes on the training distribution (`eval_turns` > 1).
     public var multiTurn: MultiTurnMetrics? = nil
+    /// Correct samples out of `evalSamples` for each held-out problem of the training
+    /// distribution (`train_dist`), in problem order: the per-problem pass rates behind the
+    /// dead zone's theory, pⁿ + (1 − p)ⁿ (absent in older documents).
+    public var trainSuccesses: [Int]? = nil
 
     public init(
         step: Int, compute: ComputeLedger, wallSeconds: Double, groups: [GroupMetrics], supportExpansion: Int,

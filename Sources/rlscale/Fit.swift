@@ -96,7 +96,7 @@ struct Fit: ParsableCommand {
         // Cells that measured support expansion: pass@k at start and end, new support, by arm.
         let documents = try CellDocuments.load(results: results, allowMixedNumerics: allowMixed).documents
         let support = SupportAnalysis.analyse(cells: documents)
-        var files = try report.write(to: dir, appendix: support.markdown())
+        var files = try report.write(to: dir, appendix: DeadZone.markdown(DeadZone.rows(documents)) + support.markdown())
         if !support.arms.isEmpty {
             files += try support.write(to: dir)
             print("support expansion: \(support.arms.count) arm(s) → \(dir)/support.csv")

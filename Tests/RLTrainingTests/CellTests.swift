@@ -218,6 +218,15 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         let expected = set.problems.filter { $0.family == "sort" && $0.difficulty <= 2 }.count
         let train = r.curve.last?.groups.first { $0.group == "train_dist" }
         #expect(train?.problems == expected && expected > 0)
+        // Every point records each train_dist problem's successes (the dead zone's theory):
+        // one count per problem, and their mean over the samples is avg@1 of train_dist.
+        for point in r.curve {
+            let successes = try #require(point.trainSuccesses)
+            let group = try #require(point.groups.first { $0.group == "train_dist" })
+            #expect(successes.count == group.problems && successes.allSatisfy { (0...4).contains($0) })
+            let avg1 = try #require(group.avg["1"])
+            #expect(abs(Double(successes.reduce(0, +)) / Double(4 * successes.count) - avg1) < 1e-12)
+        }
         // A bucket the (untrained) base never lands in cannot fill its pool: the cell refuses to run.
         var easy = cfg
         easy.trainBucket = .easy
