@@ -12,12 +12,10 @@ struct GridReader {
     static let baseKeys = [
         "sizes", "tasks", "tokens_per_param", "min_tokens", "privileged_fraction", "episode_fraction", "seed", "eval_problems", "eval_samples",
     ]
-    static let cellKeys = [
-        "eval_points", "eval_samples", "eval_problems", "warmup", "min_difficulty", "max_difficulty", "eval_turns", "support_samples",
-    ]
-        + MethodKnob.allCases.map(\.rawValue)
-    static let axisKeys = ["size", "method"] + MethodKnob.allCases.map(\.rawValue)
-        + ["tasks", "n", "bp", "budget", "lr", "lag", "curriculum", "train_bucket", "pool_size", "seed"]
+    /// The cell settings a grid sets in `[cell]` and as `[axes]` (the registry, `CellSetting`),
+    /// and the base size, which is an axis but not a cell setting.
+    static let cellKeys = CellSetting.gridKeys(.cell)
+    static let axisKeys = ["size"] + CellSetting.gridKeys(.axis)
     /// Common misnamings, checked before edit distance.
     static let aliases = [
         "rollouts": "n", "rollouts_per_problem": "n", "problems_per_batch": "bp", "batch": "bp", "budgets": "budget",

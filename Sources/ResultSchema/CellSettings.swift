@@ -17,45 +17,71 @@ public enum SettingRole: Sendable, Hashable {
     case setting
 }
 
-/// One setting of a cell, as grids spell it: the single table that the law fitter (grouping,
-/// `--within`, `--pool`) and the runs table read a cell's settings from.
+/// Where a grid file may set a setting.
+public struct GridPlace: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// A list in `[axes]`: cells are made for each value.
+    public static let axis = GridPlace(rawValue: 1)
+    /// One value in `[cell]`, shared by every cell.
+    public static let cell = GridPlace(rawValue: 2)
+}
+
+/// One setting of a cell, as grids spell it: the single table of names that grid files
+/// (the keys `[axes]` and `[cell]` accept), `rlscale train` (its option `--key`, with `_` as
+/// `-`: a test checks every one exists), the law fitter (grouping, `--within`, `--pool`) and
+/// the runs table read a cell's settings by. Adding a setting touches this table and the code
+/// that reads its value.
 public struct CellSetting: Sendable {
     /// The grid key (`lr`, `lag`, `max_difficulty`, a method knob's name).
     public let key: String
     public let role: SettingRole
+    /// Where a grid file sets it.
+    public let grid: GridPlace
     /// The setting's value in `config`, spelled as a grid file would ("5e-05", "easy_to_hard",
     /// "base" for a difficulty range left to the base).
     public let value: @Sendable (CellConfig) -> String
 
+    /// Creates a registry entry.
+    init(key: String, role: SettingRole, grid: GridPlace, value: @escaping @Sendable (CellConfig) -> String) {
+        self.key = key; self.role = role; self.grid = grid; self.value = value
+    }
+
+    /// `rlscale train`'s option for the setting: `--` and the key with `-` for `_`.
+    public var option: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
+
     /// Every setting of `CellConfig`, in the order the tables list them.
     public static let all: [CellSetting] = {
         var s: [CellSetting] = [
-            CellSetting(key: "method", role: .method) { $0.method },
-            CellSetting(key: "n", role: .allocation) { String($0.rolloutsPerProblem) },
-            CellSetting(key: "bp", role: .allocation) { String($0.problemsPerBatch) },
-            CellSetting(key: "budget", role: .budget) { knobNumber($0.budgetFLOPs) },
-            CellSetting(key: "seed", role: .seed) { String($0.seed) },
-            CellSetting(key: "tasks", role: .taskMix) { $0.tasks.canonicalLabel },
-            CellSetting(key: "train_bucket", role: .taskMix) { $0.trainBucket?.rawValue ?? "all" },
-            CellSetting(key: "pool_size", role: .taskMix) { $0.poolSize.map(String.init) ?? "fresh" },
-            CellSetting(key: "lr", role: .setting) { learningRateSpelling($0.learningRate) },
-            CellSetting(key: "warmup", role: .setting) { String($0.warmupSteps) },
-            CellSetting(key: "lag", role: .setting) { String($0.policyLag) },
-            CellSetting(key: "curriculum", role: .setting) { $0.curriculum.description },
-            CellSetting(key: "min_difficulty", role: .setting) { String($0.minDifficulty) },
-            CellSetting(key: "max_difficulty", role: .setting) { $0.maxDifficulty.map(String.init) ?? "base" },
-            CellSetting(key: "eval_points", role: .setting) { String($0.evalPoints) },
-            CellSetting(key: "eval_samples", role: .setting) { String($0.evalSamples) },
-            CellSetting(key: "eval_problems", role: .setting) { String($0.evalProblemsPerLevel) },
-            CellSetting(key: "eval_turns", role: .setting) { String($0.evaluationTurns) },
-            CellSetting(key: "support_samples", role: .setting) { $0.supportSamples.map(String.init) ?? "none" },
+            CellSetting(key: "method", role: .method, grid: .axis) { $0.method },
+            CellSetting(key: "n", role: .allocation, grid: .axis) { String($0.rolloutsPerProblem) },
+            CellSetting(key: "bp", role: .allocation, grid: .axis) { String($0.problemsPerBatch) },
+            CellSetting(key: "budget", role: .budget, grid: .axis) { knobNumber($0.budgetFLOPs) },
+            CellSetting(key: "seed", role: .seed, grid: .axis) { String($0.seed) },
+            CellSetting(key: "tasks", role: .taskMix, grid: .axis) { $0.tasks.canonicalLabel },
+            CellSetting(key: "train_bucket", role: .taskMix, grid: .axis) { $0.trainBucket?.rawValue ?? "all" },
+            CellSetting(key: "pool_size", role: .taskMix, grid: .axis) { $0.poolSize.map(String.init) ?? "fresh" },
+            CellSetting(key: "lr", role: .setting, grid: .axis) { learningRateSpelling($0.learningRate) },
+            CellSetting(key: "warmup", role: .setting, grid: .cell) { String($0.warmupSteps) },
+            CellSetting(key: "lag", role: .setting, grid: .axis) { String($0.policyLag) },
+            CellSetting(key: "curriculum", role: .setting, grid: .axis) { $0.curriculum.description },
+            CellSetting(key: "min_difficulty", role: .setting, grid: .cell) { String($0.minDifficulty) },
+            CellSetting(key: "max_difficulty", role: .setting, grid: .cell) { $0.maxDifficulty.map(String.init) ?? "base" },
+            CellSetting(key: "eval_points", role: .setting, grid: .cell) { String($0.evalPoints) },
+            CellSetting(key: "eval_samples", role: .setting, grid: .cell) { String($0.evalSamples) },
+            CellSetting(key: "eval_problems", role: .setting, grid: .cell) { String($0.evalProblemsPerLevel) },
+            CellSetting(key: "eval_turns", role: .setting, grid: .cell) { String($0.evaluationTurns) },
+            CellSetting(key: "support_samples", role: .setting, grid: .cell) { $0.supportSamples.map(String.init) ?? "none" },
         ]
-        s += MethodKnob.allCases.map { k in CellSetting(key: k.rawValue, role: .method) { $0.value(of: k) } }
+        s += MethodKnob.allCases.map { k in CellSetting(key: k.rawValue, role: .method, grid: [.axis, .cell]) { $0.value(of: k) } }
         return s
     }()
 
     /// The setting with grid key `key`, if any.
     public static func named(_ key: String) -> CellSetting? { all.first { $0.key == key } }
+
+    /// The keys a grid file accepts in `place`, in registry order.
+    public static func gridKeys(_ place: GridPlace) -> [String] { all.filter { $0.grid.contains(place) }.map(\.key) }
 
     /// The keys of every setting that separates law groups (role `setting`).
     public static var groupingKeys: [String] { all.filter { $0.role == .setting }.map(\.key) }

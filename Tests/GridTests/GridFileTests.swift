@@ -377,3 +377,45 @@ let minimalGrid = """
         }
     }
 }
+
+/// The registry of cell settings (`CellSetting`) is the one list of names: a grid file's
+/// `[axes]` and `[cell]` accept exactly its keys and read each one (a bad value is refused
+/// naming that key, never ignored), and `rlscale train` has an option for each.
+@Suite struct SettingRegistryTests {
+    @Test func gridFilesReadEveryRegistryKeyWhereItBelongs() {
+        for setting in CellSetting.all {
+            for (place, table) in [(GridPlace.axis, "axes"), (GridPlace.cell, "cell")] {
+                let bad = place == .axis ? "[\"?bad?\"]" : "\"?bad?\""
+                var axes = ["budget = [1e9]"], cell: [String] = []
+                if place == .cell {
+                    cell.append("\(setting.key) = \(bad)")
+                } else if setting.key == "budget" {
+                    axes = ["budget = \(bad)"]
+                } else {
+                    axes.append("\(setting.key) = \(bad)")
+                }
+                let source = "name = \"r\"\n[base]\nsizes = [\"xs\"]\n" + (cell.isEmpty ? "" : "[cell]\n" + cell.joined(separator: "\n") + "\n")
+                    + "[axes]\n" + axes.joined(separator: "\n") + "\n"
+                do {
+                    _ = try GridFile.parse(source, file: "r.toml")
+                    Issue.record("\(setting.key) in [\(table)]: a bad value was accepted")
+                } catch {
+                    if setting.grid.contains(place) {
+                        #expect(error.key == setting.key && !error.message.contains("unknown key"), "\(setting.key) in [\(table)]: \(error)")
+                    } else {
+                        #expect(error.message.contains("unknown key in [\(table)]"), "\(setting.key) in [\(table)]: \(error)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func trainHasAnOptionForEverySetting() throws {
+        let dir = CLI.tempDir("train-help")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = dir + "/help.log"
+        _ = try CLI.run(["train", "--help"], log: log)
+        let help = try String(contentsOfFile: log, encoding: .utf8)
+        for setting in CellSetting.all { #expect(help.contains(setting.option + " "), "\(setting.option)") }
+    }
+}
