@@ -99,7 +99,7 @@ public struct AllocationRow: Sendable {
     public var problemsPerBatch: Double
     /// RL steps M* = C / (Bp*·n*·F_roll(N*)).
     public var steps: Double
-    /// The envelope of the configuration laws at C, with its bootstrap percentile interval.
+    /// The envelope of the configuration laws at C, with its run-bootstrap interval (`Core.runIntervals`).
     public var score: Double
     public var interval: Interval
     /// Per dimension: the fraction of bootstrap resamples, among those whose envelope exists
@@ -214,7 +214,7 @@ public enum GridAnalysis {
     /// budgets, for Chinchilla the observed errors. Nothing fitted for the holdout has seen the
     /// top decade.
     ///
-    /// Replication: when the cells hold at least two distinct seeds, the whole analysis is also
+    /// Replication: when the cells hold at least two distinct seeds (and `options.replicate`), the whole analysis is also
     /// run on each seed's cells alone (`Replication.seedOptions`: no bootstrap) and
     /// every pooled law that fitted records each seed's fit of the same quantity and form
     /// (`LawResult.seedFits`; for the envelope, the seed's own envelope at the pooled budgets);
@@ -365,7 +365,7 @@ public enum GridAnalysis {
 /// holds `Core.envelopeVector` of every budget in turn.
 struct EnvelopeDraws {
     var draws: [[Double]]
-    /// Percentile intervals and finite counts of every component (all slots' included).
+    /// Intervals (`Core.runIntervals`) and finite counts of every component (all slots' included).
     var intervals: [Interval]
     var finite: [Int]
     var offset: Int

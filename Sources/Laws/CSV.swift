@@ -73,7 +73,7 @@ public struct CSVTable: Sendable, Equatable {
     public static func read(path: String) throws(LawError) -> CSVTable {
         guard let d = FileManager.default.contents(atPath: path) else { throw .io("cannot read \(path)") }
         guard let s = String(data: d, encoding: .utf8) else { throw .parse("\(path): not UTF-8") }
-        return try parse(s)
+        do { return try parse(s) } catch { throw .parse("\(path): \(error.message)") }
     }
 
     /// The CSV text (header first, "\n" line ends).

@@ -11,9 +11,10 @@ public enum DeadZone {
     /// The theory at one evaluation point: the mean over problems of an estimate of
     /// pⁿ + (1 − p)ⁿ from c successes in N samples: unbiased, [C(c, n) + C(N − c, n)] / C(N, n),
     /// when n ≤ N; the plug-in (c/N)ⁿ + (1 − c/N)ⁿ otherwise (biased upward: a problem
-    /// solved in none or all of N samples counts as dead). Nil without problems.
+    /// solved in none or all of N samples counts as dead). Nil without problems, or with a
+    /// count outside 0…N.
     public static func expected(successes: [Int], samples: Int, n: Int) -> Double? {
-        guard !successes.isEmpty, samples > 0, n >= 1 else { return nil }
+        guard !successes.isEmpty, samples > 0, n >= 1, successes.allSatisfy({ (0...samples).contains($0) }) else { return nil }
         let total = successes.reduce(0.0) { acc, c in
             if n <= samples {
                 return acc + PassAtK.worst(n: samples, c: c, k: n) + PassAtK.worst(n: samples, c: samples - c, k: n)
@@ -63,6 +64,9 @@ public enum DeadZone {
     /// middle and last third of their intervals and over all of them.
     public struct Row: Sendable {
         public var method: String, taskMix: String
+        /// The cells' values of the settings that vary among the documents ("lag=4"), as law
+        /// groups name them.
+        public var settings: String
         public var parameters: Int, n: Int, bp: Int
         public var cells: Int
         /// (measured, expected) per third of the run, then over the whole run.
@@ -72,19 +76,35 @@ public enum DeadZone {
         public var plugIn: Bool
     }
 
-    /// The rows of `docs` (single-turn cells with per-problem successes only).
+    /// The rows of `docs` (single-turn cells with per-problem successes only). A cell whose
+    /// budget is smaller than another's of the same base, settings and seed is a prefix of that
+    /// run (`RunMerge`) and is left out; rows are keyed by the settings that vary, as law groups.
     public static func rows(_ docs: [CellResult]) -> [Row] {
         struct Key: Hashable, Comparable {
-            var method: String, taskMix: String, parameters: Int, n: Int, bp: Int
+            var method: String, taskMix: String, settings: String, parameters: Int, n: Int, bp: Int
             static func < (a: Key, b: Key) -> Bool {
-                (a.method, a.taskMix, a.parameters, a.n, a.bp) < (b.method, b.taskMix, b.parameters, b.n, b.bp)
+                (a.method, a.taskMix, a.settings, a.parameters, a.n, a.bp) < (b.method, b.taskMix, b.settings, b.parameters, b.n, b.bp)
             }
         }
+        // The longest cell of each run.
+        var longest: [String: CellResult] = [:], runs: [CellResult] = []
+        for d in docs {
+            guard !d.config.scheduleDependsOnBudget else { runs.append(d); continue }
+            var c = d.config
+            c.budgetFLOPs = 0
+            let id = d.baseKey + "|" + String(decoding: (try? JSONEncoder().encode(c)) ?? Data(), as: UTF8.self)
+            if let kept = longest[id], kept.config.budgetFLOPs >= d.config.budgetFLOPs { continue }
+            longest[id] = d
+        }
+        runs += longest.values
+        let varying = CellSetting.groupingKeys.filter { k in Set(runs.map { CellSetting.values(of: $0.config)[k] ?? "" }).count > 1 }
         var byKey: [Key: [(doc: CellResult, intervals: [Interval])]] = [:]
-        for d in docs where d.config.episodeSpec.turns == 1 {
+        for d in runs where d.config.episodeSpec.turns == 1 {
             let iv = intervals(d)
             guard !iv.isEmpty else { continue }
-            let key = Key(method: d.config.methodLabel, taskMix: d.config.lawGroupLabel, parameters: d.baseParameters,
+            let values = CellSetting.values(of: d.config)
+            let key = Key(method: d.config.methodLabel, taskMix: d.config.lawGroupLabel,
+                          settings: varying.map { "\($0)=\(values[$0] ?? "")" }.joined(separator: ", "), parameters: d.baseParameters,
                           n: d.config.rolloutsPerProblem, bp: d.config.problemsPerBatch)
             byKey[key, default: []].append((d, iv))
         }
@@ -101,7 +121,7 @@ public enum DeadZone {
                 })
             }
             let whole = mean(cells.flatMap { $0.intervals.map { ($0.measured, $0.expected) } })
-            return Row(method: key.method, taskMix: key.taskMix, parameters: key.parameters, n: key.n, bp: key.bp, cells: cells.count,
+            return Row(method: key.method, taskMix: key.taskMix, settings: key.settings, parameters: key.parameters, n: key.n, bp: key.bp, cells: cells.count,
                        thirds: thirds, whole: whole, plugIn: cells.contains { key.n > $0.doc.config.evalSamples })
         }
     }
@@ -114,11 +134,12 @@ public enum DeadZone {
             + "Zero-variance groups measured in training / expected from the cell's own per-problem pass rates on its "
             + "training distribution, pⁿ + (1 − p)ⁿ averaged over problems (unbiased from each point's samples when n ≤ "
             + "the evaluation samples; the plug-in, biased upward, otherwise: marked *), between consecutive evaluation "
-            + "points, averaged over the first, middle and last third of the run and over all of it; seeds pooled.\n\n"
-            + "| method | task mix | N | n | Bp | cells | first third | middle third | last third | whole run |\n"
-            + "|---|---|---|---|---|---|---|---|---|---|\n"
+            + "points, averaged over the first, middle and last third of the run and over all of it; seeds pooled, "
+            + "prefix cells left out, the whole store (`--within` does not apply here).\n\n"
+            + "| method | task mix | settings | N | n | Bp | runs | first third | middle third | last third | whole run |\n"
+            + "|---|---|---|---|---|---|---|---|---|---|---|\n"
         for r in rows {
-            s += "| \(r.method) | \(r.taskMix) | \(r.parameters) | \(r.n)\(r.plugIn ? "*" : "") | \(r.bp) | \(r.cells) | "
+            s += "| \(r.method) | \(r.taskMix) | \(r.settings) | \(r.parameters) | \(r.n)\(r.plugIn ? "*" : "") | \(r.bp) | \(r.cells) | "
                 + r.thirds.map(pair).joined(separator: " | ") + " | \(pair(r.whole)) |\n"
         }
         return s

@@ -23,8 +23,9 @@ public enum TopDecadeRise {
 ///   (`too_few_runs`, `ci_wide`): an interval's half-width is t·σ/√k for k runs per
 ///   configuration (`RunCount`), so the measured width scales by (t_{df'}/t_{df})·√(k/k');
 ///   the smallest k' ≥ `LawQuality.minimumRuns` at which A's interval is at most half the gain
-///   and C_mid's at most one decade wide. Nil when the law does not fail on them, or its
-///   widths are not measured (then at least `minimumRuns`).
+///   and C_mid's at most one decade wide; `maxRuns` + 1 when none up to `maxRuns` does (laws.csv
+///   writes ">1000", with no core-hours). Without measured widths (one run per configuration):
+///   k + 1, at least `minimumRuns`. Nil when the law does not fail on these gates.
 /// - `evalProblems`: for `gain<10SE`, evaluation problems per point at which the typical
 ///   score SE (∝ 1/√problems) would be a tenth of the gain.
 /// - `coreHours`: the extra core-hours of the missing runs: (k' − k) runs in each of the law's
@@ -46,7 +47,7 @@ public struct PassingPrice: Sendable, Hashable {
             let k = max(1, r.fewestPerConfiguration)
             let needed = PassingPrice.runsForIntervals(law, runs: r) ?? max(LawQuality.minimumRuns, k + 1)
             runs = needed
-            if law.wallSecondsPerRun.isFinite, needed > k {
+            if law.wallSecondsPerRun.isFinite, needed > k, needed <= PassingPrice.maxRuns {
                 coreHours = Double((needed - k) * r.strata) * law.wallSecondsPerRun / 3600
             }
         case .gainBelow10SE:
@@ -75,6 +76,7 @@ public struct PassingPrice: Sendable, Hashable {
         let decades = c.low > 0 && c.high > 0 ? log10(c.high / c.low) : .nan
         guard widthA.isFinite, decades.isFinite, gain > 0 else { return nil }
         let k = r.fewestPerConfiguration, t = r.tQuantile(level: 0.95)
+        guard k < maxRuns else { return maxRuns + 1 }
         for kk in max(LawQuality.minimumRuns, k + 1)...maxRuns {
             let next = r.with(runsPerConfiguration: kk)
             let scale = next.tQuantile(level: 0.95) / t * (Double(k) / Double(kk)).squareRoot()

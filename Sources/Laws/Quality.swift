@@ -12,9 +12,9 @@ import Foundation
 ///    typical score SE (median SE of its data points; skipped when no SE is known).
 /// 5. `saturated`: a score law (`scalerl`, or the configuration `envelope`) whose observed
 ///    score rises by less than 3 typical SEs across the held-out top decade
-///    (`TopDecadeRise`: the holdout then tested a plateau), or (`scalerl`, when the law has
-///    the runs gate 6 asks for, so that its interval means something) whose interval of A
-///    reaches the bound A was fitted under (A ≤ 1 for pass rates).
+///    (`TopDecadeRise`: the holdout then tested a plateau), or (`scalerl`) whose interval of A
+///    reaches the bound A was fitted under (A ≤ 1 for pass rates) with A itself within one
+///    typical SE of it (an interval that is merely wide, capped at the bound, is `ci_wide`).
 /// 6. `too_few_runs`: a law fitted to runs (every law of a grid analysis) whose
 ///    configurations hold fewer than `minimumRuns` independent runs each: below that the
 ///    coverage simulation (README) shows its nominal 95% intervals cover the truth in less
@@ -108,15 +108,16 @@ public enum LawQuality: String, Sendable, CaseIterable {
     }
 
     /// Gate 5: the score rises by less than `saturationInSE` typical SEs across the held-out
-    /// top decade, or A's interval reaches the bound A was fitted under.
+    /// top decade, or A's interval reaches the bound A was fitted under while A itself lies
+    /// within one typical SE of it (a merely wide interval, capped at the bound, is `ci_wide`).
     static func isSaturated(_ l: LawResult) -> Bool {
         if l.typicalSE.isFinite, l.typicalSE > 0, l.topDecadeRise.isFinite, l.topDecadeRise < saturationInSE * l.typicalSE {
             return true
         }
-        guard l.estimate.fit.form == .scaleRL, let bound = l.asymptoteMax,
-              (l.runs?.fewestPerConfiguration ?? minimumRuns) >= minimumRuns else { return false }
-        let a = interval(l, "A")
-        return a.high.isFinite && a.high >= bound * (1 - 1e-9)
+        guard l.estimate.fit.form == .scaleRL, let bound = l.asymptoteMax else { return false }
+        let a = interval(l, "A"), estimate = l.estimate.fit.value("A")
+        let near = l.typicalSE.isFinite && l.typicalSE > 0 ? l.typicalSE : bound * 1e-9
+        return a.high.isFinite && a.high >= bound * (1 - 1e-9) && estimate >= bound - near
     }
 
     /// Gate 8: β's 95% interval lies above 0 and the fitted peak d* lies within

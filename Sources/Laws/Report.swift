@@ -48,10 +48,10 @@ extension LawsReport {
             let head = [grid, g.method, g.taskMix, settingsLabel(g.settings)]
             for law in g.laws {
                 let e = law.estimate, f = e.fit, price = law.price
-                let common = [String(law.nPoints), law.runs.map { String($0.runs) } ?? "", csvNumber(f.r2), csvNumber(f.rmse),
-                              csvNumber(e.holdoutError), e.holdoutMetric.rawValue, e.status, law.quality.rawValue,
-                              price.runs.map(String.init) ?? "", price.evalProblems.map(String.init) ?? "",
-                              price.coreHours.map(csvNumber) ?? ""]
+                let runsNeeded: String = price.runs.map { $0 > PassingPrice.maxRuns ? ">\(PassingPrice.maxRuns)" : String($0) } ?? ""
+                let fitColumns: [String] = [String(law.nPoints), law.runs.map { String($0.runs) } ?? "", csvNumber(f.r2), csvNumber(f.rmse),
+                                            csvNumber(e.holdoutError), e.holdoutMetric.rawValue, e.status, law.quality.rawValue]
+                let common = fitColumns + [runsNeeded, price.evalProblems.map(String.init) ?? "", price.coreHours.map(csvNumber) ?? ""]
                 let rows = f.form.parameterNames.enumerated().map { i, name in
                     (name, f.values[i], i < e.intervals.count ? e.intervals[i] : Interval.unknown)
                 } + law.derived.map { ($0.name, $0.value, $0.interval) }

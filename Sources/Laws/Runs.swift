@@ -9,13 +9,15 @@ import ResultSchema
 /// the larger cell's. Counting both would draw one run twice in the bootstrap. A schedule that
 /// reads the budget (`Cell.scheduleDependsOnBudget`) makes the cells different runs.
 public enum RunMerge {
-    /// One run's identity: everything but the budget.
+    /// One run's identity: everything but the budget (numerics version included: two versions
+    /// compute different runs).
     struct Key: Hashable {
         var method: String
         var taskMix: String
         var settings: [String: String]
         var configuration: Configuration
         var seed: UInt64
+        var numerics: Int?
     }
 
     /// The cells with every prefix cell folded into the largest-budget cell of its run
@@ -48,7 +50,7 @@ public enum RunMerge {
 
     static func key(_ c: Cell) -> Key {
         Key(method: c.method, taskMix: c.taskMix, settings: c.settings.filter { $0.key != "budget" }, configuration: Configuration(of: c),
-            seed: c.seed)
+            seed: c.seed, numerics: c.numerics)
     }
 }
 

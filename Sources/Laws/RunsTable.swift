@@ -49,13 +49,13 @@ public enum RunsTable {
     /// store named by its `grid` column, else by the file's folder. Errors name the file, the
     /// line and the column.
     public static func read(path: String, allowMixedNumerics: Bool = false) throws(LawError) -> CellStore {
-        guard let data = FileManager.default.contents(atPath: path) else { throw .io("cannot read \(path)") }
-        guard let text = String(data: data, encoding: .utf8) else { throw .parse("\(path): not UTF-8 text") }
         let table: CSVTable
         if path.hasSuffix(".jsonl") {
+            guard let data = FileManager.default.contents(atPath: path) else { throw .io("cannot read \(path)") }
+            guard let text = String(data: data, encoding: .utf8) else { throw .parse("\(path): not UTF-8 text") }
             table = try jsonLines(text, file: path)
         } else {
-            do { table = try CSVTable.parse(text) } catch { throw .parse("\(path): \(error.message)") }
+            table = try CSVTable.read(path: path)
         }
         let folder = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent().lastPathComponent
         let store = try cells(table, file: path, defaultGrid: folder)
@@ -80,6 +80,12 @@ public enum RunsTable {
             throw .badRequest("\(file):1: column '\(dup)' appears twice")
         }
         let settingColumns = t.header.filter { !known.contains($0) }
+        // A registry key that is not a grouping setting (a method knob, a part of the task
+        // label) would be neither a group nor a label here: it belongs in `method` or `task_mix`.
+        if let c = settingColumns.first(where: { CellSetting.named($0).map { $0.role != .setting } ?? false }) {
+            let home = CellSetting.named(c)?.role == .taskMix ? "task_mix (e.g. sort:1 [easy D=256])" : "method (e.g. grpo[kl=0.1])"
+            throw .badRequest("\(file):1: column '\(c)' is part of a run's \(home); write it there, not as a column of its own")
+        }
         func text(_ r: Int, _ name: String) -> String? { column(name).map { t.rows[r][$0].trimmingCharacters(in: .whitespaces) } }
         func number(_ r: Int, _ name: String, default d: Double?, finite: Bool = true, min: Double? = nil) throws(LawError) -> Double {
             guard let s = text(r, name), !s.isEmpty else {
@@ -89,6 +95,11 @@ public enum RunsTable {
             let v = s.lowercased() == "nan" ? Double.nan : Double(s)
             guard let v, !finite || v.isFinite else { throw .parse("\(where_(r, name)): '\(s)' is not a finite number") }
             if let min, v < min { throw .parse("\(where_(r, name)): \(s) is below \(compactNumber(min))") }
+            return v
+        }
+        func seed(_ r: Int) throws(LawError) -> UInt64 {
+            guard let s = text(r, "seed"), !s.isEmpty else { return 0 }
+            guard let v = UInt64(s) else { throw .parse("\(where_(r, "seed")): '\(s)' is not a whole number >= 0") }
             return v
         }
         func integer(_ r: Int, _ name: String, default d: Int, min: Int) throws(LawError) -> Int {
@@ -106,7 +117,11 @@ public enum RunsTable {
             let se = try number(r, "score_se", default: .nan, finite: false, min: 0)
             let rollouts = try number(r, "rollouts", default: .nan, finite: false, min: 0)
             var settings: [String: String] = [:]
-            for s in settingColumns { settings[s] = text(r, s) ?? "" }
+            for s in settingColumns {
+                // One spelling per number (1e-4 and 0.0001 are one setting), as grids spell them.
+                let v = text(r, s) ?? ""
+                settings[s] = Double(v).map { $0.isFinite ? knobNumber($0) : v } ?? v
+            }
             let schedule: Bool
             switch text(r, "schedule_reads_budget")?.lowercased() ?? "" {
             case "", "false", "0": schedule = false
@@ -118,7 +133,7 @@ public enum RunsTable {
                 id: run, method: text(r, "method").flatMap { $0.isEmpty ? nil : $0 } ?? "run", taskMix: text(r, "task_mix") ?? "",
                 parameters: try number(r, "N", default: 0, min: 0), rolloutsPerProblem: try integer(r, "n", default: 1, min: 1),
                 problemsPerBatch: try integer(r, "bp", default: 1, min: 1),
-                seed: UInt64(try integer(r, "seed", default: 0, min: 0)), curve: [],
+                seed: try seed(r), curve: [],
                 flopsPerRollout: try number(r, "flops_per_rollout", default: .nan, finite: false),
                 numerics: numerics, settings: settings, budget: try number(r, "budget", default: .nan, finite: false),
                 scheduleDependsOnBudget: schedule, wallSeconds: try number(r, "wall_seconds", default: .nan, finite: false, min: 0),
@@ -127,15 +142,19 @@ public enum RunsTable {
                 if let known = grid, known != g { throw .parse("\(where_(r, "grid")): '\(g)' differs from '\(known)' above") }
                 grid = g
             }
+            // As a store's cells carry them, so that `--within seed=1` reads either alike.
+            var c0 = cell
+            c0.settings["seed"] = String(c0.seed)
+            if c0.budget.isFinite { c0.settings["budget"] = knobNumber(c0.budget) }
             let point = CurvePoint(compute: compute, rollouts: rollouts, score: score, se: se)
             if var entry = byRun[run] {
-                if let differing = perRunDifference(entry.cell, cell) {
+                if let differing = perRunDifference(entry.cell, c0) {
                     throw .parse("\(where_(r, differing)): run '\(run)' has another value here than on line \(t.line(ofRow: entry.firstRow))")
                 }
                 entry.cell.curve.append(point)
                 byRun[run] = entry
             } else {
-                var c = cell
+                var c = c0
                 c.curve = [point]
                 byRun[run] = (c, r)
                 order.append(run)
@@ -168,6 +187,7 @@ public enum RunsTable {
     /// A JSON-lines runs table: one object per line, values strings or numbers (null: empty).
     static func jsonLines(_ text: String, file: String) throws(LawError) -> CSVTable {
         var header: [String] = [], rows: [[String: String]] = [], lines: [Int] = []
+        let text = text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text
         for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let s = line.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !s.isEmpty else { continue }

@@ -20,7 +20,7 @@ public struct BootstrapOptions: Sendable {
     public var resamples: Int
     /// Seed of the resampling stream (`SeededRNG`).
     public var seed: UInt64
-    /// Nominal coverage of the percentile intervals.
+    /// Nominal coverage of the intervals (percentile intervals, or the run bootstrap's t·SE intervals).
     public var level: Double
 
     /// Defaults: 200 resamples, seed 0, 95% intervals.

@@ -48,6 +48,6 @@ struct DeadZoneTests {
         #expect(abs(iv[0].expected - (1 + mid) / 2) < 1e-12)
         let rows = DeadZone.rows([doc])
         #expect(rows.count == 1 && rows[0].n == 2 && !rows[0].plugIn && rows[0].cells == 1)
-        #expect(DeadZone.markdown(rows).contains("| grpo | add:1,chain:1,mul:1,sort:1 | 100 | 2 | 8 | 1 |"))
+        #expect(DeadZone.markdown(rows).contains("| grpo | add:1,chain:1,mul:1,sort:1 |  | 100 | 2 | 8 | 1 |"))
     }
 }

@@ -144,8 +144,10 @@ struct HonestFitTests {
         law.asymptoteMax = 1
         law.runs = RunCount(runs: 3, strata: 1, fewestPerConfiguration: 3)
         #expect(law.quality == .saturated)
-        // With one run per configuration the interval means nothing: the runs gate speaks.
+        // With one run per configuration there is no interval (the run bootstrap measures no
+        // spread): the runs gate speaks.
         law.runs = RunCount(runs: 1, strata: 1, fewestPerConfiguration: 1)
+        law.estimate.intervals = law.estimate.intervals.map { _ in .unknown }
         #expect(law.quality == .tooFewRuns)
     }
 
@@ -242,5 +244,23 @@ struct SeedAgreementTests {
         #expect(Replication.agreementInterval(pooled, center: 0.66, share: .nan) == pooled)
         let c = Replication.agreementInterval(Interval(low: 1e9, high: 1e11), center: 1e10, share: 0.2, logScale: true)
         #expect(abs(log10(c.low) - 8) < 1e-9 && abs(log10(c.high) - 12) < 1e-9)
+    }
+}
+
+/// A merely wide interval capped at the bound is `ci_wide` with a price, not `saturated`.
+@Suite("Saturation is about the estimate")
+struct SaturationTests {
+    @Test func aWideIntervalCappedAtTheBoundIsNotSaturation() {
+        func law(a: Double) -> LawResult {
+            var l = LawResult(quantity: "score[n=4]", fit: LawFit(form: .scaleRL, values: [0.1, a, 1, 1e10]),
+                              intervals: [Interval(low: 0.1, high: 0.1), Interval(low: a - 0.4, high: 1), Interval(low: 0.5, high: 1.5),
+                                          Interval(low: 5e9, high: 2e10)], holdoutError: 0.01, nPoints: 20, typicalSE: 0.02)
+            l.runs = RunCount(runs: 2, strata: 1, fewestPerConfiguration: 2)
+            l.topDecadeRise = 0.2
+            l.asymptoteMax = 1
+            return l
+        }
+        #expect(law(a: 0.7).quality == .ciWide && law(a: 0.7).price.runs != nil)
+        #expect(law(a: 0.99).quality == .saturated)
     }
 }

@@ -103,3 +103,25 @@ struct RunsTableTests {
         }
     }
 }
+
+/// The runs table's reading of settings: one spelling per number, method knobs refused as
+/// columns, seed and budget readable by `--within`, a byte-order mark skipped in JSON lines.
+@Suite("Runs table settings")
+struct RunsTableSettingsTests {
+    @Test func settingsReadAsAStoreWouldHoldThem() throws {
+        let path = RunsTableTests.temp("runs.csv")
+        try "run,compute,score,n,seed,budget,lr\na,0,0.1,4,18446744073709551615,1e9,1e-4\na,1e9,0.2,4,18446744073709551615,1e9,1e-4\nb,0,0.1,4,1,1e9,0.0001\nb,1e9,0.3,4,1,1e9,0.0001\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let store = try RunsTable.read(path: path)
+        #expect(store.cells.map(\.seed) == [UInt64.max, 1])
+        #expect(Set(store.cells.map { $0.settings["lr"] }) == ["0.0001"])
+        #expect(store.within(try Stratum(parsing: "seed=1")).cells.map(\.id) == ["b"])
+        #expect(store.within(try Stratum(parsing: "budget=1e9")).cells.count == 2)
+        let knob = RunsTableTests.temp("runs.csv")
+        try "run,compute,score,n,kl\na,0,0.1,4,0.1\n".write(toFile: knob, atomically: true, encoding: .utf8)
+        #expect(throws: LawError.self) { try RunsTable.read(path: knob) }
+        let bom = RunsTableTests.temp("runs.jsonl")
+        try "\u{FEFF}{\"run\": \"a\", \"compute\": 0, \"score\": 0.1, \"n\": 2}\n".write(toFile: bom, atomically: true, encoding: .utf8)
+        #expect(try RunsTable.read(path: bom).cells.count == 1)
+    }
+}
