@@ -67,10 +67,15 @@ public struct LawGrouping: Sendable {
     /// (`CellSetting` role `setting`) and any setting a runs table brings that the registry
     /// does not know (an external trainer's `temperature`), in that order.
     public init(_ cells: [Cell], pool: Set<String> = []) {
-        let foreign = Set(cells.flatMap(\.settings.keys)).filter { CellSetting.named($0) == nil }.sorted()
-        let differ = (CellSetting.groupingKeys + foreign).filter { k in Set(cells.map { $0.settings[k] ?? "" }).count > 1 }
+        let differ = LawGrouping.candidates(cells).filter { k in Set(cells.map { $0.settings[k] ?? "" }).count > 1 }
         varying = differ.filter { !pool.contains($0) }
         pooled = differ.filter { pool.contains($0) }
+    }
+
+    /// The settings that may separate groups of `cells`: the registry's grouping keys, then
+    /// any key of theirs the registry does not know (a runs table's own columns), sorted.
+    public static func candidates(_ cells: [Cell]) -> [String] {
+        CellSetting.groupingKeys + Set(cells.flatMap(\.settings.keys)).filter { CellSetting.named($0) == nil }.sorted()
     }
 
     /// The varying settings of `c` as (key, value) pairs, in registry order.

@@ -49,20 +49,7 @@ public enum Bootstrap {
     /// indices). A draw whose vector has a different width than the first is all NaN. Empty
     /// when there are no units or no resamples.
     public static func draws(units: Int, options: BootstrapOptions, statistic: ([Int]) -> [Double]) -> [[Double]] {
-        guard units > 0, options.resamples > 0 else { return [] }
-        var rng = SeededRNG(seed: options.seed).derived("bootstrap")
-        var draws: [[Double]] = []
-        draws.reserveCapacity(options.resamples)
-        var idx = [Int](repeating: 0, count: units)
-        var width = -1
-        for _ in 0..<options.resamples {
-            for i in 0..<units { idx[i] = rng.below(units) }
-            idx.sort()
-            let s = statistic(idx)
-            if width < 0 { width = s.count }
-            draws.append(s.count == width ? s : [Double](repeating: .nan, count: max(width, 0)))
-        }
-        return draws
+        draws(strata: [Array(0..<units)], options: options, stream: "bootstrap", statistic: statistic)
     }
 
     /// Fewest finite draws a component needs for an interval (or a frequency): max(10, resamples/2).
@@ -142,11 +129,13 @@ extension Bootstrap {
     /// The run bootstrap: each resample draws, in every stratum (configuration) separately,
     /// as many runs with replacement as the stratum has, so that no configuration drops out of
     /// a resample; `statistic` gets the drawn unit indices, sorted. Empty when there are no
-    /// units or no resamples.
-    public static func draws(strata: [[Int]], options: BootstrapOptions, statistic: ([Int]) -> [Double]) -> [[Double]] {
+    /// units or no resamples. `stream` names the seeded random stream (one stratum of all the
+    /// units on the "bootstrap" stream is `draws(units:)`).
+    public static func draws(strata: [[Int]], options: BootstrapOptions, stream: String = "run-bootstrap",
+                             statistic: ([Int]) -> [Double]) -> [[Double]] {
         let units = strata.reduce(0) { $0 + $1.count }
         guard units > 0, options.resamples > 0 else { return [] }
-        var rng = SeededRNG(seed: options.seed).derived("run-bootstrap")
+        var rng = SeededRNG(seed: options.seed).derived(stream)
         var draws: [[Double]] = []
         draws.reserveCapacity(options.resamples)
         var idx: [Int] = []

@@ -77,7 +77,7 @@ struct Fit: ParsableCommand {
                 throw LawError.badRequest("--within '\(within)': none of the \(all) runs in \(results ?? curves ?? "") has \(stratum)")
             }
         }
-        let settings = CellSetting.groupingKeys + Set(store.cells.flatMap(\.settings.keys)).filter { CellSetting.named($0) == nil }.sorted()
+        let settings = LawGrouping.candidates(store.cells)
         for key in pool where !settings.contains(key) {
             throw LawError.badRequest("--pool \(key): not a setting that separates law groups (settings: \(settings.joined(separator: ", ")))")
         }
