@@ -28,8 +28,30 @@ public struct GridRunner {
         self.log = log
     }
 
+    /// A cell that failed: in this run, or recorded as failed by an earlier one.
+    public struct Failure: Sendable, Hashable {
+        public var id: String
+        /// The exit status or signal, or the error the cell's document records.
+        public var reason: String
+        /// Where its worker's log is.
+        public var log: String
+        /// Whether an earlier run recorded it (this run skipped it).
+        public var earlier: Bool
+
+        public init(id: String, reason: String, log: String, earlier: Bool) {
+            self.id = id; self.reason = reason; self.log = log; self.earlier = earlier
+        }
+
+        /// "REASON (log: PATH)", the log named once (a worker's reason already points at it).
+        public var detail: String { reason + (reason.contains("logs/\(id).log") ? "" : " (log: \(log))") }
+        /// "ID (earlier run): REASON (log: PATH)".
+        public var line: String { id + (earlier ? " (earlier run)" : "") + ": " + detail }
+    }
+
     public struct Summary: Sendable {
         public var done = 0, failed = 0, skipped = 0, total = 0
+        /// Every failed cell of the shard, in the order met (earlier failures first).
+        public var failures: [Failure] = []
         public var interrupted = false
         /// The signal that interrupted the run (SIGINT, SIGTERM, SIGUSR1), 0 if none.
         public var interruptSignal: Int32 = 0
@@ -81,6 +103,10 @@ public struct GridRunner {
         }
         let todo = cells.filter { !store.hasCell($0.id) }
         summary.skipped = cells.count - todo.count
+        for c in cells where store.hasCell(c.id) {
+            guard let doc = try? store.readCell(c.id), doc.status == "failed" else { continue }
+            summary.failures.append(Failure(id: c.id, reason: doc.failure ?? "failed", log: store.logPath(c.id), earlier: true))
+        }
         if summary.skipped > 0 { log("\(summary.skipped) of \(cells.count) cells already finished; skipping them") }
         let building = Set(toBuild.map(\.name))
         let cellJobs = todo.map { c in
@@ -106,17 +132,23 @@ public struct GridRunner {
                 return
             }
             doneFlops += job.flops
+            var failure: String?
             if o.ok {
-                let failedInside = (try? store.readCell(job.id))?.status == "failed"
-                if failedInside { summary.failed += 1 } else { summary.done += 1 }
+                let doc = try? store.readCell(job.id)
+                if doc?.status == "failed" { failure = doc?.failure ?? "failed" } else { summary.done += 1 }
             } else if o.attempts == 0 {
-                summary.failed += 1  // its base failed: left pending for the next run
+                failure = "its base failed; the cell stays pending for the next run"
             } else if let base = grid.base(named: cell.base) {
-                summary.failed += 1
+                failure = o.reason
                 let doc = CellResult.failed(
                     config: cell.config, baseKey: base.key, baseName: base.name,
                     baseParameters: base.model.nonEmbeddingParameterCount, reason: o.reason)
                 try? store.writeCell(doc, id: job.id)
+            }
+            if let failure {
+                summary.failed += 1
+                summary.failures.append(Failure(id: job.id, reason: failure, log: job.log, earlier: false))
+                log("cell \(job.id) failed: " + (summary.failures.last?.detail ?? failure))
             }
             let elapsed = Date().timeIntervalSince(start)
             let eta = doneFlops > 0 ? elapsed * (totalFlops - doneFlops) / doneFlops : 0

@@ -69,6 +69,14 @@ struct Run: ParsableCommand {
             for good is recorded with its reason and the grid goes on. --shard I/K runs every \
             K-th cell starting at I (how Slurm array tasks split a grid); a lock stops two \
             runners from working the same shard.
+
+            A failed cell is reported when it fails (its reason: exit status, signal or the \
+            error its document records, and where its log is) and again in the final summary, \
+            with any failed cell an earlier run recorded. The exit status is 1 when some cell \
+            of the shard has failed (so `rlscale run GRID && rlscale fit …` stops), 130 when \
+            interrupted, 0 otherwise. `rlscale status` lists the failed cells with their \
+            reasons; `rlscale slurm --resubmit-failed` reruns them on Slurm, and deleting a \
+            failed document (results/<grid>/cells/<id>.json) reruns it locally.
             """)
 
     @Argument(help: "Grid file, e.g. grids/quick.toml.") var grid: String
@@ -85,7 +93,12 @@ struct Run: ParsableCommand {
         var runner = GridRunner(grid: g, gridFile: grid, store: store, executor: LocalExecutor(jobs: jobs), shard: (i, k), log: stderrLine)
         runner.basesOnly = basesOnly
         let s = try runner.run()
-        stderrLine("grid \(g.name): \(s.done + s.skipped) of \(s.total) cells done (\(s.skipped) from earlier runs), \(s.failed) failed")
+        let earlier = s.failures.filter(\.earlier).count
+        stderrLine("grid \(g.name): \(s.done + s.skipped - earlier) of \(s.total) cells done (\(s.skipped - earlier) from earlier runs), "
+                   + "\(s.failed + earlier) failed" + (earlier > 0 ? " (\(earlier) in earlier runs)" : ""))
+        for f in s.failures {
+            stderrLine("  failed " + f.line)
+        }
         if s.interrupted {
             // Slurm's warning before the time limit (`--signal=B:USR1@…` in the array
             // script): put this task back in the queue; it resumes where it stopped.
@@ -100,6 +113,7 @@ struct Run: ParsableCommand {
             }
             throw ExitCode(130)
         }
+        if !s.failures.isEmpty { throw ExitCode(1) }
     }
 }
 
@@ -202,13 +216,19 @@ struct Status: ParsableCommand {
         let store = ResultStore(root: dir.deletingLastPathComponent().path, grid: dir.lastPathComponent)
         let m = try store.readManifest()
         var rows: [String: (done: Int, failed: Int, pending: Int)] = [:]
+        var failures: [GridRunner.Failure] = []
         for c in m.grid.cells {
             var r = rows[c.config.methodLabel] ?? (0, 0, 0)
             if store.hasCell(c.id), let problem = store.cellProblem(c.id) {
                 FileHandle.standardError.write(Data("warning: cell \(c.id): \(problem) (counted pending; `run` moves it to quarantine/)\n".utf8))
                 r.pending += 1
             } else if store.hasCell(c.id) {
-                if (try? store.readCell(c.id))?.status == "failed" { r.failed += 1 } else { r.done += 1 }
+                if let doc = try? store.readCell(c.id), doc.status == "failed" {
+                    r.failed += 1
+                    failures.append(GridRunner.Failure(id: c.id, reason: doc.failure ?? "failed", log: store.logPath(c.id), earlier: false))
+                } else {
+                    r.done += 1
+                }
             } else {
                 r.pending += 1
             }
@@ -221,6 +241,7 @@ struct Status: ParsableCommand {
         }
         let t = rows.values.reduce((0, 0, 0)) { ($0.0 + $1.done, $0.1 + $1.failed, $0.2 + $1.pending) }
         print(pad("all", width) + String(format: " %5d %7d %8d", t.0, t.1, t.2))
+        for f in failures { print("failed " + f.line) }
         // Documents of cells this grid no longer has: another numerics version (their ids
         // changed) or an edited grid. `fit` refuses to mix numerics versions.
         let ids = Set(m.grid.cells.map(\.id))
