@@ -42,6 +42,11 @@ public struct GridRunner {
             self.id = id; self.reason = reason; self.log = log; self.earlier = earlier
         }
 
+        /// The failure a cell's document records (nil unless its status is failed).
+        public static func recorded(_ doc: CellResult, id: String, store: ResultStore, earlier: Bool) -> Failure? {
+            doc.status == "failed" ? Failure(id: id, reason: doc.failure ?? "failed", log: store.logPath(id), earlier: earlier) : nil
+        }
+
         /// "REASON (log: PATH)", the log named once (a worker's reason already points at it).
         public var detail: String { reason + (reason.contains("logs/\(id).log") ? "" : " (log: \(log))") }
         /// "ID (earlier run): REASON (log: PATH)".
@@ -104,8 +109,7 @@ public struct GridRunner {
         let todo = cells.filter { !store.hasCell($0.id) }
         summary.skipped = cells.count - todo.count
         for c in cells where store.hasCell(c.id) {
-            guard let doc = try? store.readCell(c.id), doc.status == "failed" else { continue }
-            summary.failures.append(Failure(id: c.id, reason: doc.failure ?? "failed", log: store.logPath(c.id), earlier: true))
+            if let doc = try? store.readCell(c.id), let f = Failure.recorded(doc, id: c.id, store: store, earlier: true) { summary.failures.append(f) }
         }
         if summary.skipped > 0 { log("\(summary.skipped) of \(cells.count) cells already finished; skipping them") }
         let building = Set(toBuild.map(\.name))

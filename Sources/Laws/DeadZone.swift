@@ -64,8 +64,7 @@ public enum DeadZone {
     /// middle and last third of their intervals and over all of them.
     public struct Row: Sendable {
         public var method: String, taskMix: String
-        /// The cells' values of the settings that vary among the documents ("lag=4"), as law
-        /// groups name them.
+        /// The law group's values of the settings that vary ("lag=4").
         public var settings: String
         public var parameters: Int, n: Int, bp: Int
         public var cells: Int
@@ -76,37 +75,26 @@ public enum DeadZone {
         public var plugIn: Bool
     }
 
-    /// The rows of `docs` (single-turn cells with per-problem successes only). A cell whose
-    /// budget is smaller than another's of the same base, settings and seed is a prefix of that
-    /// run (`RunMerge`) and is left out; rows are keyed by the settings that vary, as law groups.
-    public static func rows(_ docs: [CellResult]) -> [Row] {
+    /// The rows of a grid analysis: the runs of each law group of `report` (prefix cells
+    /// already folded, `--within` and `--pool` applied, as for the laws), read from their
+    /// documents in `documents` (by cell id); single-turn cells with per-problem successes only.
+    public static func rows(_ report: LawsReport, documents: [String: CellResult]) -> [Row] {
         struct Key: Hashable, Comparable {
             var method: String, taskMix: String, settings: String, parameters: Int, n: Int, bp: Int
             static func < (a: Key, b: Key) -> Bool {
                 (a.method, a.taskMix, a.settings, a.parameters, a.n, a.bp) < (b.method, b.taskMix, b.settings, b.parameters, b.n, b.bp)
             }
         }
-        // The longest cell of each run.
-        var longest: [String: CellResult] = [:], runs: [CellResult] = []
-        for d in docs {
-            guard !d.config.scheduleDependsOnBudget else { runs.append(d); continue }
-            var c = d.config
-            c.budgetFLOPs = 0
-            let id = d.baseKey + "|" + String(decoding: (try? JSONEncoder().encode(c)) ?? Data(), as: UTF8.self)
-            if let kept = longest[id], kept.config.budgetFLOPs >= d.config.budgetFLOPs { continue }
-            longest[id] = d
-        }
-        runs += longest.values
-        let varying = CellSetting.groupingKeys.filter { k in Set(runs.map { CellSetting.values(of: $0.config)[k] ?? "" }).count > 1 }
         var byKey: [Key: [(doc: CellResult, intervals: [Interval])]] = [:]
-        for d in runs where d.config.episodeSpec.turns == 1 {
-            let iv = intervals(d)
-            guard !iv.isEmpty else { continue }
-            let values = CellSetting.values(of: d.config)
-            let key = Key(method: d.config.methodLabel, taskMix: d.config.lawGroupLabel,
-                          settings: varying.map { "\($0)=\(values[$0] ?? "")" }.joined(separator: ", "), parameters: d.baseParameters,
-                          n: d.config.rolloutsPerProblem, bp: d.config.problemsPerBatch)
-            byKey[key, default: []].append((d, iv))
+        for g in report.groups {
+            for c in g.cells {
+                guard let d = documents[c.id], d.config.episodeSpec.turns == 1 else { continue }
+                let iv = intervals(d)
+                guard !iv.isEmpty else { continue }
+                let key = Key(method: g.method, taskMix: g.taskMix, settings: settingsLabel(g.settings), parameters: d.baseParameters,
+                              n: d.config.rolloutsPerProblem, bp: d.config.problemsPerBatch)
+                byKey[key, default: []].append((d, iv))
+            }
         }
         return byKey.keys.sorted().map { key in
             let cells = byKey[key] ?? []
@@ -134,8 +122,8 @@ public enum DeadZone {
             + "Zero-variance groups measured in training / expected from the cell's own per-problem pass rates on its "
             + "training distribution, pⁿ + (1 − p)ⁿ averaged over problems (unbiased from each point's samples when n ≤ "
             + "the evaluation samples; the plug-in, biased upward, otherwise: marked *), between consecutive evaluation "
-            + "points, averaged over the first, middle and last third of the run and over all of it; seeds pooled, "
-            + "prefix cells left out, the whole store (`--within` does not apply here).\n\n"
+            + "points, averaged over the first, middle and last third of the run and over all of it; the law groups' "
+            + "runs, seeds pooled.\n\n"
             + "| method | task mix | settings | N | n | Bp | runs | first third | middle third | last third | whole run |\n"
             + "|---|---|---|---|---|---|---|---|---|---|---|\n"
         for r in rows {

@@ -94,9 +94,11 @@ struct Fit: ParsableCommand {
             return
         }
         // Cells that measured support expansion: pass@k at start and end, new support, by arm.
-        let documents = try CellDocuments.load(results: results, allowMixedNumerics: allowMixed).documents
+        let loaded = try CellDocuments.load(results: results, allowMixedNumerics: allowMixed)
+        let documents = loaded.documents
         let support = SupportAnalysis.analyse(cells: documents)
-        var files = try report.write(to: dir, appendix: DeadZone.markdown(DeadZone.rows(documents)) + support.markdown())
+        let deadZone = DeadZone.rows(report, documents: Dictionary(zip(loaded.ids, documents), uniquingKeysWith: { a, _ in a }))
+        var files = try report.write(to: dir, appendix: DeadZone.markdown(deadZone) + support.markdown())
         if !support.arms.isEmpty {
             files += try support.write(to: dir)
             print("support expansion: \(support.arms.count) arm(s) → \(dir)/support.csv")

@@ -223,9 +223,9 @@ struct Status: ParsableCommand {
                 FileHandle.standardError.write(Data("warning: cell \(c.id): \(problem) (counted pending; `run` moves it to quarantine/)\n".utf8))
                 r.pending += 1
             } else if store.hasCell(c.id) {
-                if let doc = try? store.readCell(c.id), doc.status == "failed" {
+                if let doc = try? store.readCell(c.id), let f = GridRunner.Failure.recorded(doc, id: c.id, store: store, earlier: false) {
                     r.failed += 1
-                    failures.append(GridRunner.Failure(id: c.id, reason: doc.failure ?? "failed", log: store.logPath(c.id), earlier: false))
+                    failures.append(f)
                 } else {
                     r.done += 1
                 }

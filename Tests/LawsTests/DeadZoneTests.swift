@@ -46,7 +46,14 @@ struct DeadZoneTests {
         #expect(abs(iv[0].measured - (4 * 1.0 + 6 * 0.5) / 10) < 1e-12)  // weighted by steps
         let mid = (PassAtK.worst(n: 8, c: 4, k: 2) * 2)
         #expect(abs(iv[0].expected - (1 + mid) / 2) < 1e-12)
-        let rows = DeadZone.rows([doc])
+        // The rows follow the law groups' runs: a cell the analysis holds, read from its document.
+        let cell = Cell(id: "c1", method: "grpo", taskMix: config.lawGroupLabel, parameters: 100, rolloutsPerProblem: 2, problemsPerBatch: 8,
+                        curve: [CurvePoint(compute: 0, rollouts: 0, score: 0.1), CurvePoint(compute: 1e8, rollouts: 100, score: 0.3)],
+                        flopsPerRollout: 1e6)
+        let report = GridAnalysis.run(CellStore(grid: "d", cells: [cell]), score: try ScoreSelector(),
+                                      options: AnalysisOptions(bootstrap: BootstrapOptions(resamples: 0)))
+        #expect(DeadZone.rows(report, documents: ["other": doc]).isEmpty)
+        let rows = DeadZone.rows(report, documents: ["c1": doc])
         #expect(rows.count == 1 && rows[0].n == 2 && !rows[0].plugIn && rows[0].cells == 1)
         #expect(DeadZone.markdown(rows).contains("| grpo | add:1,chain:1,mul:1,sort:1 |  | 100 | 2 | 8 | 1 |"))
     }
