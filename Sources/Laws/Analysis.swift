@@ -408,11 +408,10 @@ struct Slot {
     var notes: [String] = []
     /// Allocation laws: the optimum's status at each point of the series.
     var optimumStatuses: [OptimumStatus] = []
-    /// The runs behind the law (score laws of arms and configurations: their own cells'); nil:
-    /// every run of the group.
-    var runs: RunCount? = nil
     /// The cells the law is fitted to (arm and configuration laws); nil: every cell of the group.
     var cells: [Cell]? = nil
+    /// The runs behind the law: its own cells', or nil for every run of the group.
+    var runs: RunCount? { cells.map(RunCount.init) }
 
     /// The ScaleRL law of a set of cells (an arm or a configuration): their curve points with
     /// C > 0 pooled, R0 = the mean step-0 score of these cells (else `fallbackR0`), the fit
@@ -426,7 +425,7 @@ struct Slot {
         let minX = options.fitWindowFraction * (x.max() ?? 0)
         return Slot(quantity: quantity, form: .scaleRL, data: LawData(x: x, y: y, weights: Slot.weights(se, used: x.map { $0 >= minX })),
                     options: FitOptions(r0: r0, asymptoteMax: options.asymptoteMax, minX: minX), band: true, se: se,
-                    runs: RunCount(cells), cells: cells)
+                    cells: cells)
     }
 
     /// Median of the finite positive entries of `se` (NaN when none).
