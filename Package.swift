@@ -5,6 +5,9 @@
 // Targets, bottom to top (dependencies flow one way):
 //   COpenBLAS, CGSL   system libraries (kept apart: their CBLAS headers clash in one module)
 //   RLCommon          seeded RNG, atomic files, stable hashing: no numerics
+//   KernelInterface   the engine's kernel protocol and the value types its kernels share
+//   KernelsAVX512, KernelsAVX2, KernelsPortable
+//                     one kernel source (Sources/KernelSource) built per SIMD level
 //   PolicyModel       the transformer engine: forward/backward, AdamW, KV-cache sampling,
 //                     safetensors checkpoints, the harness's one FLOP formula, the engine bench
 //   Tasks             vocabulary, task families, verifiers, noisy-solver pretraining corpus
@@ -23,28 +26,25 @@ import PackageDescription
 
 import Foundation
 
-/// The engine's element-wise kernels (exp, GELU, softmax on 8-wide SIMD vectors) run
-/// about a third faster when the compiler may use AVX2 and FMA registers. They are used
-/// when the machine that builds has them (every x86-64 server CPU since 2013), unless
-/// RLSCALE_PORTABLE_BUILD=1 asks for a binary that runs on any x86-64. Lanes are computed
-/// with the same IEEE operations either way (Swift does not contract a·b + c into an
-/// FMA), so results do not depend on it.
-let hostHasAVX2: Bool = {
+/// The engine's kernels (Sources/KernelSource) are compiled once per SIMD level, each
+/// module for its instruction set; rlscale picks one at start-up from the CPU's features
+/// (`SIMDLevel`), so one binary runs on any x86-64 CPU at the best level it supports. The
+/// lanes are the same IEEE operations at every level (Swift does not contract a·b + c into
+/// an FMA), so the levels compute the same bits. Elsewhere than x86-64 all three modules are
+/// the portable build.
+func kernelTarget(_ name: String, cpu: String?, define: String? = nil) -> Target {
+    var flags = ["-Ounchecked"]
+    var settings: [SwiftSetting] = []
     #if arch(x86_64)
-    guard Context.environment["RLSCALE_PORTABLE_BUILD"] != "1",
-        let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-        let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-    else { return false }
-    let set = Set(flags.split(separator: " "))
-    return set.contains("avx2") && set.contains("fma")
-    #else
-    return false
+    if let cpu { flags += ["-target-cpu", cpu] }
+    if let define { settings.append(.define(define)) }
     #endif
-}()
+    return .target(
+        name: name, dependencies: ["KernelInterface", "COpenBLAS"],
+        swiftSettings: settings + [.unsafeFlags(flags, .when(configuration: .release))])
+}
 
-let optimised: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked"] + (hostHasAVX2 ? ["-target-cpu", "haswell"] : []), .when(configuration: .release))
-]
+let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
 let package = Package(
     name: "rlscale",
@@ -65,7 +65,14 @@ let package = Package(
             name: "CGSL", path: "Sources/CGSL",
             providers: [.apt(["libgsl-dev"])]),
         .target(name: "RLCommon"),
-        .target(name: "PolicyModel", dependencies: ["COpenBLAS", "RLCommon"], swiftSettings: optimised),
+        .target(name: "KernelInterface", swiftSettings: optimised),
+        kernelTarget("KernelsAVX512", cpu: "skylake-avx512", define: "KERNELS_AVX512"),
+        kernelTarget("KernelsAVX2", cpu: "haswell"),
+        kernelTarget("KernelsPortable", cpu: nil),
+        .target(
+            name: "PolicyModel",
+            dependencies: ["COpenBLAS", "RLCommon", "KernelInterface", "KernelsAVX512", "KernelsAVX2", "KernelsPortable"],
+            swiftSettings: optimised),
         .target(name: "Tasks", dependencies: ["RLCommon"]),
         // The cell document's types, free of the engine so that readers (Laws) need no BLAS.
         .target(name: "ResultSchema", dependencies: ["Tasks", "RLCommon"]),
@@ -84,7 +91,7 @@ let package = Package(
                 "PolicyModel", "RLCommon", "Tasks", "ResultSchema", "Evaluation", "BasePolicies", "Rewards", "RLTraining", "Grid", "Laws",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon"]),
+        .testTarget(name: "PolicyModelTests", dependencies: ["PolicyModel", "RLCommon", "KernelInterface", "KernelsPortable"]),
         .testTarget(name: "RLTrainingTests", dependencies: ["RLTraining", "Rewards", "BasePolicies", "Evaluation", "Tasks", "ResultSchema", "PolicyModel", "RLCommon"]),
         .testTarget(name: "LawsTests", dependencies: ["Laws", "ResultSchema", "Tasks", "RLCommon"]),
         .testTarget(name: "GridTests", dependencies: ["Grid", "RLTraining", "BasePolicies", "Evaluation", "Tasks", "ResultSchema", "RLCommon", "Laws"]),

@@ -23,6 +23,8 @@ public struct BaseRecord: Codable, Sendable {
     public var evaluation: BaseEvaluation?
     /// The OpenBLAS core the base was trained with (`BLASCore.current`).
     public var blasCore: String?
+    /// The SIMD level of the engine's kernels it was trained with (`SIMDLevel.active`).
+    public var simd: String?
 
     public init(
         spec: BaseSpec, steps: Int = 0, tokens: Int = 0, trainFLOPs: Double = 0, wallSeconds: Double = 0,
@@ -39,6 +41,7 @@ public struct BaseRecord: Codable, Sendable {
         self.lossCurve = lossCurve
         self.evaluation = evaluation
         blasCore = BLASCore.current
+        simd = SIMDLevel.active.rawValue
     }
 }
 
@@ -114,7 +117,7 @@ public enum Pretraining {
         let every = max(1, estSteps / 50)
         while tokens < budget {
             let batch = SequenceBatch((0..<spec.batch).map { _ in spec.corpus.example(&rng) })
-            try model.forward(tokens: batch.tokens, batch: batch.rows, length: batch.length)
+            try batch.forward(model)
             model.zeroGradients()
             let w = batch.targets.map { $0 >= 0 ? 1 / Float(batch.targetCount) : 0 }
             let loss = try model.setWeightedNLLGradient(targets: batch.targets, weights: w)
@@ -122,7 +125,7 @@ public enum Pretraining {
             opt.step(model, learningRate: schedule.rate(at: steps))
             steps += 1
             tokens += batch.targetCount
-            flops += Double(batch.rows) * FLOPs.trainSequence(spec.model, length: batch.length)
+            flops += batch.trainFLOPs(spec.model)
             window += loss
             windowN += 1
             if steps % every == 0 || tokens >= budget {

@@ -134,8 +134,8 @@ public enum Evaluator {
     }
 
     /// log p(reference solution + EOS | prompt) of each problem under `model`: one
-    /// teacher-forced forward per problem, batched `batchRows` at a time (padded to the
-    /// batch's longest, run `Transformer.passRows` rows per forward pass). Exact (no
+    /// teacher-forced forward per problem, batched `batchRows` at a time (run
+    /// `Transformer.passRows` sequences per forward pass). Exact (no
     /// sampling), so its only noise is which problems are in the set. Returns the
     /// log-probabilities and the forward FLOPs spent.
     public static func referenceLogProbs(
@@ -149,15 +149,16 @@ public enum Evaluator {
             let chunk = problems[start..<min(problems.count, start + batchRows)]
             start += chunk.count
             let batch = SequenceBatch(chunk.map { ($0.promptTokens, Problem.completionTokens($0.solution)) })
-            let T = batch.length
-            flops += Double(batch.rows) * FLOPs.forwardSequence(model.config, length: T)
-            for pass in Transformer.passes(rows: batch.rows) {
-                try model.forward(tokens: batch.tokens, rows: pass, length: T)
-                let lp = try model.logProbs(targets: Array(batch.targets[(pass.lowerBound * T)..<(pass.upperBound * T)]))
-                for b in 0..<pass.count {
-                    let row = pass.lowerBound + b
+            flops += batch.forwardFLOPs(model.config)
+            for pass in batch.passes {
+                try batch.forward(model, rows: pass)
+                let first = batch.positions(pass).lowerBound
+                let lp = try model.logProbs(targets: Array(batch.targets[batch.positions(pass)]))
+                for row in pass {
                     var sum = 0.0
-                    for t in 0..<T where batch.targets[row * T + t] >= 0 { sum += Double(lp[b * T + t]) }
+                    for t in 0..<batch.lengths[row] where batch.targets[batch.position(row, t)] >= 0 {
+                        sum += Double(lp[batch.position(row, t) - first])
+                    }
                     out.append(sum)
                 }
             }

@@ -9,8 +9,8 @@ import Tasks
 /// per-token sums are Rao–Blackwellised over the vocabulary).
 public enum SequenceKL {
     /// One value per (prompt, completion) pair, and the forward FLOPs spent (two forwards
-    /// per sequence): batches of 256 rows padded to their longest, each run
-    /// `Transformer.passRows` rows per forward pass.
+    /// per sequence): batches of 256 rows, each run `Transformer.passRows` sequences per
+    /// forward pass.
     public static func perSample(
         policy: Transformer, reference: Transformer, _ pairs: [(prompt: [Int32], completion: [Int32])]
     ) throws(ModelError) -> (kl: [Double], flops: Double) {
@@ -22,18 +22,18 @@ public enum SequenceKL {
         while start < pairs.count {
             let chunk = Array(pairs[start..<min(pairs.count, start + 256)])
             start += chunk.count
-            let b = SequenceBatch(chunk), T = b.length
-            flops += Double(b.rows) * (FLOPs.forwardSequence(policy.config, length: T)
-                + FLOPs.forwardSequence(reference.config, length: T))
-            for pass in Transformer.passes(rows: b.rows) {
-                try policy.forward(tokens: b.tokens, rows: pass, length: T)
+            let b = SequenceBatch(chunk)
+            flops += b.forwardFLOPs(policy.config) + b.forwardFLOPs(reference.config)
+            for pass in b.passes {
+                try b.forward(policy, rows: pass)
                 let pz = Array(policy.logits), plse = Array(policy.logSumExp), pp = Array(policy.probabilities)
-                try reference.forward(tokens: b.tokens, rows: pass, length: T)
+                try b.forward(reference, rows: pass)
                 let qz = reference.logits, qlse = reference.logSumExp
+                let first = b.positions(pass).lowerBound
                 for row in pass {
                     var sum = 0.0
-                    for t in 0..<T where b.targets[row * T + t] >= 0 {
-                        let n = (row - pass.lowerBound) * T + t
+                    for t in 0..<b.lengths[row] where b.targets[b.position(row, t)] >= 0 {
+                        let n = b.position(row, t) - first
                         var kl = 0.0
                         for v in 0..<V {
                             let p = Double(pp[n * V + v])

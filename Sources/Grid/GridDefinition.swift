@@ -48,6 +48,9 @@ public struct GridDefinition: Hashable, Sendable {
         /// support measurement (nil: none).
         public var evalTurns: Int?
         public var supportSamples: Int?
+        /// Reward diagnostics (sequence KL to the base, proxy beside gold) at every point even
+        /// on the gold reward.
+        public var evalKL: Bool
         /// Line of the `[cell]` header (0 when there is none).
         public var line: Int
         /// Line of each key written in `[cell]`; a key left at its default has none.
@@ -188,9 +191,10 @@ extension GridDefinition {
             throw r.error(t.line(of: "eval_turns"), "eval_turns", "must be at most \(EpisodeSpec.maxTurns), got \(e)")
         }
         let supportSamples: Int? = t["support_samples"] == nil ? nil : try r.int(t, "support_samples", "[cell]", default: 4, min: 4)
+        let evalKL = try r.bool(t, "eval_kl", "[cell]", default: false)
         return CellSettings(
             evalPoints: evalPoints, evalSamples: evalSamples, evalProblems: evalProblems, warmup: warmup, knobs: knobs,
-            minDifficulty: minDifficulty, maxDifficulty: maxDifficulty, evalTurns: evalTurns, supportSamples: supportSamples,
+            minDifficulty: minDifficulty, maxDifficulty: maxDifficulty, evalTurns: evalTurns, supportSamples: supportSamples, evalKL: evalKL,
             line: t.line, keyLines: Dictionary(uniqueKeysWithValues: t.keys.map { ($0, t.line(of: $0)) }))
     }
 

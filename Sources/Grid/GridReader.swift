@@ -100,6 +100,12 @@ struct GridReader {
         return x
     }
 
+    func bool(_ t: TOMLTable, _ k: String, _ section: String, default d: Bool) throws(GridError) -> Bool {
+        guard let v = t[k] else { return d }
+        guard case .bool(let b) = v else { throw error(t.line(of: k), k, "in \(section) must be true or false, got \(v.typeName) \(v)") }
+        return b
+    }
+
     func string(_ t: TOMLTable, _ k: String, _ section: String) throws(GridError) -> String? {
         guard let v = t[k] else { return nil }
         guard case .string(let s) = v else { throw error(t.line(of: k), k, "in \(section) must be a string, got \(v.typeName) \(v)") }

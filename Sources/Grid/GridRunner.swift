@@ -179,11 +179,18 @@ func formatDuration(_ s: Double) -> String {
 
 /// What a worker process does: build one base, or run one cell and write its document.
 public enum Worker {
-    /// Refuses to work under another OpenBLAS core than the one the grid pins.
+    /// Refuses to work under another OpenBLAS core than the one the grid pins, and computes
+    /// with the SIMD level it pins (refusing, with the missing CPU features, on a node that
+    /// cannot run it).
     static func checkCore(_ m: ResultStore.Manifest) throws {
         if let pinned = m.blasCore, pinned.lowercased() != BLASCore.current.lowercased() {
             throw GridRunner.RunError.io(
                 "grid '\(m.grid.name)' is pinned to OpenBLAS core \(pinned) but this worker loaded \(BLASCore.current)")
+        }
+        if let pinned = m.simd {
+            do { SIMDLevel.use(try SIMDLevel.checked(pinned)) } catch {
+                throw GridRunner.RunError.io("grid '\(m.grid.name)' is pinned to SIMD level \(pinned): \(error)")
+            }
         }
     }
 

@@ -139,6 +139,7 @@ extension GridDefinition {
             trainBucket: at(axes.trainBucket, "train_bucket"), poolSize: at(axes.poolSize, "pool_size"), policyLag: lag,
             seed: UInt64(seed), evalPoints: cell.evalPoints, evalSamples: cell.evalSamples, evalProblemsPerLevel: cell.evalProblems)
         config.supportSamples = cell.supportSamples
+        config.evalKL = cell.evalKL ? true : nil
         // Method knobs: [cell] values (checked when decoded), then the knob axes the method reads.
         // The gated knobs last: whether a cell reads `rm_*` depends on its reward, whether it
         // reads `feedback` and `turn_credit` on its turns (and `feedback` on its eval_turns);

@@ -114,6 +114,9 @@ public struct ResultStore: Sendable {
         /// The OpenBLAS core every base and cell of the grid runs (pinned by the first run
         /// or submission; nil in manifests written before pinning existed).
         public var blasCore: String?
+        /// The SIMD level every base and cell of the grid computes with (pinned like the
+        /// core; nil in manifests written before numerics 4).
+        public var simd: String? = nil
         /// `Harness.version`, `Numerics.version` and `CellResult.schemaVersion` as fields.
         public var harness: String? = nil
         public var numerics: Int? = nil
@@ -133,6 +136,12 @@ public struct ResultStore: Sendable {
         return (try? readManifest())?.blasCore
     }
 
+    /// The SIMD level the grid's existing manifest pins, or nil when there is none yet.
+    public func pinnedSIMD() -> String? {
+        guard FileManager.default.fileExists(atPath: manifestPath) else { return nil }
+        return (try? readManifest())?.simd
+    }
+
     public static let harnessVersion =
         "rlscale \(Harness.version) (numerics \(Numerics.version), cell schema \(CellResult.schemaVersion), base schema \(BaseSpec.schemaVersion))"
 
@@ -147,6 +156,7 @@ public struct ResultStore: Sendable {
         ]
         var m = Manifest(
             grid: grid, gridFile: gridFile, harnessVersion: Self.harnessVersion, machine: machine, blasCore: BLASCore.current)
+        m.simd = SIMDLevel.active.rawValue
         m.harness = Harness.version
         m.numerics = Numerics.version
         m.cellSchema = CellResult.schemaVersion

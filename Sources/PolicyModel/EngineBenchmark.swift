@@ -49,6 +49,8 @@ public enum EngineBenchmark {
         /// The OpenBLAS core the figures were measured with, and the CPU.
         public var blasCore: String
         public var cpuModel: String
+        /// The SIMD level of the engine's kernels.
+        public var simdLevel: String
         public var configs: [Result]
         public init(sgemmPeakGflops: Double, threads: Int, configs: [Result]) {
             self.sgemmPeakGflops = sgemmPeakGflops
@@ -56,10 +58,11 @@ public enum EngineBenchmark {
             self.configs = configs
             blasCore = BLASCore.current
             cpuModel = BLASCore.cpuModel()
+            simdLevel = SIMDLevel.active.rawValue
         }
         enum CodingKeys: String, CodingKey {
             case sgemmPeakGflops = "sgemm_peak_gflops", threads, configs
-            case blasCore = "blas_core", cpuModel = "cpu_model"
+            case blasCore = "blas_core", cpuModel = "cpu_model", simdLevel = "simd_level"
         }
     }
 
@@ -89,12 +92,12 @@ public enum EngineBenchmark {
                 a.base[i] = Float(rng.uniform() - 0.5)
                 b.base[i] = Float(rng.uniform() - 0.5)
             }
-            sgemm(n, n, n, a.base, lda: n, b.base, ldb: n, beta: 0, c.base, ldc: n)  // warm-up
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a.base, Int32(n), b.base, Int32(n), 0, c.base, Int32(n))  // warm-up
             var reps = 0
             let t0 = monotonicSeconds()
             var t1 = t0
             repeat {
-                sgemm(n, n, n, a.base, lda: n, b.base, ldb: n, beta: 0, c.base, ldc: n)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a.base, Int32(n), b.base, Int32(n), 0, c.base, Int32(n))
                 reps += 1
                 t1 = monotonicSeconds()
             } while t1 - t0 < minSeconds

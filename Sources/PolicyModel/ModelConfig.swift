@@ -1,11 +1,4 @@
-/// Which normalisation the pre-norm blocks and the final norm use.
-public enum NormKind: String, Codable, Sendable, CaseIterable {
-    /// LayerNorm with learned scale and bias: y = (x − mean) / sqrt(var + eps) · w + b.
-    case layerNorm = "layernorm"
-    /// RMSNorm with learned scale only: y = x / sqrt(mean(x²) + eps) · w.
-    case rmsNorm = "rmsnorm"
-}
-
+import KernelInterface
 /// Shape of a GPT-style decoder-only transformer.
 ///
 /// Architecture (exactly what `Transformer` computes, so that an outside implementation

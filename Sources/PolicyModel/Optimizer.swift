@@ -73,18 +73,18 @@ public final class AdamW {
         decayMask = model.specs.map { ($0.offset, $0.count, $0.weightDecay) }
     }
 
-    /// Global gradient norm, accumulated in double precision.
-    public static func gradientNorm(_ g: UnsafeMutableBufferPointer<Float>) -> Double {
-        var s = 0.0
-        for x in g { s += Double(x) * Double(x) }
-        return s.squareRoot()
+    /// Global gradient norm, accumulated in double precision (eight lanes, then across).
+    public static func gradientNorm(_ g: UnsafeMutableBufferPointer<Float>, kernels: any EngineKernels.Type) -> Double {
+        guard let p = g.baseAddress else { return 0 }
+        return kernels.sumOfSquares(p, count: g.count).squareRoot()
     }
 
     /// Applies one update to `model` from its current gradients.
     @discardableResult
     public func step(_ model: Transformer, learningRate lr: Float) -> StepStats {
         let g = model.grads.base, p = model.params.base
-        let norm = Self.gradientNorm(model.gradients)
+        let K = model.kernels
+        let norm = Self.gradientNorm(model.gradients, kernels: K)
         var scale: Float = 1
         var clipped = false
         if config.gradClip > 0 && norm > Double(config.gradClip) {
@@ -94,16 +94,10 @@ public final class AdamW {
         steps += 1
         let b1 = config.beta1, b2 = config.beta2, eps = config.epsilon
         let c1 = 1 / (1 - powf(b1, Float(steps))), c2 = 1 / (1 - powf(b2, Float(steps)))
-        let M = m.base, Vv = v.base
         for t in decayMask {
-            let decay: Float = t.decay ? lr * config.weightDecay : 0
-            for i in t.offset..<(t.offset + t.count) {
-                let gi = g[i] * scale
-                M[i] = b1 * M[i] + (1 - b1) * gi
-                Vv[i] = b2 * Vv[i] + (1 - b2) * gi * gi
-                let update = (M[i] * c1) / ((Vv[i] * c2).squareRoot() + eps)
-                p[i] -= lr * update + decay * p[i]
-            }
+            K.adamUpdate(
+                p + t.offset, m.base + t.offset, v.base + t.offset, g + t.offset, count: t.count,
+                AdamStep(lr: lr, decay: t.decay ? lr * config.weightDecay : 0, scale: scale, b1: b1, b2: b2, c1: c1, c2: c2, eps: eps))
         }
         return StepStats(gradNorm: norm, clipped: clipped)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KernelInterface
 import RLCommon
 
 /// How to sample completions.
@@ -65,7 +66,7 @@ final class DecodeState {
         x = FloatBuffer(rows * C); h = FloatBuffer(rows * C)
         mean = FloatBuffer(rows); rstd = FloatBuffer(rows)
         qkv = FloatBuffer(rows * 3 * C); atty = FloatBuffer(rows * C); fch = FloatBuffer(rows * c.hidden)
-        logits = FloatBuffer(rows * c.vocab); scores = FloatBuffer(c.context)
+        logits = FloatBuffer(rows * c.vocab); scores = FloatBuffer(c.heads * attentionStride(c.context))
         probs = FloatBuffer(c.vocab)
     }
 }
@@ -91,8 +92,7 @@ extension Transformer {
         prompts: [[Int32]], options: SamplingOptions, limits: [Int]? = nil, rng: inout SeededRNG,
         continuation: ((_ row: Int, _ generated: Completion) -> TurnContinuation?)? = nil
     ) throws(ModelError) -> SampleResult {
-        let c = config, C = c.dModel, V = c.vocab, F = c.hidden, NH = c.heads, hs = c.headDim
-        let Tc = c.context
+        let c = config, V = c.vocab, Tc = c.context
         for (i, p) in prompts.enumerated() {
             guard !p.isEmpty else { throw .emptyPrompt(index: i) }
             guard p.count < Tc else { throw .sequenceTooLong(length: p.count + 1, context: Tc) }
@@ -112,8 +112,6 @@ extension Transformer {
         }
         let d: DecodeState
         if let old = decode, old.rows >= R { d = old } else { d = DecodeState(c, rows: R); decode = d }
-        let P = params.base
-        let scale = 1 / Float(hs).squareRoot()
         var active = Array(0..<R)           // rows still generating, in order
         var input = prompts.map { $0[0] }   // next token fed for each row
         var processed = 0
@@ -124,40 +122,7 @@ extension Transformer {
             let A = active.count
             processed += A
             flops += Double(A) * FLOPs.forwardToken(c, position: t)
-            for (a, r) in active.enumerated() {
-                let xo = d.x.base + a * C
-                let e = P + layout.wte + Int(input[r]) * C, p = P + layout.wpe + t * C
-                for i in 0..<C { xo[i] = e[i] + p[i] }
-            }
-            for l in 0..<c.layers {
-                let o = layout.layers[l]
-                Kernels.normForward(
-                    c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + o.ln1w, o.ln1b.map { P + $0 },
-                    N: A, C: C, eps: c.normEpsilon)
-                Kernels.linearForward(d.qkv.base, d.h.base, P + o.qkvw, P + o.qkvb, N: A, IN: C, OUT: 3 * C, accumulate: false)
-                for (a, r) in active.enumerated() {
-                    let q = d.qkv.base + a * 3 * C
-                    let kc = d.kCache.base + ((l * d.rows + r) * Tc) * C
-                    let vc = d.vCache.base + ((l * d.rows + r) * Tc) * C
-                    (kc + t * C).update(from: q + C, count: C)
-                    (vc + t * C).update(from: q + 2 * C, count: C)
-                    Kernels.decodeAttention(
-                        d.atty.base + a * C, q, kc, vc, scores: d.scores.base, t: t, C: C, NH: NH, scale: scale)
-                }
-                Kernels.linearForward(d.x.base, d.atty.base, P + o.projw, P + o.projb, N: A, IN: C, OUT: C, accumulate: true)
-                Kernels.normForward(
-                    c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + o.ln2w, o.ln2b.map { P + $0 },
-                    N: A, C: C, eps: c.normEpsilon)
-                Kernels.linearForward(d.fch.base, d.h.base, P + o.fcw, P + o.fcb, N: A, IN: C, OUT: F, accumulate: false)
-                Kernels.geluForward(d.fch.base, gate: nil, d.fch.base, N: A * F)
-                Kernels.linearForward(d.x.base, d.fch.base, P + o.fcprojw, P + o.fcprojb, N: A, IN: F, OUT: C, accumulate: true)
-            }
-            Kernels.normForward(
-                c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + layout.lnfw, layout.lnfb.map { P + $0 },
-                N: A, C: C, eps: c.normEpsilon)
-            // Logits only: `draw` normalises the one distribution it samples from.
-            sgemm(transB: true, A, V, C, d.h.base, lda: C, P + layout.wte, ldb: C, beta: 0, d.logits.base, ldc: V)
-
+            decodeStep(d, rows: active, tokens: active.map { input[$0] }, position: t)
             var still: [Int] = []
             still.reserveCapacity(A)
             for (a, r) in active.enumerated() {
@@ -174,7 +139,8 @@ extension Transformer {
                     continue
                 }
                 let (tok, lp) = Self.draw(
-                    logits: d.logits.base + a * V, V: V, options: options, probs: d.probs.base, order: &order, rng: &rng)
+                    logits: d.logits.base + a * V, V: V, options: options, probs: d.probs.base, order: &order, rng: &rng,
+                    kernels: kernels)
                 completions[r].tokens.append(tok)
                 completions[r].logProbs.append(lp)
                 if tok == options.eos {
@@ -204,11 +170,51 @@ extension Transformer {
         return SampleResult(completions: completions, processedTokens: processed, forwardFLOPs: flops)
     }
 
+    /// One decoding position for the batch rows `rows` (cache rows, in batch order), each
+    /// reading `tokens[a]` at `position`: appends their keys and values to the cache and
+    /// leaves the next-token logits of batch row a at `d.logits + a·V`.
+    func decodeStep(_ d: DecodeState, rows: [Int], tokens: [Int32], position t: Int) {
+        let c = config, C = c.dModel, N = rows.count, P = params.base, K = kernels
+        for (a, token) in tokens.enumerated() {
+            let xo = d.x.base + a * C, e = P + layout.wte + Int(token) * C, p = P + layout.wpe + t * C
+            for i in 0..<C { xo[i] = e[i] + p[i] }
+        }
+        for l in 0..<c.layers { blockDecode(d, layer: l, rows: rows, position: t) }
+        K.normForward(
+            c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + layout.lnfw, layout.lnfb.map { P + $0 },
+            N: N, C: C, eps: c.normEpsilon)
+        // Logits only: `draw` normalises the one distribution it samples from.
+        K.headLogits(d.logits.base, d.h.base, P + layout.wte, N: N, C: C, V: c.vocab)
+    }
+
+    /// Block `l` at one position: `blockForward` for a single query per row, attending over
+    /// the row's cache instead of its sequence.
+    func blockDecode(_ d: DecodeState, layer l: Int, rows: [Int], position t: Int) {
+        let c = config, C = c.dModel, F = c.hidden, N = rows.count, Tc = c.context, P = params.base, K = kernels
+        let o = layout.layers[l], scale = 1 / Float(c.headDim).squareRoot()
+        K.normForward(
+            c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + o.ln1w, o.ln1b.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
+        K.linearForward(d.qkv.base, d.h.base, P + o.qkvw, P + o.qkvb, N: N, IN: C, OUT: 3 * C, accumulate: false)
+        for (a, r) in rows.enumerated() {
+            let q = d.qkv.base + a * 3 * C
+            let kc = d.kCache.base + ((l * d.rows + r) * Tc) * C, vc = d.vCache.base + ((l * d.rows + r) * Tc) * C
+            (kc + t * C).update(from: q + C, count: C)
+            (vc + t * C).update(from: q + 2 * C, count: C)
+            K.attendRow(d.atty.base + a * C, d.scores.base, q: q, k: kc, v: vc, ld: C, t: t, C: C, NH: c.heads, scale: scale)
+        }
+        K.linearForward(d.x.base, d.atty.base, P + o.projw, P + o.projb, N: N, IN: C, OUT: C, accumulate: true)
+        K.normForward(
+            c.norm, d.h.base, d.mean.base, d.rstd.base, d.x.base, P + o.ln2w, o.ln2b.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
+        K.linearForward(d.fch.base, d.h.base, P + o.fcw, P + o.fcb, N: N, IN: C, OUT: F, accumulate: false)
+        K.geluForward(d.fch.base, gate: nil, d.fch.base, N: N * F)
+        K.linearForward(d.x.base, d.fch.base, P + o.fcprojw, P + o.fcprojb, N: N, IN: F, OUT: C, accumulate: true)
+    }
+
     /// Draws one token from a row of logits; returns it with its log-probability under
     /// the distribution actually sampled from. `probs` is scratch for V floats.
     static func draw(
         logits z: FPtr, V: Int, options: SamplingOptions, probs: FMut, order: inout [Int],
-        rng: inout SeededRNG
+        rng: inout SeededRNG, kernels K: any EngineKernels.Type
     ) -> (Int32, Float) {
         if options.temperature <= 0 {
             var best = 0
@@ -218,8 +224,8 @@ extension Transformer {
         // probs[v] = exp((z[v] − max z) / temperature), unnormalised.
         let invT = 1 / options.temperature
         probs.update(from: z, count: V)
-        if invT != 1 { VectorMath.scale(probs, count: V, by: invT) }
-        let total = Double(VectorMath.exp(probs, probs, count: V, shift: VectorMath.max(probs, count: V)))
+        if invT != 1 { K.scale(probs, count: V, by: invT) }
+        let total = Double(K.exp(probs, probs, count: V, shift: K.max(probs, count: V)))
         var mass = total
         if options.topP < 1 {
             for v in 0..<V { order[v] = v }

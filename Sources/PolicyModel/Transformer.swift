@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import KernelInterface
 import RLCommon
 
 /// Offsets of one block's tensors inside the flat parameter (and gradient) buffer.
@@ -34,27 +35,36 @@ struct ParameterLayout {
     }
 }
 
+/// One layer's activations inside `Activations`: the per-layer offsets, computed in one
+/// place for the forward and the backward pass.
+struct LayerActivations {
+    let ln1, ln1Mean, ln1Rstd, qkv, att, atty, res2, ln2, ln2Mean, ln2Rstd, fch, fchGelu, fchGate, res3: FMut
+}
+
 /// Activations saved by the forward pass, plus the backward pass's scratch, laid out once
-/// for the largest batch shape seen so far: a forward pass over B·T ≤ `rows` positions
-/// (and B·T·Tp ≤ `attentionRows`, Tp = T rounded up to 8) runs inside these buffers, packed from their start, so
-/// the RL loop's changing batch shapes neither reallocate nor zero-fill.
+/// for the largest pass seen so far: a forward pass over N ≤ `rows` positions (whose
+/// attention probabilities take ≤ `attentionFloats` per layer) runs inside these buffers,
+/// packed from their start, so the RL loop's changing batch shapes neither reallocate nor
+/// zero-fill.
 final class Activations {
-    /// Capacity in positions (B·T) and in attention rows × padded keys (B·T·Tp).
-    let rows: Int, attentionRows: Int, maxT: Int
+    /// Capacity in positions and in attention floats per layer.
+    let rows: Int, attentionFloats: Int
+    let C: Int, F: Int
     let encoded, ln1, ln1Mean, ln1Rstd, qkv, att, atty, res2, ln2, ln2Mean, ln2Rstd: FloatBuffer
     let fch, fchGelu, fchGate, res3, lnf, lnfMean, lnfRstd, logits, lse, probs, dlogits: FloatBuffer
     let dres, dbuf, dqkv, dfch, scratch: FloatBuffer
     var tokens: [Int32]
 
-    init(_ c: ModelConfig, rows N: Int, attentionRows: Int, maxT: Int) {
+    init(_ c: ModelConfig, rows N: Int, attentionFloats: Int) {
         rows = N
-        self.attentionRows = attentionRows
-        self.maxT = maxT
+        self.attentionFloats = attentionFloats
         let C = c.dModel, L = c.layers, F = c.hidden
+        self.C = C
+        self.F = F
         encoded = FloatBuffer(N * C)
         ln1 = FloatBuffer(L * N * C); ln1Mean = FloatBuffer(L * N); ln1Rstd = FloatBuffer(L * N)
         qkv = FloatBuffer(L * N * 3 * C)
-        att = FloatBuffer(L * c.heads * attentionRows)
+        att = FloatBuffer(L * attentionFloats)
         atty = FloatBuffer(L * N * C)
         res2 = FloatBuffer(L * N * C)
         ln2 = FloatBuffer(L * N * C); ln2Mean = FloatBuffer(L * N); ln2Rstd = FloatBuffer(L * N)
@@ -64,12 +74,23 @@ final class Activations {
         logits = FloatBuffer(N * c.vocab); lse = FloatBuffer(N); probs = FloatBuffer(N * c.vocab)
         dlogits = FloatBuffer(N * c.vocab)
         dres = FloatBuffer(N * C); dbuf = FloatBuffer(N * C)
-        dqkv = FloatBuffer(N * 3 * C); dfch = FloatBuffer(N * F); scratch = FloatBuffer(maxT * Kernels.attentionStride(maxT))
+        dqkv = FloatBuffer(N * 3 * C); dfch = FloatBuffer(N * F); scratch = FloatBuffer(c.context)
         tokens = Array(repeating: 0, count: N)
     }
 
-    func fits(B: Int, T: Int) -> Bool {
-        B * T <= rows && B * T * Kernels.attentionStride(T) <= attentionRows && T <= maxT
+    func fits(_ layout: PackedLayout) -> Bool {
+        layout.positions <= rows && layout.attentionFloats <= attentionFloats
+    }
+
+    /// Layer l's slices for a pass of N positions whose attention takes `attention` floats
+    /// per layer (packed from each buffer's start).
+    func layer(_ l: Int, N: Int, attention: Int) -> LayerActivations {
+        let nc = l * N * C, nf = l * N * F
+        return LayerActivations(
+            ln1: ln1.base + nc, ln1Mean: ln1Mean.base + l * N, ln1Rstd: ln1Rstd.base + l * N,
+            qkv: qkv.base + 3 * nc, att: att.base + l * attention, atty: atty.base + nc, res2: res2.base + nc,
+            ln2: ln2.base + nc, ln2Mean: ln2Mean.base + l * N, ln2Rstd: ln2Rstd.base + l * N,
+            fch: fch.base + nf, fchGelu: fchGelu.base + nf, fchGate: fchGate.base + nf, res3: res3.base + nc)
     }
 }
 
@@ -88,20 +109,28 @@ public final class Transformer {
     public let config: ModelConfig
     public let specs: [TensorSpec]
     let layout: ParameterLayout
+    /// The kernels of the SIMD level the model computes with (`SIMDLevel.active` when it
+    /// was created).
+    public let kernels: any EngineKernels.Type
+    /// That SIMD level.
+    public let simd: SIMDLevel
     let params: FloatBuffer
     let grads: FloatBuffer
     var acts: Activations?
     var decode: DecodeState?
 
-    /// Batch shape of the last forward pass.
-    public private(set) var batch = 0
-    public private(set) var length = 0
+    /// The sequences of the last forward pass.
+    public private(set) var pass = PackedLayout(lengths: [], heads: 1)
+    /// Positions of the last forward pass (Σ of its sequences' lengths).
+    public var positions: Int { pass.positions }
 
     /// Creates a model with GPT-2 initialisation: weights N(0, 0.02), residual output
     /// projections N(0, 0.02/sqrt(2·layers)), biases 0, norm scales 1.
-    public init(config: ModelConfig, seed: UInt64) throws(ModelError) {
+    public init(config: ModelConfig, seed: UInt64, simd: SIMDLevel = .active) throws(ModelError) {
         if let why = config.validationError() { throw .invalidConfig(why) }
         self.config = config
+        self.simd = simd
+        kernels = simd.kernels
         specs = config.tensorSpecs
         layout = ParameterLayout(config)
         params = FloatBuffer(config.parameterCount)
@@ -142,12 +171,12 @@ public final class Transformer {
         params.base.update(from: other.params.base, count: params.count)
     }
 
-    /// The activation buffers, grown (never shrunk) to fit a B × T batch.
-    func activations(B: Int, T: Int) -> Activations {
-        if let a = acts, a.fits(B: B, T: T) { return a }
+    /// The activation buffers, grown (never shrunk) to fit a pass.
+    func activations(_ p: PackedLayout) -> Activations {
+        if let a = acts, a.fits(p) { return a }
         let a = Activations(
-            config, rows: Swift.max(B * T, acts?.rows ?? 0), attentionRows: Swift.max(B * T * Kernels.attentionStride(T), acts?.attentionRows ?? 0),
-            maxT: Swift.max(T, acts?.maxT ?? 0))
+            config, rows: Swift.max(p.positions, acts?.rows ?? 0),
+            attentionFloats: Swift.max(p.attentionFloats, acts?.attentionFloats ?? 0))
         acts = a
         return a
     }
@@ -159,57 +188,63 @@ public final class Transformer {
 
     // MARK: forward
 
-    /// Runs the model on `batch` right-padded sequences of `length` tokens (row-major
-    /// `[batch, length]`). Afterwards `logits` and `logSumExp` describe the next-token
-    /// distribution at every position.
+    /// Runs the model on `batch` sequences of `length` tokens each (row-major
+    /// `[batch, length]`): `forward(tokens:lengths:)` with equal lengths.
     public func forward(tokens: [Int32], batch B: Int, length T: Int) throws(ModelError) {
         guard B > 0, T > 0, tokens.count == B * T else {
             throw .shapeMismatch("\(tokens.count) tokens for batch \(B) × length \(T)")
         }
-        guard T <= config.context else { throw .sequenceTooLong(length: T, context: config.context) }
-        try validate(tokens)
-        let a = activations(B: B, T: T)
-        a.tokens.withUnsafeMutableBufferPointer { $0.baseAddress?.update(from: tokens, count: B * T) }
-        batch = B
-        length = T
-        let c = config, C = c.dModel, F = c.hidden, NH = c.heads, N = B * T, L = c.layers
-        let P = params.base
-        tokens.withUnsafeBufferPointer { tok in
-            guard let t = tok.baseAddress else { return }  // non-empty: B, T > 0 was checked
-            Kernels.encoderForward(a.encoded.base, t, P + layout.wte, P + layout.wpe, B: B, T: T, C: C)
-        }
-        var residual = UnsafePointer(a.encoded.base)
-        for l in 0..<L {
-            let o = layout.layers[l]
-            let ln1 = a.ln1.base + l * N * C, qkv = a.qkv.base + l * N * 3 * C
-            let att = a.att.base + l * B * NH * T * Kernels.attentionStride(T), atty = a.atty.base + l * N * C
-            let res2 = a.res2.base + l * N * C, ln2 = a.ln2.base + l * N * C
-            let fch = a.fch.base + l * N * F, fchGelu = a.fchGelu.base + l * N * F
-            let fchGate = a.fchGate.base + l * N * F
-            let res3 = a.res3.base + l * N * C
-            Kernels.normForward(
-                c.norm, ln1, a.ln1Mean.base + l * N, a.ln1Rstd.base + l * N, residual,
-                P + o.ln1w, o.ln1b.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
-            Kernels.linearForward(qkv, ln1, P + o.qkvw, P + o.qkvb, N: N, IN: C, OUT: 3 * C, accumulate: false)
-            Kernels.attentionForward(atty, att, qkv, B: B, T: T, C: C, NH: NH)
-            res2.update(from: residual, count: N * C)
-            Kernels.linearForward(res2, atty, P + o.projw, P + o.projb, N: N, IN: C, OUT: C, accumulate: true)
-            Kernels.normForward(
-                c.norm, ln2, a.ln2Mean.base + l * N, a.ln2Rstd.base + l * N, res2,
-                P + o.ln2w, o.ln2b.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
-            Kernels.linearForward(fch, ln2, P + o.fcw, P + o.fcb, N: N, IN: C, OUT: F, accumulate: false)
-            Kernels.geluForward(fchGelu, gate: fchGate, fch, N: N * F)
-            res3.update(from: res2, count: N * C)
-            Kernels.linearForward(res3, fchGelu, P + o.fcprojw, P + o.fcprojb, N: N, IN: F, OUT: C, accumulate: true)
-            residual = UnsafePointer(res3)
-        }
-        Kernels.normForward(
-            c.norm, a.lnf.base, a.lnfMean.base, a.lnfRstd.base, residual,
-            P + layout.lnfw, layout.lnfb.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
-        Kernels.headForward(a.logits.base, a.lse.base, a.probs.base, a.lnf.base, P + layout.wte, N: N, C: C, V: c.vocab)
+        try forward(tokens: tokens, lengths: Array(repeating: T, count: B))
     }
 
-    /// Positions (B·T) the activation buffers are laid out for: the largest forward pass
+    /// Runs the model on sequences laid end to end (`tokens` holds Σ lengths tokens, no
+    /// padding). Afterwards `logits` and `logSumExp` describe the next-token distribution
+    /// at every position, in the same packed order.
+    public func forward(tokens: [Int32], lengths: [Int]) throws(ModelError) {
+        guard !lengths.isEmpty, lengths.allSatisfy({ $0 > 0 }), tokens.count == lengths.reduce(0, +) else {
+            throw .shapeMismatch("\(tokens.count) tokens for sequences of lengths \(lengths)")
+        }
+        if let T = lengths.max(), T > config.context { throw .sequenceTooLong(length: T, context: config.context) }
+        try validate(tokens)
+        let p = PackedLayout(lengths: lengths, heads: config.heads)
+        let a = activations(p)
+        a.tokens.withUnsafeMutableBufferPointer { $0.baseAddress?.update(from: tokens, count: tokens.count) }
+        pass = p
+        let c = config, N = p.positions, P = params.base
+        a.tokens.withUnsafeBufferPointer { tok in
+            guard let t = tok.baseAddress else { return }  // non-empty: lengths > 0 was checked
+            kernels.encoderForward(a.encoded.base, t, P + layout.wte, P + layout.wpe, layout: p, C: c.dModel)
+        }
+        var residual = UnsafePointer(a.encoded.base)
+        for l in 0..<c.layers {
+            let x = a.layer(l, N: N, attention: p.attentionFloats)
+            blockForward(x, residual: residual, weights: layout.layers[l], pass: p)
+            residual = UnsafePointer(x.res3)
+        }
+        kernels.normForward(
+            c.norm, a.lnf.base, a.lnfMean.base, a.lnfRstd.base, residual,
+            P + layout.lnfw, layout.lnfb.map { P + $0 }, N: N, C: c.dModel, eps: c.normEpsilon)
+        kernels.headForward(a.logits.base, a.lse.base, a.probs.base, a.lnf.base, P + layout.wte, N: N, C: c.dModel, V: c.vocab)
+    }
+
+    /// One block's forward: res2 = x + attn(ln1(x)), res3 = res2 + mlp(ln2(res2)).
+    func blockForward(_ x: LayerActivations, residual: FPtr, weights o: LayerOffsets, pass p: PackedLayout) {
+        let c = config, C = c.dModel, F = c.hidden, N = p.positions, P = params.base, K = kernels
+        K.normForward(
+            c.norm, x.ln1, x.ln1Mean, x.ln1Rstd, residual, P + o.ln1w, o.ln1b.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
+        K.linearForward(x.qkv, x.ln1, P + o.qkvw, P + o.qkvb, N: N, IN: C, OUT: 3 * C, accumulate: false)
+        K.attentionForward(x.atty, x.att, x.qkv, layout: p, C: C, NH: c.heads)
+        x.res2.update(from: residual, count: N * C)
+        K.linearForward(x.res2, x.atty, P + o.projw, P + o.projb, N: N, IN: C, OUT: C, accumulate: true)
+        K.normForward(
+            c.norm, x.ln2, x.ln2Mean, x.ln2Rstd, x.res2, P + o.ln2w, o.ln2b.map { P + $0 }, N: N, C: C, eps: c.normEpsilon)
+        K.linearForward(x.fch, x.ln2, P + o.fcw, P + o.fcb, N: N, IN: C, OUT: F, accumulate: false)
+        K.geluForward(x.fchGelu, gate: x.fchGate, x.fch, N: N * F)
+        x.res3.update(from: x.res2, count: N * C)
+        K.linearForward(x.res3, x.fchGelu, P + o.fcprojw, P + o.fcprojb, N: N, IN: F, OUT: C, accumulate: true)
+    }
+
+    /// Positions the activation buffers are laid out for: the largest forward pass
     /// so far (they grow, never shrink).
     public var activationCapacity: Int { acts?.rows ?? 0 }
 
@@ -223,41 +258,36 @@ public final class Transformer {
         stride(from: 0, to: rows, by: passRows).map { $0..<Swift.min(rows, $0 + passRows) }
     }
 
-    /// `forward` over the sequences `rows` of a row-major `[_, length]` token batch.
-    public func forward(tokens: [Int32], rows: Range<Int>, length T: Int) throws(ModelError) {
-        try forward(tokens: Array(tokens[(rows.lowerBound * T)..<(rows.upperBound * T)]), batch: rows.count, length: T)
-    }
-
-    /// Logits of the last forward pass, `[batch, length, vocab]`.
+    /// Logits of the last forward pass, `[positions, vocab]`.
     public var logits: UnsafeBufferPointer<Float> {
         guard let a = acts else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: a.logits.base, count: batch * length * config.vocab)
+        return UnsafeBufferPointer(start: a.logits.base, count: positions * config.vocab)
     }
 
-    /// Log-sum-exp of each position's logits, `[batch, length]`: log p(v) = logit(v) − lse.
+    /// Log-sum-exp of each position's logits, `[positions]`: log p(v) = logit(v) − lse.
     public var logSumExp: UnsafeBufferPointer<Float> {
         guard let a = acts else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: a.lse.base, count: batch * length)
+        return UnsafeBufferPointer(start: a.lse.base, count: positions)
     }
 
-    /// Softmax probabilities of the last forward pass, `[batch, length, vocab]`
+    /// Softmax probabilities of the last forward pass, `[positions, vocab]`
     /// (exp(logit − logSumExp), computed once by the forward pass).
     public var probabilities: UnsafeBufferPointer<Float> {
         guard let a = acts else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: a.probs.base, count: batch * length * config.vocab)
+        return UnsafeBufferPointer(start: a.probs.base, count: positions * config.vocab)
     }
 
-    /// Gradient of the loss with respect to the logits, `[batch, length, vocab]`; the
+    /// Gradient of the loss with respect to the logits, `[positions, vocab]`; the
     /// caller fills it (directly or through `setWeightedNLLGradient`) before `backward()`.
     public var logitGradient: UnsafeMutableBufferPointer<Float> {
         guard let a = acts else { return UnsafeMutableBufferPointer(start: nil, count: 0) }
-        return UnsafeMutableBufferPointer(start: a.dlogits.base, count: batch * length * config.vocab)
+        return UnsafeMutableBufferPointer(start: a.dlogits.base, count: positions * config.vocab)
     }
 
     /// Log-probability of `targets[n]` at every position n of the last forward pass
     /// (0 where the target is negative, meaning "no target").
     public func logProbs(targets: [Int32]) throws(ModelError) -> [Float] {
-        let N = batch * length, V = config.vocab
+        let N = positions, V = config.vocab
         guard targets.count == N, let a = acts else {
             throw .shapeMismatch("\(targets.count) targets for \(N) positions")
         }
@@ -275,7 +305,7 @@ public final class Transformer {
     /// passes a mask divided by the token count.
     @discardableResult
     public func setWeightedNLLGradient(targets: [Int32], weights: [Float]) throws(ModelError) -> Double {
-        let N = batch * length, V = config.vocab
+        let N = positions, V = config.vocab
         guard targets.count == N, weights.count == N, let a = acts else {
             throw .shapeMismatch("\(targets.count) targets and \(weights.count) weights for \(N) positions")
         }
@@ -287,7 +317,7 @@ public final class Transformer {
             let z = a.logits.base + n * V, d = a.dlogits.base + n * V
             let lse = a.lse.base[n], w = weights[n]
             d.update(from: a.probs.base + n * V, count: V)
-            VectorMath.scale(d, count: V, by: w)
+            kernels.scale(d, count: V, by: w)
             d[tgt] -= w
             loss -= Double(w) * Double(z[tgt] - lse)
         }
@@ -299,50 +329,43 @@ public final class Transformer {
     /// Backpropagates `logitGradient` through the last forward pass, accumulating into
     /// `gradients` (call `zeroGradients()` first for a fresh step).
     public func backward() {
-        guard let a = acts, batch > 0 else { return }
-        let c = config, B = batch, T = length, C = c.dModel, F = c.hidden, NH = c.heads
-        let N = B * T, L = c.layers
-        let P = params.base, G = grads.base
-        let dres = a.dres.base, dbuf = a.dbuf.base
-        let lastResidual = L > 0 ? a.res3.base + (L - 1) * N * C : a.encoded.base
-        Kernels.headBackward(dbuf, G + layout.wte, a.dlogits.base, a.lnf.base, P + layout.wte, N: N, C: C, V: c.vocab)
-        dres.update(repeating: 0, count: N * C)
-        Kernels.normBackward(
-            c.norm, dres, G + layout.lnfw, layout.lnfb.map { G + $0 }, dbuf, lastResidual,
+        guard let a = acts, positions > 0 else { return }
+        let c = config, C = c.dModel, N = positions, L = c.layers
+        let P = params.base, G = grads.base, K = kernels
+        let lastResidual = L > 0 ? a.layer(L - 1, N: N, attention: pass.attentionFloats).res3 : a.encoded.base
+        K.headBackward(a.dbuf.base, G + layout.wte, a.dlogits.base, a.lnf.base, P + layout.wte, N: N, C: C, V: c.vocab)
+        a.dres.base.update(repeating: 0, count: N * C)
+        K.normBackward(
+            c.norm, a.dres.base, G + layout.lnfw, layout.lnfb.map { G + $0 }, a.dbuf.base, lastResidual,
             P + layout.lnfw, a.lnfMean.base, a.lnfRstd.base, N: N, C: C)
         for l in stride(from: L - 1, through: 0, by: -1) {
-            let o = layout.layers[l]
-            let residual = l == 0 ? a.encoded.base : a.res3.base + (l - 1) * N * C
-            let ln1 = a.ln1.base + l * N * C, qkv = a.qkv.base + l * N * 3 * C
-            let att = a.att.base + l * B * NH * T * Kernels.attentionStride(T), atty = a.atty.base + l * N * C
-            let res2 = a.res2.base + l * N * C, ln2 = a.ln2.base + l * N * C
-            let fch = a.fch.base + l * N * F, fchGelu = a.fchGelu.base + l * N * F
-            let fchGate = a.fchGate.base + l * N * F
-            // MLP branch: res3 = res2 + c_proj(gelu(c_fc(ln2(res2))))
-            Kernels.linearBackward(
-                a.dfch.base, G + o.fcprojw, G + o.fcprojb, dres, fchGelu, P + o.fcprojw,
-                N: N, IN: F, OUT: C, accumulateInput: false)
-            Kernels.geluBackward(a.dfch.base, fch, gate: fchGate, a.dfch.base, N: N * F)
-            Kernels.linearBackward(
-                dbuf, G + o.fcw, G + o.fcb, a.dfch.base, ln2, P + o.fcw, N: N, IN: C, OUT: F, accumulateInput: false)
-            Kernels.normBackward(
-                c.norm, dres, G + o.ln2w, o.ln2b.map { G + $0 }, dbuf, res2, P + o.ln2w,
-                a.ln2Mean.base + l * N, a.ln2Rstd.base + l * N, N: N, C: C)
-            // attention branch: res2 = res1 + c_proj(attn(c_attn(ln1(res1))))
-            Kernels.linearBackward(
-                dbuf, G + o.projw, G + o.projb, dres, atty, P + o.projw, N: N, IN: C, OUT: C, accumulateInput: false)
-            Kernels.attentionBackward(a.dqkv.base, a.scratch.base, dbuf, qkv, att, B: B, T: T, C: C, NH: NH)
-            Kernels.linearBackward(
-                dbuf, G + o.qkvw, G + o.qkvb, a.dqkv.base, ln1, P + o.qkvw, N: N, IN: C, OUT: 3 * C,
-                accumulateInput: false)
-            Kernels.normBackward(
-                c.norm, dres, G + o.ln1w, o.ln1b.map { G + $0 }, dbuf, residual, P + o.ln1w,
-                a.ln1Mean.base + l * N, a.ln1Rstd.base + l * N, N: N, C: C)
+            let residual = l == 0 ? a.encoded.base : a.layer(l - 1, N: N, attention: pass.attentionFloats).res3
+            blockBackward(a, a.layer(l, N: N, attention: pass.attentionFloats), residual: residual, weights: layout.layers[l])
         }
         a.tokens.withUnsafeBufferPointer { tok in
             guard let t = tok.baseAddress else { return }
-            Kernels.encoderBackward(G + layout.wte, G + layout.wpe, dres, t, B: B, T: T, C: C)
+            K.encoderBackward(G + layout.wte, G + layout.wpe, a.dres.base, t, layout: pass, C: C)
         }
+    }
+
+    /// One block's backward: `a.dres` holds the gradient at the block's output on entry and
+    /// at its input on exit; parameter gradients accumulate.
+    func blockBackward(_ a: Activations, _ x: LayerActivations, residual: FPtr, weights o: LayerOffsets) {
+        let c = config, C = c.dModel, F = c.hidden, N = positions
+        let K = kernels, P = params.base, G = grads.base, dres = a.dres.base, dbuf = a.dbuf.base, dfch = a.dfch.base
+        // MLP branch: res3 = res2 + c_proj(gelu(c_fc(ln2(res2))))
+        K.linearBackward(dfch, G + o.fcprojw, G + o.fcprojb, dres, x.fchGelu, P + o.fcprojw, N: N, IN: F, OUT: C, accumulateInput: false)
+        K.geluBackward(dfch, x.fch, gate: x.fchGate, dfch, N: N * F)
+        K.linearBackward(dbuf, G + o.fcw, G + o.fcb, dfch, x.ln2, P + o.fcw, N: N, IN: C, OUT: F, accumulateInput: false)
+        K.normBackward(
+            c.norm, dres, G + o.ln2w, o.ln2b.map { G + $0 }, dbuf, x.res2, P + o.ln2w, x.ln2Mean, x.ln2Rstd, N: N, C: C)
+        // attention branch: res2 = res1 + c_proj(attn(c_attn(ln1(res1))))
+        K.linearBackward(dbuf, G + o.projw, G + o.projb, dres, x.atty, P + o.projw, N: N, IN: C, OUT: C, accumulateInput: false)
+        K.attentionBackward(a.dqkv.base, a.scratch.base, dbuf, x.qkv, x.att, layout: pass, C: C, NH: c.heads)
+        K.linearBackward(
+            dbuf, G + o.qkvw, G + o.qkvb, a.dqkv.base, x.ln1, P + o.qkvw, N: N, IN: C, OUT: 3 * C, accumulateInput: false)
+        K.normBackward(
+            c.norm, dres, G + o.ln1w, o.ln1b.map { G + $0 }, dbuf, residual, P + o.ln1w, x.ln1Mean, x.ln1Rstd, N: N, C: C)
     }
 }
 

@@ -13,5 +13,9 @@ public enum Numerics {
     /// they show (every base changes), rollouts are capped per problem so a teacher's
     /// privileged prompt plus any rollout fits the context, and the self-distillation
     /// methods and knobs were redesigned (teacher, divergence, distill, distill_on).
-    public static let version = 3
+    /// 4: the engine packs each batch's sequences end to end (no padding, no FLOP spent
+    /// or charged on it: every pass is charged each sequence at its own length) and
+    /// attends over each query's causal keys only, in hand-written SIMD code instead of
+    /// per-head sgemm calls; AdamW and the gradient norm run eight lanes at a time.
+    public static let version = 4
 }

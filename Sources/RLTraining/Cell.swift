@@ -269,7 +269,7 @@ struct TrainingState {
             config: config, baseKey: baseRecord.key, baseName: baseRecord.spec.name,
             baseParameters: baseRecord.nonEmbeddingParameters, status: failure == nil ? "done" : "failed", failure: failure,
             steps: step, curve: curve, windows: windows, compute: ledger, wallSeconds: total, wallTime: wallTime,
-            blasCore: BLASCore.current,
+            blasCore: BLASCore.current, simd: policy.simd.rawValue,
             pool: pool.map { p in
                 PoolUse(
                     key: p.request.key, size: p.problems.count, bucket: p.request.bucket, drawn: poolDrawn,

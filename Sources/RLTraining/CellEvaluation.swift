@@ -15,7 +15,7 @@ extension TrainingState {
         let (outcomes, cost) = try Evaluator.run(
             policy, on: evalSet, indices: evalIndices, options: opts, seed: config.seed &+ 7, sampled: { samples.append(($0, $1)) })
         ledger.evaluation += cost.forwardFLOPs
-        let rewardDiagnostics = try self.rewardDiagnostics(samples, step: step)
+        let rewardDiagnostics = config.measuresRewardDiagnostics ? try self.rewardDiagnostics(samples, step: step) : nil
         let ref = try Evaluator.referenceLogProbs(policy, problems: referenceIndices.map { evalSet.problems[$0] })
         ledger.evaluation += ref.forwardFLOPs
         let groups = Metrics.summarize(
@@ -224,13 +224,13 @@ extension TrainingState {
             prompts: problems.map(\.promptTokens), options: opts, limits: problems.map(\.completionLimit), rng: &erng)
         let batch = SequenceBatch(zip(problems, r.completions).map { ($0.promptTokens, $1.tokens) })
         let V = policy.config.vocab
-        try policy.forward(tokens: batch.tokens, batch: batch.rows, length: batch.length)
+        try batch.forward(policy)
         let pz = Array(policy.logits), plse = Array(policy.logSumExp), pp = Array(policy.probabilities)
-        try base.forward(tokens: batch.tokens, batch: batch.rows, length: batch.length)
+        try batch.forward(base)
         let bz = base.logits, blse = base.logSumExp
-        ledger.evaluation += r.forwardFLOPs + 2 * Double(batch.rows) * FLOPs.forwardSequence(policy.config, length: batch.length)
+        ledger.evaluation += r.forwardFLOPs + batch.forwardFLOPs(policy.config) + batch.forwardFLOPs(base.config)
         var kl = 0.0, h = 0.0, count = 0
-        for n in 0..<(batch.rows * batch.length) where batch.targets[n] >= 0 {
+        for n in batch.targets.indices where batch.targets[n] >= 0 {
             for v in 0..<V {
                 let p = Double(pp[n * V + v])
                 let lp = Double(pz[n * V + v] - plse[n]), lq = Double(bz[n * V + v] - blse[n])
@@ -244,8 +244,8 @@ extension TrainingState {
         // The teacher on the privileged prompt followed by the same completions.
         let tModel = model(teacher.weights, scratch: teacherScratch)
         let tb = SequenceBatch(zip(problems, r.completions).map { ($0.privilegedPromptTokens, $1.tokens) })
-        try tModel.forward(tokens: tb.tokens, batch: tb.rows, length: tb.length)
-        ledger.evaluation += Double(tb.rows) * FLOPs.forwardSequence(tModel.config, length: tb.length)
+        try tb.forward(tModel)
+        ledger.evaluation += tb.forwardFLOPs(tModel.config)
         let tz = tModel.logits, tlse = tModel.logSumExp, tp = tModel.probabilities
         let term = TeacherDivergence(coef: 1, divergence: { if case .full(let d) = config.divergence { d } else { .reverseKL } }())
         var divergence = 0.0, tokens = 0
@@ -257,7 +257,7 @@ extension TrainingState {
         for (row, problem) in problems.enumerated() {
             let start = problem.promptTokens.count - 1, tStart = problem.privilegedPromptTokens.count - 1
             for j in 0..<r.completions[row].tokens.count {
-                let n = row * batch.length + start + j, m = row * tb.length + tStart + j
+                let n = batch.position(row, start + j), m = tb.position(row, tStart + j)
                 for v in 0..<V {
                     p[v] = Double(pp[n * V + v]); lp[v] = Double(pz[n * V + v] - plse[n])
                     q[v] = tp[m * V + v]; lq[v] = tz[m * V + v] - tlse[m]

@@ -217,13 +217,13 @@ extension TrainingState {
         guard !prompts.isEmpty else { return }
         let tModel = model(teacher.weights, scratch: teacherScratch)
         let tb = SequenceBatch(Array(zip(prompts, completions)))
-        try tModel.forward(tokens: tb.tokens, batch: tb.rows, length: tb.length)
-        ledger.teacher += Double(tb.rows) * FLOPs.forwardSequence(tModel.config, length: tb.length)
+        try tb.forward(tModel)
+        ledger.teacher += tb.forwardFLOPs(tModel.config)
         let z = tModel.logits, lse = tModel.logSumExp, pr = tModel.probabilities
         for row in prompts.indices {
             let start = prompts[row].count - 1
             for j in 0..<completions[row].count {
-                let position = row * tb.length + start + j, n = position * V
+                let position = tb.position(row, start + j), n = position * V
                 if case .confident(let tau) = teacher.tokens {
                     var top: Float = 0
                     for v in 0..<V where pr[n + v] > top { top = pr[n + v] }
@@ -250,7 +250,7 @@ extension TrainingState {
         let perGroup = groups.map { method.advantages($0) }
         let advantages = perGroup.flatMap { $0 }
         let batch = SequenceBatch(rollouts.map { ($0.0.promptTokens, $0.1.completion) })
-        let rows = batch.rows, T = batch.length
+        let rows = batch.rows
         let totalTokens = rollouts.reduce(0) { $0 + $1.1.completion.count }
         // Tokens the policy wrote: every completion token, except an episode's feedback.
         let written = rollouts.map(\.1.policyTokens)
@@ -275,18 +275,23 @@ extension TrainingState {
         var refLogProbs: [Float] = []
         if reads.contains(.reference), let reference = method.reference {
             let rModel = model(reference, scratch: referenceScratch)
-            try rModel.forward(tokens: batch.tokens, batch: rows, length: T)
-            ledger.reference += Double(rows) * FLOPs.forwardSequence(rModel.config, length: T)
+            try batch.forward(rModel)
+            ledger.reference += batch.forwardFLOPs(rModel.config)
             refLogProbs = try rModel.logProbs(targets: batch.targets)
         }
-        // Student forward; every row is trained, so every row is charged, and rows of
-        // groups that carry no gradient are recorded as such.
-        try policy.forward(tokens: batch.tokens, batch: rows, length: T)
-        let perRow = FLOPs.trainSequence(policy.config, length: T)
-        ledger.training += Double(rows) * perRow
-        stats.trainingFLOPs += Double(rows) * perRow
-        for (g, a) in zip(groups, perGroup) where !method.carriesGradient(g, a, context: policy.config.context) {
-            stats.noGradientTrainingFLOPs += Double(g.rollouts.count) * perRow
+        // Student forward; every row is trained, so every row is charged (its real
+        // tokens: the batch is packed), and rows of groups that carry no gradient are
+        // recorded as such.
+        try batch.forward(policy)
+        let trainFLOPs = batch.trainFLOPs(policy.config)
+        ledger.training += trainFLOPs
+        stats.trainingFLOPs += trainFLOPs
+        var firstRow = 0
+        for (g, a) in zip(groups, perGroup) {
+            let rowsOfGroup = firstRow..<(firstRow + g.rollouts.count)
+            firstRow += g.rollouts.count
+            guard !method.carriesGradient(g, a, context: policy.config.context) else { continue }
+            stats.noGradientTrainingFLOPs += rowsOfGroup.reduce(0) { $0 + FLOPs.trainSequence(policy.config, length: batch.lengths[$1]) }
         }
         let newLogProbs = try policy.logProbs(targets: batch.targets)
 
@@ -294,13 +299,13 @@ extension TrainingState {
         let sampledTerms = method.terms.filter { $0.kind == .sampledToken }
         let denseTerms = method.terms.filter { $0.kind == .distribution }
         var acc = TermAccumulator()
-        var weights = [Float](repeating: 0, count: rows * T)
+        var weights = [Float](repeating: 0, count: batch.tokens.count)
         // Every completion token once, in batch order (its flat index is the teacher arrays'
         // token index): its rollout, its place in the completion and its row in the batch.
         // Feedback tokens of an episode are in the batch (the policy reads them) but get no
         // weight, no term and no statistics.
         let tokens: [(i: Int, j: Int, n: Int)] = rollouts.enumerated().flatMap { i, r in
-            (0..<r.1.completion.count).map { j in (i, j, i * T + r.0.promptTokens.count - 1 + j) }
+            (0..<r.1.completion.count).map { j in (i, j, batch.position(i, r.0.promptTokens.count - 1 + j)) }
         }
         func trains(_ i: Int, _ j: Int) -> Bool { written[i]?[j] ?? true }
         func teacherRow(_ token: Int) -> Range<Int> { teacherAt[token] < 0 ? 0..<0 : (teacherAt[token] * V)..<((teacherAt[token] + 1) * V) }

@@ -135,6 +135,10 @@ public struct CellConfig: Codable, Hashable, Sendable {
     /// Samples K per problem of the support-expansion measurement at step 0 and at the last
     /// evaluation point (held-out `unsolved` and `hard` problems); nil: not measured.
     public var supportSamples: Int?
+    /// Reward diagnostics (sequence KL to the base, proxy beside gold, hack rate) at every
+    /// evaluation point of a gold-reward cell too (`eval_kl = true`); a cell that trains on
+    /// a proxy or learned reward always measures them. nil: not asked.
+    public var evalKL: Bool?
     public var seed: UInt64
     /// Evaluations at log-spaced compute points, step 0 included.
     public var evalPoints: Int
@@ -214,6 +218,10 @@ public struct CellConfig: Codable, Hashable, Sendable {
         get { episode ?? EpisodeSpec() }
         set { episode = newValue == EpisodeSpec() ? nil : newValue }
     }
+
+    /// Whether evaluation points measure the reward diagnostics: always on a proxy or
+    /// learned reward, on the gold reward only when asked (`eval_kl`).
+    public var measuresRewardDiagnostics: Bool { evalKL == true || !rewardSource.isGold }
 
     /// Turns of the multi-turn evaluation (`evalTurns`, else the training turns); 1 means
     /// none beyond the single-turn evaluation.

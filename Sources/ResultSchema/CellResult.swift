@@ -118,6 +118,8 @@ public struct CellResult: Codable, Sendable {
     /// The OpenBLAS core the cell ran on (`BLASCore.current`): results are bitwise
     /// reproducible for one core.
     public var blasCore: String? = nil
+    /// The SIMD level of the engine's kernels (`SIMDLevel`; absent before numerics 4).
+    public var simd: String? = nil
     /// The fixed training pool, when the cell trained on one (`pool_size`).
     public var pool: PoolUse? = nil
     /// The learned reward model, when the cell trained on one (`reward = "rm"`).
@@ -129,13 +131,14 @@ public struct CellResult: Codable, Sendable {
     public init(
         config: CellConfig, baseKey: String, baseName: String, baseParameters: Int, status: String,
         failure: String? = nil, steps: Int, curve: [EvalPoint], windows: [StepWindow], compute: ComputeLedger,
-        wallSeconds: Double, wallTime: WallTime? = nil, blasCore: String? = nil, pool: PoolUse? = nil,
+        wallSeconds: Double, wallTime: WallTime? = nil, blasCore: String? = nil, simd: String? = nil, pool: PoolUse? = nil,
         rewardModel: RewardModelUse? = nil, support: SupportMeasurement? = nil
     ) {
         self.support = support
         self.config = config; self.baseKey = baseKey; self.baseName = baseName; self.baseParameters = baseParameters
         self.status = status; self.failure = failure; self.steps = steps; self.curve = curve; self.windows = windows
         self.compute = compute; self.wallSeconds = wallSeconds; self.wallTime = wallTime; self.blasCore = blasCore
+        self.simd = simd
         self.pool = pool; self.rewardModel = rewardModel
     }
 }

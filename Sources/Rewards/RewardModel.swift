@@ -109,12 +109,12 @@ public final class RewardModel {
             start += chunk.count
             let inputs = chunk.map { input($0.0, $0.1) }
             let b = SequenceBatch(inputs)
-            flops += Double(b.rows) * FLOPs.forwardSequence(model.config, length: b.length)
-            for pass in Transformer.passes(rows: b.rows) {
-                try model.forward(tokens: b.tokens, rows: pass, length: b.length)
-                let z = model.logits
+            flops += b.forwardFLOPs(model.config)
+            for pass in b.passes {
+                try b.forward(model, rows: pass)
+                let z = model.logits, first = b.positions(pass).lowerBound
                 for row in pass {
-                    let n = ((row - pass.lowerBound) * b.length + inputs[row].prompt.count - 1) * V
+                    let n = (b.position(row, inputs[row].prompt.count - 1) - first) * V
                     let margin = Double(z[n + Int(yes)] - z[n + Int(no)])
                     out.append(1 / (1 + exp(-margin)))
                 }
@@ -219,13 +219,13 @@ public final class RewardModel {
             let b = SequenceBatch(rows.map { i in
                 (items[i].0.promptTokens + items[i].1 + [Vocabulary.sep], [labels[i] == 1 ? yes : no])
             })
-            try model.forward(tokens: b.tokens, batch: b.rows, length: b.length)
+            try b.forward(model)
             let w = b.targets.map { $0 >= 0 ? Float(1) / Float(b.rows) : 0 }
             try model.setWeightedNLLGradient(targets: b.targets, weights: w)
             model.zeroGradients()
             model.backward()
             optimizer.step(model, learningRate: request.learningRate)
-            flops += Double(b.rows) * FLOPs.trainSequence(model.config, length: b.length)
+            flops += b.trainFLOPs(model.config)
         }
         return flops
     }

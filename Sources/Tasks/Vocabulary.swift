@@ -18,12 +18,31 @@ public enum Vocabulary {
         return d
     }()
 
+    /// Token of each ASCII byte (−1: not in the vocabulary): every vocabulary character is
+    /// one ASCII byte, so encoding reads the string's UTF-8 bytes through this table.
+    static let byteTokens: [Int32] = {
+        var t = [Int32](repeating: -1, count: 128)
+        for (c, token) in index {
+            guard let a = c.asciiValue else { preconditionFailure("vocabulary character \(c) is not ASCII") }
+            t[Int(a)] = token
+        }
+        return t
+    }()
+
     /// Token of one character, or nil when the character is not in the vocabulary.
     public static func token(_ c: Character) -> Int32? { index[c] }
 
     /// Tokens of a string made of vocabulary characters (unknown characters are dropped;
     /// task renderings only ever use vocabulary characters).
-    public static func encode(_ s: String) -> [Int32] { s.compactMap { index[$0] } }
+    public static func encode(_ s: String) -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(s.utf8.count)
+        for b in s.utf8 where b < 128 {
+            let t = byteTokens[Int(b)]
+            if t >= 0 { out.append(t) }
+        }
+        return out
+    }
 
     /// Readable text of tokens; special tokens render as `<pad>`, `<bos>`, `<eos>`, `|`.
     public static func decode(_ tokens: some Sequence<Int32>) -> String {

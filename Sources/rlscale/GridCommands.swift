@@ -31,6 +31,8 @@ func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + Strin
 enum LaunchOptions {
     /// `--blas-core NAME`, if given.
     nonisolated(unsafe) static var blasCore: String?
+    /// `--simd LEVEL`, if given.
+    nonisolated(unsafe) static var simd: String?
 }
 
 /// Prints `value` as one pretty-printed JSON object with sorted keys (every `--json` flag).
@@ -54,6 +56,22 @@ func pinBLASCore(_ store: ResultStore, grid: String) throws {
     }
     do { try BLASCore.run(pinned) } catch {
         throw ValidationError("grid '\(grid)' is pinned to OpenBLAS core \(pinned) by \(store.manifestPath): \(error)")
+    }
+    try pinSIMD(store, grid: grid)
+}
+
+/// Makes this process compute with the SIMD level the grid's manifest pins (refusing a
+/// different `--simd`, or a level this CPU cannot run); a grid with no manifest yet is
+/// pinned to the current level when its manifest is written.
+func pinSIMD(_ store: ResultStore, grid: String) throws {
+    guard let pinned = store.pinnedSIMD() else { return }
+    if let requested = LaunchOptions.simd, requested.lowercased() != pinned.lowercased() {
+        throw ValidationError(
+            "--simd \(requested): grid '\(grid)' is pinned to SIMD level \(pinned) by \(store.manifestPath) "
+                + "(use another --results folder to start afresh)")
+    }
+    do { SIMDLevel.use(try SIMDLevel.checked(pinned)) } catch {
+        throw ValidationError("grid '\(grid)' is pinned to SIMD level \(pinned) by \(store.manifestPath): \(error)")
     }
 }
 

@@ -94,7 +94,7 @@ struct Bench: ParsableCommand {
             try printJSON(report)
             return
         }
-        print("CPU: \(report.cpuModel); OpenBLAS core \(report.blasCore)")
+        print("CPU: \(report.cpuModel); OpenBLAS core \(report.blasCore); SIMD level \(report.simdLevel)")
         print(String(format: "sgemm peak: %.1f GFLOP/s on %d thread(s)", peak, report.threads))
         print("config      params  train tok/s  train GFLOP/s  train MFU  sample tok/s  sample GFLOP/s  sample MFU")
         for r in results {
@@ -113,23 +113,26 @@ extension Bench {
         var dModel: Int, layers: Int, heads: Int
         var budgetFlops: Double, chargedFlops: Double, steps: Int
         var wallS: Double, chargedFlopsPerS: Double
+        /// Charged GFLOP/s, this run's single-thread sgemm peak, and their ratio.
+        var chargedGflopsPerS: Double, sgemmPeakGflops: Double, efficiency: Double
         var samplingShare: Double, trainingShare: Double, evaluationShare: Double, otherShare: Double
         var peakRssMib: Double
         enum CodingKeys: String, CodingKey {
             case name, layers, heads, steps
             case dModel = "d_model", budgetFlops = "budget_flops", chargedFlops = "charged_flops", wallS = "wall_s"
-            case chargedFlopsPerS = "charged_flops_per_s", samplingShare = "sampling_share"
+            case chargedFlopsPerS = "charged_flops_per_s", chargedGflopsPerS = "charged_gflops_per_s"
+            case sgemmPeakGflops = "sgemm_peak_gflops", efficiency, samplingShare = "sampling_share"
             case trainingShare = "training_share", evaluationShare = "evaluation_share", otherShare = "other_share"
             case peakRssMib = "peak_rss_mib"
         }
     }
 
     struct CellReport: Codable {
-        var cpuModel: String, blasCore: String
+        var cpuModel: String, blasCore: String, simdLevel: String
         var cells: [CellRow]
         enum CodingKeys: String, CodingKey {
             case cells
-            case cpuModel = "cpu_model", blasCore = "blas_core"
+            case cpuModel = "cpu_model", blasCore = "blas_core", simdLevel = "simd_level"
         }
     }
 
@@ -141,6 +144,9 @@ extension Bench {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for c in EngineBenchmark.ladderCases where only?.contains(c.name) ?? true {
+            // The peak of this run, measured just before the cell (one core; the medians of
+            // `repeats` measurements), so that efficiency compares like with like.
+            let peak = [Double]((0..<max(1, repeats)).map { _ in EngineBenchmark.sgemmPeak() }).sorted()[max(1, repeats) / 2]
             let name = c.name, m = c.config
             let out = "\(dir)/\(name).json"
             let (status, rss) = try spawnAndWait(
@@ -151,21 +157,22 @@ extension Bench {
             rows.append(CellRow(
                 name: name, dModel: m.dModel, layers: m.layers, heads: m.heads,
                 budgetFlops: r.config.budgetFLOPs, chargedFlops: r.compute.total, steps: r.steps, wallS: r.wallSeconds,
-                chargedFlopsPerS: r.compute.total / r.wallSeconds, samplingShare: w.sampling / r.wallSeconds,
+                chargedFlopsPerS: r.compute.total / r.wallSeconds, chargedGflopsPerS: r.compute.total / r.wallSeconds / 1e9,
+                sgemmPeakGflops: peak, efficiency: r.compute.total / r.wallSeconds / 1e9 / peak, samplingShare: w.sampling / r.wallSeconds,
                 trainingShare: w.training / r.wallSeconds, evaluationShare: w.evaluation / r.wallSeconds,
                 otherShare: w.other / r.wallSeconds, peakRssMib: rss))
         }
-        let report = CellReport(cpuModel: BLASCore.cpuModel(), blasCore: BLASCore.current, cells: rows)
+        let report = CellReport(cpuModel: BLASCore.cpuModel(), blasCore: BLASCore.current, simdLevel: SIMDLevel.active.rawValue, cells: rows)
         if json {
             try printJSON(report)
             return
         }
-        print("CPU: \(report.cpuModel); OpenBLAS core \(report.blasCore); one GRPO cell per size (n 8, Bp 8), one worker each")
-        print("size   budget  steps   wall s  charged GFLOP/s  sampling  training  evaluation  other  peak RSS MiB")
+        print("CPU: \(report.cpuModel); OpenBLAS core \(report.blasCore); SIMD level \(report.simdLevel); one GRPO cell per size (n 8, Bp 8), one worker each")
+        print("size   budget  steps   wall s  charged GFLOP/s  sgemm peak  efficiency  sampling  training  evaluation  other  peak RSS MiB")
         for r in rows {
             print(String(
-                format: "%-4@ %8.2g %6d %8.1f %16.2f %9.2f %9.2f %11.2f %6.2f %13.1f", r.name as NSString, r.budgetFlops,
-                r.steps, r.wallS, r.chargedFlopsPerS / 1e9, r.samplingShare, r.trainingShare, r.evaluationShare,
+                format: "%-4@ %8.2g %6d %8.1f %16.2f %11.1f %11.3f %9.2f %9.2f %11.2f %6.2f %13.1f", r.name as NSString, r.budgetFlops,
+                r.steps, r.wallS, r.chargedGflopsPerS, r.sgemmPeakGflops, r.efficiency, r.samplingShare, r.trainingShare, r.evaluationShare,
                 r.otherShare, r.peakRssMib))
         }
     }

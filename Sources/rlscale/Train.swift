@@ -63,6 +63,8 @@ struct Train: ParsableCommand {
     @Option(help: "Turns of the multi-turn evaluation at each point (default: --turns).") var evalTurns: Int?
     @Option(help: "Support expansion: samples K per held-out unsolved and hard problem, from the base at step 0 and the policy at the end.")
     var supportSamples: Int?
+    @Flag(help: "Reward diagnostics (sequence KL to the base, proxy beside gold) at every evaluation point on the gold reward too (always measured on a proxy or learned reward).")
+    var evalKL = false
     @Option(help: "Seed.") var seed: UInt64 = CellDefaults.seed
     @Option(help: "Evaluation points (step 0 included).") var evalPoints: Int = CellDefaults.evalPoints
     @Option(help: "Samples per eval problem.") var evalSamples: Int = CellDefaults.evalSamples
@@ -113,6 +115,7 @@ struct Train: ParsableCommand {
         }
         config.evalTurns = evalTurns == config.episodeSpec.turns ? nil : evalTurns
         config.supportSamples = supportSamples
+        config.evalKL = evalKL ? true : nil
         if let why = config.validationError() ?? config.episodeFitError(corpus: spec.corpus) {
             // The options parsed but do not make a runnable cell (e.g. --kl with dapo): like a
             // bad grid file, say why without the usage banner and exit with status 2.

@@ -51,11 +51,11 @@ let minimalGrid = """
         #expect(a.cells.map(\.id) == b.cells.map(\.id))
         // Pinned: a change here means every finished cell of every store would be rerun (or,
         // worse, that changed results keep old ids). Change it only with a reason in the commit
-        // (the last: numerics version 3, base schema 2, cell schema 2, the self-distillation knobs and their defaults). It sets lr = 5e-5, the grid default
+        // (the last: numerics version 4, the packed engine). It sets lr = 5e-5, the grid default
         // before the defaults moved to CellDefaults (2e-4 now): a grid that leaves lr out
         // got new ids then, one that writes it did not.
         let pinned = try GridFile.parse(minimalGrid + "lr = [5e-5]\n", file: "p.toml")
-        #expect(pinned.cells[0].id == "e23bd5f075914986")
+        #expect(pinned.cells[0].id == "3112531ece0683db")
         #expect(a.cells[0].config.learningRate == CellDefaults.learningRate)
         let c = try GridFile.parse(minimalGrid.replacingOccurrences(of: "1e9", with: "2e9"), file: "c.toml")
         #expect(c.cells[0].id != a.cells[0].id)

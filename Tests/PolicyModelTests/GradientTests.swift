@@ -1,3 +1,4 @@
+import KernelsPortable
 import PolicyModel
 import RLCommon
 import Testing

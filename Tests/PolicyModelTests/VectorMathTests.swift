@@ -1,4 +1,6 @@
 import Foundation
+import KernelInterface
+import KernelsPortable
 import PolicyModel
 import RLCommon
 import Testing
@@ -117,49 +119,56 @@ import Testing
         }
     }
 
-    /// The decoding attention kernel is the per-key formulation it replaced, bit for bit:
-    /// scores by `VectorMath.dot` key by key, softmax by max and `exp`, the output by
-    /// `VectorMath.axpy` key by key. Head sizes cover output groups of one to four vectors
-    /// (8, 16, 24, 32), several groups (40, 64, 72) and a scalar tail (12, 20); lengths cover fewer than four keys,
-    /// a multiple of four and remainders. It is also within 1e-5 of Double attention.
-    @Test func decodeAttentionIsThePerKeyLoopBitForBit() {
+    /// One query's attention (`Kernels.attendRow`, sampling's and training's kernel) is the
+    /// per-key formulation, bit for bit: scores by `VectorMath.dot` key by key,
+    /// probabilities by `causalSoftmaxRow`, the output by `VectorMath.axpy` key by key.
+    /// Head sizes cover output groups of one to four vectors (8, 16, 24, 32), several
+    /// groups (40, 64, 72) and a scalar tail (12, 20); lengths cover fewer than four keys,
+    /// a multiple of four and remainders; keys sit C apart (a cache) or 3C apart (qkv
+    /// activations). Output and probabilities are also within 1e-5 of Double attention.
+    @Test func attendRowIsThePerKeyLoopBitForBit() {
         var rng = SeededRNG(seed: 5)
         for (heads, hs) in [(2, 8), (3, 12), (2, 16), (1, 20), (2, 24), (3, 32), (2, 40), (4, 64), (1, 72)] {
             let C = heads * hs, scale = 1 / Float(hs).squareRoot()
-            for t in [0, 1, 2, 3, 4, 6, 11, 31] {
-                let keys = (0..<((t + 1) * C)).map { _ in Float(rng.gaussian()) }
-                let values = (0..<((t + 1) * C)).map { _ in Float(rng.gaussian()) }
+            for (t, ld) in [(0, C), (1, 3 * C), (2, C), (3, C), (4, 3 * C), (6, C), (11, 3 * C), (31, C)] {
+                let keys = (0..<((t + 1) * ld)).map { _ in Float(rng.gaussian()) }
+                let values = (0..<((t + 1) * ld)).map { _ in Float(rng.gaussian()) }
                 let q = (0..<C).map { _ in Float(rng.gaussian() * 2) }
-                var out = [Float](repeating: .nan, count: C), scores = [Float](repeating: 0, count: t + 1)
-                Kernels.decodeAttention(&out, q, keys, values, scores: &scores, t: t, C: C, NH: heads, scale: scale)
-                var ref = [Float](repeating: 0, count: C), s = [Float](repeating: 0, count: t + 1)
+                let width = attentionStride(t + 1)
+                var out = [Float](repeating: .nan, count: C), probs = [Float](repeating: .nan, count: heads * width)
+                Kernels.attendRow(&out, &probs, q: q, k: keys, v: values, ld: ld, t: t, C: C, NH: heads, scale: scale)
+                var ref = [Float](repeating: 0, count: C), s = [Float](repeating: 0, count: width)
                 for h in 0..<heads {
-                    var mx = -Float.infinity
                     for j in 0...t {
                         s[j] = q.withUnsafeBufferPointer { qp in
                             keys.withUnsafeBufferPointer { kp in
-                                scale * VectorMath.dot(qp.baseAddress! + h * hs, kp.baseAddress! + j * C + h * hs, count: hs)
+                                scale * VectorMath.dot(qp.baseAddress! + h * hs, kp.baseAddress! + j * ld + h * hs, count: hs)
                             }
                         }
-                        mx = max(mx, s[j])
                     }
-                    let inv = 1 / VectorMath.exp(&s, s, count: t + 1, shift: mx)
+                    Kernels.causalSoftmaxRow(&s, count: t + 1, width: width)
+                    #expect(probs[(h * width)..<((h + 1) * width)].map(\.bitPattern) == s.map(\.bitPattern), "hs \(hs), t \(t)")
                     ref.withUnsafeMutableBufferPointer { rp in
                         values.withUnsafeBufferPointer { vp in
                             for j in 0...t {
-                                VectorMath.axpy(s[j] * inv, vp.baseAddress! + j * C + h * hs, rp.baseAddress! + h * hs, count: hs)
+                                VectorMath.axpy(s[j], vp.baseAddress! + j * ld + h * hs, rp.baseAddress! + h * hs, count: hs)
                             }
                         }
                     }
                     // Double attention for this head
-                    var w = (0...t).map { j in
-                        (0..<hs).reduce(0.0) { $0 + Double(q[h * hs + $1]) * Double(keys[j * C + h * hs + $1]) } * Double(scale)
+                    var w: [Double] = []
+                    for j in 0...t {
+                        var dot = 0.0
+                        for i in 0..<hs { dot += Double(q[h * hs + i]) * Double(keys[j * ld + h * hs + i]) }
+                        w.append(dot * Double(scale))
                     }
                     let m = w.max()!
                     w = w.map { Foundation.exp($0 - m) }
                     let z = w.reduce(0, +)
+                    for j in 0...t { #expect(abs(Double(probs[h * width + j]) - w[j] / z) < 1e-6) }
                     for i in 0..<hs {
-                        let exact = (0...t).reduce(0.0) { $0 + w[$1] / z * Double(values[$1 * C + h * hs + i]) }
+                        var exact = 0.0
+                        for j in 0...t { exact += w[j] / z * Double(values[j * ld + h * hs + i]) }
                         #expect(abs(Double(out[h * hs + i]) - exact) < 1e-5, "hs \(hs), t \(t)")
                     }
                 }

@@ -43,7 +43,7 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         for _ in 0..<200 {
             if try passRate(m, problem, n: 64) >= 0.1 { return }
             for _ in 0..<5 {
-                try m.forward(tokens: b.tokens, batch: 1, length: b.length)
+                try b.forward(m)
                 m.zeroGradients()
                 try m.setWeightedNLLGradient(targets: b.targets, weights: w)
                 m.backward()
@@ -130,22 +130,21 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         let problems = [problem, Problem(family: "sort", difficulty: 1, text: "S72", steps: ["2", "7"], answer: "27")]
         let (groups, _) = try state.sampleGroups(problems)
         let c = model.config
-        var sampling = 0.0, T = 0, Tpriv = 0, rows = 0
+        // The batch is packed: every pass is charged each sequence at its own length.
+        var sampling = 0.0, training = 0.0, reference = 0.0, teacher = 0.0
         for g in groups {
             for r in g.rollouts {
-                sampling += FLOPs.forwardSequence(c, length: g.problem.promptTokens.count + r.completion.count - 1)
-                T = max(T, g.problem.promptTokens.count + r.completion.count - 1)
-                Tpriv = max(Tpriv, g.problem.privilegedPromptTokens.count + r.completion.count - 1)
-                rows += 1
+                let T = g.problem.promptTokens.count + r.completion.count - 1
+                sampling += FLOPs.forwardSequence(c, length: T)
+                training += FLOPs.trainSequence(c, length: T)
+                if method == "grpo" { reference += FLOPs.forwardSequence(c, length: T) }
+                if method == "opsd" { teacher += FLOPs.forwardSequence(c, length: g.problem.privilegedPromptTokens.count + r.completion.count - 1) }
             }
         }
         #expect(abs(state.ledger.sampling - sampling) <= 1e-9 * sampling)
         #expect(state.ledger.rollouts == 6)
         var stats = TrainStepStats()
         try state.update(groups, lr: 1e-4, stats: &stats)
-        let training = Double(rows) * FLOPs.trainSequence(c, length: T)
-        let reference = method == "grpo" ? Double(rows) * FLOPs.forwardSequence(c, length: T) : 0
-        let teacher = method == "opsd" ? Double(rows) * FLOPs.forwardSequence(c, length: Tpriv) : 0
         #expect(state.ledger.training == training)
         #expect(state.ledger.reference == reference)
         #expect(state.ledger.teacher == teacher)
@@ -304,14 +303,14 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
             }
         }
         let b = SequenceBatch(groups.flatMap { g in g.rollouts.map { (g.problem.promptTokens, $0.completion) } })
-        try state.policy.forward(tokens: b.tokens, batch: b.rows, length: b.length)
+        try b.forward(state.policy)
         let V = state.policy.config.vocab, z = state.policy.logits
         var sd = 0.0
-        for n in 0..<(b.rows * b.length) {
+        for n in b.tokens.indices {
             let row = (0..<V).map { Double(z[n * V + $0]) }, m = row.reduce(0, +) / Double(V)
             sd += (row.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(V)).squareRoot()
         }
-        sd /= Double(b.rows * b.length)
+        sd /= Double(b.tokens.count)
         #expect(sd >= 2 && sd <= 4, "mean logit std \(sd)")
         state.history = [state.policy.parameters.map { $0 + Float(0.3 * prng.gaussian()) }, Array(state.policy.parameters)]
         if let e = state.ema { for i in 0..<e.parameters.count { e.parameters[i] += Float(0.3 * prng.gaussian()) } }
@@ -384,7 +383,7 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         /// Double log-softmax rows at the completion's positions of one unbatched forward.
         func rows(_ m: Transformer, _ prompt: [Int32], _ completion: [Int32]) throws -> [[Double]] {
             let b = SequenceBatch([(prompt, completion)])
-            try m.forward(tokens: b.tokens, batch: 1, length: b.length)
+            try b.forward(m)
             let V = m.config.vocab, z = m.logits
             return (0..<completion.count).map { j in
                 let n = prompt.count - 1 + j
@@ -462,12 +461,18 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
     /// has no gradient: the policy never moves (d stays 0). A verifier that accepts every
     /// wrong answer half the time (`noisy:0.5,0`) gives reward variance: the cell trains on
     /// it, moves away from its base, and records the proxy (≈ 0.5) beside gold (0), every
-    /// acceptance a hack.
+    /// acceptance a hack. The gold cell measures the diagnostics because it asks
+    /// (`eval_kl`); without asking it spends nothing on them and records none.
     @Test func aCellTrainsOnItsProxyAndRecordsGoldBesideIt() throws {
         setBLASThreads(1)
         let (model, record) = try toyBase()
         var cfg = CellConfig(method: "grpo", rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 2e9, evalPoints: 3, evalSamples: 4)
+        let unasked = try CellRunner(config: cfg, base: model, baseRecord: record).run()
+        #expect(unasked.status == "done" && unasked.curve.allSatisfy { $0.reward == nil })
+        cfg.evalKL = true
         let gold = try CellRunner(config: cfg, base: model, baseRecord: record).run()
+        #expect(gold.compute.evaluation > unasked.compute.evaluation, "the diagnostics' forwards are evaluation FLOPs")
+        cfg.evalKL = nil
         cfg.rewardSource = .noisy(falsePositive: 0.5, falseNegative: 0, corrected: false)
         let proxy = try CellRunner(config: cfg, base: model, baseRecord: record).run()
         for r in [gold, proxy] {
@@ -481,7 +486,9 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         #expect(abs(w - 0.5) < 0.1, "mean proxy reward \(w)")
         #expect(proxy.windows.allSatisfy { $0.hackRate == $0.meanReward })
         let last = try #require(proxy.curve.last?.reward)
-        #expect(last.d > 0 && last.gold == 0 && abs(last.proxy - 0.5) < 0.15 && last.hackRate == last.proxy)
+        // 32 samples: the proxy's own standard error (≈ 0.09) sets the tolerance.
+        let se = try #require(last.proxySE)
+        #expect(last.d > 0 && last.gold == 0 && abs(last.proxy - 0.5) < 3 * se && last.hackRate == last.proxy, "\(last)")
     }
 
     /// The reward diagnostics are measured on the cell's `train_dist` problems: its levels
@@ -495,9 +502,10 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         var eval = try #require(record.evaluation)
         for i in eval.outcomes.indices where i % 2 == 0 { eval.outcomes[i].successes = eval.outcomes[i].samples }
         record.evaluation = eval
-        let cfg = CellConfig(
+        var cfg = CellConfig(
             method: "rloo", rolloutsPerProblem: 2, problemsPerBatch: 2, budgetFLOPs: 1e9, maxDifficulty: 2,
             trainBucket: .unsolved, poolSize: 2, evalPoints: 2, evalSamples: 4)
+        cfg.evalKL = true  // a gold-reward cell measures the diagnostics only when asked
         let r = try CellRunner(config: cfg, base: model, baseRecord: record).run()
         let set = eval.set.build(record.spec.corpus.mixture.families)
         let expected = set.problems.indices.filter { set.problems[$0].difficulty <= 2 && $0 % 2 == 1 }.count

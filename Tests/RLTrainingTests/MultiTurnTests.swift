@@ -75,7 +75,7 @@ import Testing
         #expect(Rollout(completion: [4, 2], behaviorLogProbs: [0, 0], reward: 0, gold: 0, steps: []).policyTokens == nil)
         // Trained in a group beside a failed single attempt: the feedback rows of the logit
         // gradient are exactly 0, the attempts' rows are not, and the training forward and
-        // backward are charged on the whole padded episode.
+        // backward are charged on each whole episode at its own length.
         let (model, record) = try toyBase()
         var cfg = CellConfig(method: "grpo", rolloutsPerProblem: 2, problemsPerBatch: 1, budgetFLOPs: 1e15)
         _ = cfg.set(.turns, to: "2")
@@ -85,8 +85,9 @@ import Testing
         let group = RolloutGroup(problem: problem, rollouts: [r, failed])
         var stats = TrainStepStats()
         _ = try state.lossAndGradient([group], stats: &stats)
-        let T = problem.promptTokens.count + r.completion.count - 1, V = model.config.vocab
-        #expect(state.ledger.training == 2 * FLOPs.trainSequence(model.config, length: T))
+        let V = model.config.vocab
+        let lengths = [r, failed].map { problem.promptTokens.count + $0.completion.count - 1 }
+        #expect(state.ledger.training == FLOPs.trainSequence(model.config, length: lengths[0]) + FLOPs.trainSequence(model.config, length: lengths[1]))
         #expect(stats.tokens == 10 + 10 + 10, "feedback tokens are not trained tokens")
         let g = state.policy.logitGradient
         for j in 0..<r.completion.count {

@@ -267,9 +267,10 @@ func written(_ s: String, eos: Bool = true) -> [Int32] { Vocabulary.encode(s) + 
         var reward = TrainingReward(source: .learned, model: rm, rng: SeededRNG(seed: 1))
         let (scores, flops) = try reward.score(items)
         #expect(scores.count == 2 && scores.allSatisfy { $0 >= 0 && $0 <= 1 })
-        // One forward over the padded batch: prompt + the longer completion + the query SEP.
-        let length = items.map { $0.0.promptTokens.count + $0.1.count + 1 }.max() ?? 0
-        #expect(abs(flops - 2 * FLOPs.forwardSequence(config, length: length)) < 1e-6 * flops, "\(flops)")
+        // One forward over the packed batch: each sequence (prompt, completion, the query
+        // SEP) at its own length.
+        let charged = items.reduce(0.0) { $0 + FLOPs.forwardSequence(config, length: $1.0.promptTokens.count + $1.1.count + 1) }
+        #expect(abs(flops - charged) < 1e-6 * flops, "\(flops)")
         #expect(rm.record.trainingFLOPs > 0 && rm.record.samplingFLOPs > 0 && rm.record.heldOutSamples == 16)
         // An untrained policy solves nothing: every held-out label is "wrong", so the AUC is
         // undefined (nil), and the record still encodes (JSON has no NaN).

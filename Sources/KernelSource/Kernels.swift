@@ -1,14 +1,15 @@
 import COpenBLAS
 import Foundation
+import KernelInterface
 
 // One function per layer, forward and backward, in the style of llm.c. Every function
-// works on raw row-major float buffers; every matrix product goes through cblas_sgemm,
-// except the single-query attention of cached sampling (`decodeAttention`: one query
-// against each row's own cache, SIMD dot products and weighted sums). Backward functions
-// accumulate (+=) into parameter gradients and, where noted, into input gradients.
+// works on raw row-major float buffers of a packed batch (sequences end to end, no
+// padding). The weight products go through cblas_sgemm, which runs them at this
+// machine's sgemm peak even at the ladder's widths; attention is hand-written (`attendRow`:
+// each query against its own causal keys only, all heads of a row, SIMD dot products and
+// weighted sums), as are the element-wise passes. Backward functions accumulate (+=) into
+// parameter gradients and, where noted, into input gradients.
 
-typealias FMut = UnsafeMutablePointer<Float>
-typealias FPtr = UnsafePointer<Float>
 
 /// C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, row-major.
 @inline(__always)
@@ -22,35 +23,27 @@ func sgemm(
         Int32(M), Int32(N), Int32(K), alpha, A, Int32(lda), B, Int32(ldb), beta, C, Int32(ldc))
 }
 
-public enum Kernels {
+public enum Kernels: EngineKernels {
     // MARK: embeddings
 
-    /// out[n,:] = wte[tokens[n],:] + wpe[n % T,:]
-    static func encoderForward(
-        _ out: FMut, _ tokens: UnsafePointer<Int32>, _ wte: FPtr, _ wpe: FPtr, B: Int, T: Int, C: Int
+    /// out[n,:] = wte[tokens[n],:] + wpe[t,:], t = n's index in its own sequence.
+    public static func encoderForward(
+        _ out: FMut, _ tokens: UnsafePointer<Int32>, _ wte: FPtr, _ wpe: FPtr, layout: PackedLayout, C: Int
     ) {
-        for b in 0..<B {
-            for t in 0..<T {
-                let o = out + (b * T + t) * C
-                let e = wte + Int(tokens[b * T + t]) * C
-                let p = wpe + t * C
-                for i in 0..<C { o[i] = e[i] + p[i] }
-            }
+        for n in 0..<layout.positions {
+            let o = out + n * C, e = wte + Int(tokens[n]) * C, p = wpe + (n - layout.start[n]) * C
+            for i in 0..<C { o[i] = e[i] + p[i] }
         }
     }
 
-    static func encoderBackward(
-        _ dwte: FMut, _ dwpe: FMut, _ dout: FPtr, _ tokens: UnsafePointer<Int32>, B: Int, T: Int, C: Int
+    public static func encoderBackward(
+        _ dwte: FMut, _ dwpe: FMut, _ dout: FPtr, _ tokens: UnsafePointer<Int32>, layout: PackedLayout, C: Int
     ) {
-        for b in 0..<B {
-            for t in 0..<T {
-                let d = dout + (b * T + t) * C
-                let e = dwte + Int(tokens[b * T + t]) * C
-                let p = dwpe + t * C
-                for i in 0..<C {
-                    e[i] += d[i]
-                    p[i] += d[i]
-                }
+        for n in 0..<layout.positions {
+            let d = dout + n * C, e = dwte + Int(tokens[n]) * C, p = dwpe + (n - layout.start[n]) * C
+            for i in 0..<C {
+                e[i] += d[i]
+                p[i] += d[i]
             }
         }
     }
@@ -201,7 +194,7 @@ public enum Kernels {
     // MARK: linear layers
 
     /// out[N, OUT] (= or +=) inp[N, IN] · wᵀ + bias, with w stored [OUT, IN].
-    static func linearForward(
+    public static func linearForward(
         _ out: FMut, _ inp: FPtr, _ w: FPtr, _ bias: FPtr, N: Int, IN: Int, OUT: Int, accumulate: Bool
     ) {
         if accumulate {
@@ -217,7 +210,7 @@ public enum Kernels {
 
     /// Backward of `linearForward`: dinp (= or +=) dout · w, dw += doutᵀ · inp,
     /// dbias += column sums of dout.
-    static func linearBackward(
+    public static func linearBackward(
         _ dinp: FMut, _ dw: FMut, _ dbias: FMut, _ dout: FPtr, _ inp: FPtr, _ w: FPtr,
         N: Int, IN: Int, OUT: Int, accumulateInput: Bool
     ) {
@@ -231,29 +224,94 @@ public enum Kernels {
 
     // MARK: attention
 
-    /// Row stride of the attention matrices: T rounded up to whole vectors, so that every
-    /// row's last partial vector can be read and written whole.
-    @inline(__always)
-    static func attentionStride(_ T: Int) -> Int { (T + 7) & ~7 }
-
-    /// Multi-head causal self-attention. `qkv[B, T, 3C]` holds q, k, v; `att[B, NH, T, Tp]`
-    /// (Tp = `attentionStride(T)`) receives the softmax probabilities (zero above the
-    /// diagonal and in the padding); `out[B, T, C]` the heads' outputs side by side.
-    static func attentionForward(
-        _ out: FMut, _ att: FMut, _ qkv: FPtr, B: Int, T: Int, C: Int, NH: Int
+    /// Causal attention of one query over its `t + 1` keys, every head of the row: for
+    /// head h, pₕⱼ = softmax_j(scale · qₕ·kₕⱼ) and outₕ = Σⱼ pₕⱼ·vₕⱼ in key order, with
+    /// key j at `k + j·ld` and its value at `v + j·ld` (+ the head's offset). Training
+    /// reads keys and values from its qkv activations (ld = 3C), sampling from its cache
+    /// (ld = C). `probs` receives each head's probabilities, head h's row at
+    /// h · KernelInterface.attentionStride(t + 1), zeros in the padding slots.
+    ///
+    /// Only the causal keys are read: no masked scores, no per-head matrix product.
+    /// Scores come four keys at a time (each a `VectorMath.dot`'s lanes, sum and tail);
+    /// each 32-float slice of a head's output stays in registers across all keys.
+    public static func attendRow(
+        _ out: UnsafeMutablePointer<Float>, _ probs: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
+        k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int, t: Int, C: Int, NH: Int, scale: Float
     ) {
-        let hs = C / NH
-        let scale = 1 / Float(hs).squareRoot()
-        let C3 = 3 * C, Tp = attentionStride(T)
-        for b in 0..<B {
-            for h in 0..<NH {
-                let q = qkv + b * T * C3 + h * hs
-                let k = q + C, v = q + 2 * C
-                let a = att + (b * NH + h) * T * Tp
-                sgemm(transB: true, T, T, hs, alpha: scale, q, lda: C3, k, ldb: C3, beta: 0, a, ldc: Tp)
-                for t in 0..<T { causalSoftmaxRow(a + t * Tp, count: t + 1, width: Tp) }
-                sgemm(T, hs, T, a, lda: Tp, v, ldb: C3, beta: 0, out + b * T * C + h * hs, ldc: C)
+        let hs = C / NH, chunks = hs / 8, tail = hs - 8 * chunks, n = t + 1, width = KernelInterface.attentionStride(n)
+        for head in 0..<NH {
+            let qh = q + head * hs, kh = k + head * hs, vh = v + head * hs, s = probs + head * width
+            var j = 0
+            while j + 4 <= n {
+                let k0 = kh + j * ld, k1 = k0 + ld, k2 = k1 + ld, k3 = k2 + ld
+                var a0 = Float8(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+                for c in 0..<chunks {
+                    let qv = VectorMath.load(qh + 8 * c)
+                    a0 += qv * VectorMath.load(k0 + 8 * c)
+                    a1 += qv * VectorMath.load(k1 + 8 * c)
+                    a2 += qv * VectorMath.load(k2 + 8 * c)
+                    a3 += qv * VectorMath.load(k3 + 8 * c)
+                }
+                var d0 = a0.sum(), d1 = a1.sum(), d2 = a2.sum(), d3 = a3.sum()
+                for i in (8 * chunks)..<(8 * chunks + tail) {
+                    d0 += qh[i] * k0[i]
+                    d1 += qh[i] * k1[i]
+                    d2 += qh[i] * k2[i]
+                    d3 += qh[i] * k3[i]
+                }
+                s[j] = scale * d0
+                s[j + 1] = scale * d1
+                s[j + 2] = scale * d2
+                s[j + 3] = scale * d3
+                j += 4
             }
+            while j < n {
+                s[j] = scale * VectorMath.dot(qh, kh + j * ld, count: hs)
+                j += 1
+            }
+            causalSoftmaxRow(s, count: n, width: width)
+            // out = Σⱼ pⱼ·vⱼ in key order, 32 floats (4 vectors) at a time
+            let o = out + head * hs
+            var c = 0
+            while c < chunks {
+                let w = Swift.min(4, chunks - c)
+                var y0 = Float8(repeating: 0), y1 = y0, y2 = y0, y3 = y0
+                let base = vh + 8 * c
+                for j in 0..<n {
+                    let av = Float8(repeating: s[j]), vj = base + j * ld
+                    y0 = y0 + av * VectorMath.load(vj)
+                    if w > 1 { y1 = y1 + av * VectorMath.load(vj + 8) }
+                    if w > 2 { y2 = y2 + av * VectorMath.load(vj + 16) }
+                    if w > 3 { y3 = y3 + av * VectorMath.load(vj + 24) }
+                }
+                VectorMath.store(y0, o + 8 * c)
+                if w > 1 { VectorMath.store(y1, o + 8 * c + 8) }
+                if w > 2 { VectorMath.store(y2, o + 8 * c + 16) }
+                if w > 3 { VectorMath.store(y3, o + 8 * c + 24) }
+                c += w
+            }
+            for i in (8 * chunks)..<hs {
+                var y: Float = 0
+                for j in 0..<n { y += s[j] * vh[j * ld + i] }
+                o[i] = y
+            }
+        }
+    }
+
+    /// Multi-head causal self-attention over a packed batch. `qkv[N, 3C]` holds q, k, v
+    /// of every position; position n attends to the positions of its own sequence up to
+    /// itself (`layout.start[n]` … n). `out[N, C]` receives the heads' outputs side by side,
+    /// `att` (laid out by `layout.attention`) the probabilities the backward pass reads.
+    public static func attentionForward(
+        _ out: UnsafeMutablePointer<Float>, _ att: UnsafeMutablePointer<Float>, _ qkv: UnsafePointer<Float>,
+        layout: PackedLayout, C: Int, NH: Int
+    ) {
+        let scale = 1 / Float(C / NH).squareRoot(), C3 = 3 * C
+        for n in 0..<layout.positions {
+            let s0 = layout.start[n], keys = qkv + s0 * C3
+            attendRow(
+                out + n * C, att + layout.attention[n], q: qkv + n * C3, k: keys + C, v: keys + 2 * C, ld: C3,
+                t: n - s0, C: C, NH: NH, scale: scale)
         }
     }
 
@@ -305,110 +363,35 @@ public enum Kernels {
         (row + n).update(repeating: 0, count: width - n)
     }
 
-    /// Backward of `attentionForward`: writes (not accumulates) dqkv; `scratch[T, Tp]` is
-    /// a work buffer.
-    static func attentionBackward(
-        _ dqkv: FMut, _ scratch: FMut, _ dout: FPtr, _ qkv: FPtr, _ att: FPtr,
-        B: Int, T: Int, C: Int, NH: Int
+    /// Backward of `attentionForward`: writes (not accumulates) dqkv. Position by
+    /// position and head by head: dAⱼ = d·vⱼ and dvⱼ += pⱼ·d, then the softmax backward
+    /// dSⱼ = pⱼ(dAⱼ − Σ p·dA), dq = scale·Σⱼ dSⱼ·kⱼ and dkⱼ += scale·dSⱼ·q, each key's
+    /// gradients summed over its queries in position order. `scratch` holds one row's dA.
+    public static func attentionBackward(
+        _ dqkv: UnsafeMutablePointer<Float>, _ scratch: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>,
+        _ qkv: UnsafePointer<Float>, _ att: UnsafePointer<Float>, layout: PackedLayout, C: Int, NH: Int
     ) {
-        let hs = C / NH
-        let scale = 1 / Float(hs).squareRoot()
-        let C3 = 3 * C, Tp = attentionStride(T)
-        for b in 0..<B {
+        let hs = C / NH, scale = 1 / Float(hs).squareRoot(), C3 = 3 * C
+        dqkv.update(repeating: 0, count: layout.positions * C3)
+        for n in 0..<layout.positions {
+            let s0 = layout.start[n], count = n - s0 + 1, width = KernelInterface.attentionStride(count)
             for h in 0..<NH {
-                let q = qkv + b * T * C3 + h * hs
-                let k = q + C, v = q + 2 * C
-                let dq = dqkv + b * T * C3 + h * hs
-                let dk = dq + C, dv = dq + 2 * C
-                let a = att + (b * NH + h) * T * Tp
-                let d = dout + b * T * C + h * hs
-                // dA = dout · vᵀ ; dv = Aᵀ · dout
-                sgemm(transB: true, T, T, hs, d, lda: C, v, ldb: C3, beta: 0, scratch, ldc: Tp)
-                sgemm(transA: true, T, hs, T, a, lda: Tp, d, ldb: C, beta: 0, dv, ldc: C3)
-                // softmax backward, row by row: dS = A ⊙ (dA − Σ A·dA)
-                for t in 0..<T {
-                    let ar = a + t * Tp, dr = scratch + t * Tp
-                    let dot = VectorMath.dot(ar, dr, count: t + 1)
-                    for s in 0...t { dr[s] = ar[s] * (dr[s] - dot) }
-                    (dr + t + 1).update(repeating: 0, count: T - t - 1)
+                let p = att + layout.attention[n] + h * width, d = dout + n * C + h * hs
+                let q = qkv + n * C3 + h * hs, dq = dqkv + n * C3 + h * hs
+                let k = qkv + s0 * C3 + C + h * hs, v = k + C
+                let dk = dqkv + s0 * C3 + C + h * hs, dv = dk + C
+                var pdA: Float = 0
+                for j in 0..<count {
+                    let dA = VectorMath.dot(d, v + j * C3, count: hs)
+                    scratch[j] = dA
+                    pdA += p[j] * dA
+                    VectorMath.axpy(p[j], d, dv + j * C3, count: hs)
                 }
-                // dq = scale · dS · k ; dk = scale · dSᵀ · q
-                sgemm(T, hs, T, alpha: scale, scratch, lda: Tp, k, ldb: C3, beta: 0, dq, ldc: C3)
-                sgemm(transA: true, T, hs, T, alpha: scale, scratch, lda: Tp, q, ldb: C3, beta: 0, dk, ldc: C3)
-            }
-        }
-    }
-
-    /// Single-query attention of one decoding row over its t + 1 cached positions, head by
-    /// head: `out[C]` = Σⱼ softmax(scale · q·kⱼ)ⱼ · vⱼ, with kⱼ, vⱼ at `kCache`, `vCache` +
-    /// j·C (+ the head's offset). `scores` is scratch for t + 1 floats.
-    ///
-    /// Bitwise `VectorMath.dot` per key and `VectorMath.axpy` per key in key order; it
-    /// only reorders the work: four keys' dot products at once, and each 32-float slice of
-    /// a head's output kept in registers across all keys instead of loaded and stored per
-    /// key.
-    public static func decodeAttention(
-        _ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, _ kCache: UnsafePointer<Float>,
-        _ vCache: UnsafePointer<Float>, scores s: UnsafeMutablePointer<Float>,
-        t: Int, C: Int, NH: Int, scale: Float
-    ) {
-        let hs = C / NH, chunks = hs / 8, tail = hs - 8 * chunks, n = t + 1
-        for head in 0..<NH {
-            let qh = q + head * hs, kh = kCache + head * hs, vh = vCache + head * hs
-            // scores, four keys at a time; each is VectorMath.dot's lanes, sum and tail
-            var j = 0
-            while j + 4 <= n {
-                let k0 = kh + j * C, k1 = k0 + C, k2 = k1 + C, k3 = k2 + C
-                var a0 = Float8(repeating: 0), a1 = a0, a2 = a0, a3 = a0
-                for c in 0..<chunks {
-                    let qv = VectorMath.load(qh + 8 * c)
-                    a0 += qv * VectorMath.load(k0 + 8 * c)
-                    a1 += qv * VectorMath.load(k1 + 8 * c)
-                    a2 += qv * VectorMath.load(k2 + 8 * c)
-                    a3 += qv * VectorMath.load(k3 + 8 * c)
+                for j in 0..<count {
+                    let dS = scale * (p[j] * (scratch[j] - pdA))
+                    VectorMath.axpy(dS, k + j * C3, dq, count: hs)
+                    VectorMath.axpy(dS, q, dk + j * C3, count: hs)
                 }
-                var d0 = a0.sum(), d1 = a1.sum(), d2 = a2.sum(), d3 = a3.sum()
-                for i in (8 * chunks)..<(8 * chunks + tail) {
-                    d0 += qh[i] * k0[i]
-                    d1 += qh[i] * k1[i]
-                    d2 += qh[i] * k2[i]
-                    d3 += qh[i] * k3[i]
-                }
-                s[j] = scale * d0
-                s[j + 1] = scale * d1
-                s[j + 2] = scale * d2
-                s[j + 3] = scale * d3
-                j += 4
-            }
-            while j < n {
-                s[j] = scale * VectorMath.dot(qh, kh + j * C, count: hs)
-                j += 1
-            }
-            let inv = 1 / VectorMath.exp(s, s, count: n, shift: VectorMath.max(s, count: n))
-            // out = Σⱼ (s[j]·inv)·vⱼ in key order, 32 floats (4 vectors) at a time
-            let o = out + head * hs
-            var c = 0
-            while c < chunks {
-                let w = Swift.min(4, chunks - c)
-                var y0 = Float8(repeating: 0), y1 = y0, y2 = y0, y3 = y0
-                let base = vh + 8 * c
-                for j in 0..<n {
-                    let av = Float8(repeating: s[j] * inv), v = base + j * C
-                    y0 = y0 + av * VectorMath.load(v)
-                    if w > 1 { y1 = y1 + av * VectorMath.load(v + 8) }
-                    if w > 2 { y2 = y2 + av * VectorMath.load(v + 16) }
-                    if w > 3 { y3 = y3 + av * VectorMath.load(v + 24) }
-                }
-                VectorMath.store(y0, o + 8 * c)
-                if w > 1 { VectorMath.store(y1, o + 8 * c + 8) }
-                if w > 2 { VectorMath.store(y2, o + 8 * c + 16) }
-                if w > 3 { VectorMath.store(y3, o + 8 * c + 24) }
-                c += w
-            }
-            for i in (8 * chunks)..<hs {
-                var y: Float = 0
-                for j in 0..<n { y += s[j] * inv * vh[j * C + i] }
-                o[i] = y
             }
         }
     }
@@ -416,15 +399,13 @@ public enum Kernels {
     // MARK: GELU (tanh approximation, as GPT-2)
 
     /// out = gelu(inp); `gate` (or nil) receives σ(2u) for `geluBackward`.
-    @inline(__always)
-    static func geluForward(_ out: FMut, gate: FMut?, _ inp: FPtr, N: Int) {
+    public static func geluForward(_ out: FMut, gate: FMut?, _ inp: FPtr, N: Int) {
         VectorMath.gelu(out, gate: gate, inp, count: N)
     }
 
     /// dinp = gelu'(inp) · dout from the forward pass's gate (written, not accumulated;
     /// dinp may alias dout).
-    @inline(__always)
-    static func geluBackward(_ dinp: FMut, _ inp: FPtr, gate: FPtr, _ dout: FPtr, N: Int) {
+    public static func geluBackward(_ dinp: FMut, _ inp: FPtr, gate: FPtr, _ dout: FPtr, N: Int) {
         VectorMath.geluBackward(dinp, inp, gate: gate, dout, count: N)
     }
 
@@ -432,7 +413,7 @@ public enum Kernels {
 
     /// logits[N, V] = inp[N, C] · wteᵀ; also writes each row's log-sum-exp and its
     /// softmax probabilities `probs[N, V]` (which the loss and its gradient reuse).
-    static func headForward(
+    public static func headForward(
         _ logits: FMut, _ lse: FMut, _ probs: FMut, _ inp: FPtr, _ wte: FPtr, N: Int, C: Int, V: Int
     ) {
         sgemm(transB: true, N, V, C, inp, lda: C, wte, ldb: C, beta: 0, logits, ldc: V)
@@ -446,10 +427,70 @@ public enum Kernels {
     }
 
     /// dinp (=) dlogits · wte ; dwte += dlogitsᵀ · inp
-    static func headBackward(
+    public static func headBackward(
         _ dinp: FMut, _ dwte: FMut, _ dlogits: FPtr, _ inp: FPtr, _ wte: FPtr, N: Int, C: Int, V: Int
     ) {
         sgemm(N, C, V, dlogits, lda: V, wte, ldb: C, beta: 0, dinp, ldc: C)
         sgemm(transA: true, V, C, N, dlogits, lda: V, inp, ldb: C, beta: 1, dwte, ldc: C)
+    }
+}
+
+// MARK: the element-wise helpers of the sampler and the optimiser
+
+extension Kernels {
+    public static func headLogits(_ logits: FMut, _ inp: FPtr, _ wte: FPtr, N: Int, C: Int, V: Int) {
+        sgemm(transB: true, N, V, C, inp, lda: C, wte, ldb: C, beta: 0, logits, ldc: V)
+    }
+
+    public static func exp(_ out: FMut, _ inp: FPtr, count: Int, shift: Float) -> Float {
+        VectorMath.exp(out, inp, count: count, shift: shift)
+    }
+
+    public static func max(_ x: FPtr, count: Int) -> Float { VectorMath.max(x, count: count) }
+
+    public static func scale(_ x: FMut, count: Int, by a: Float) { VectorMath.scale(x, count: count, by: a) }
+
+    /// Σ x[i]² in double precision: eight lanes, then across them, then the tail.
+    public static func sumOfSquares(_ x: FPtr, count: Int) -> Double {
+        var acc = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            let v = SIMD8<Double>(VectorMath.load(x + i))
+            acc += v * v
+            i += 8
+        }
+        var s = acc.sum()
+        while i < count {
+            s += Double(x[i]) * Double(x[i])
+            i += 1
+        }
+        return s
+    }
+
+    /// The AdamW update, eight parameters at a time (the same operations, lane by lane, as
+    /// one at a time: the tail runs them on single floats).
+    public static func adamUpdate(_ p: FMut, _ M: FMut, _ V: FMut, _ g: FPtr, count: Int, _ h: AdamStep) {
+        @inline(__always) func lanes<S: SIMD>(_ p: S, _ m: S, _ v: S, _ g: S) -> (p: S, m: S, v: S) where S.Scalar == Float {
+            let gi = g * h.scale
+            let m = h.b1 * m + (1 - h.b1) * gi
+            let v = h.b2 * v + (1 - h.b2) * gi * gi
+            let update = (m * h.c1) / ((v * h.c2).squareRoot() + h.eps)
+            return (p - (h.lr * update + h.decay * p), m, v)
+        }
+        var i = 0
+        while i + 8 <= count {
+            let r = lanes(VectorMath.load(p + i), VectorMath.load(M + i), VectorMath.load(V + i), VectorMath.load(g + i))
+            VectorMath.store(r.p, p + i)
+            VectorMath.store(r.m, M + i)
+            VectorMath.store(r.v, V + i)
+            i += 8
+        }
+        while i < count {
+            let r = lanes(SIMD2(repeating: p[i]), SIMD2(repeating: M[i]), SIMD2(repeating: V[i]), SIMD2(repeating: g[i]))
+            p[i] = r.p[0]
+            M[i] = r.m[0]
+            V[i] = r.v[0]
+            i += 1
+        }
     }
 }
