@@ -217,17 +217,9 @@ struct TrainingState {
         let thresholds = CellRunner.evalThresholds(budget: config.budgetFLOPs, points: config.evalPoints)
         var nextEval = 0
         var curve: [EvalPoint] = []
-        var windows: [StepWindow] = []
-        var window: [TrainStepStats] = []
+        var stepStats: [TrainStepStats] = []
         var step = 0
         let schedule = LRSchedule(kind: .constant, peak: config.learningRate, warmupSteps: config.warmupSteps)
-        let windowSize = 5
-        func flush(_ last: Int) {
-            guard !window.isEmpty else { return }
-            windows.append(
-                Self.summarize(window, first: last - window.count + 1, last: last, distills: method.reads.contains(.teacher)))
-            window = []
-        }
         var failure: String?
         // The base's side of the support measurement (step 0): the base itself samples.
         let t0 = monotonicSeconds()
@@ -248,17 +240,16 @@ struct TrainingState {
                 failure = e.reason
                 break
             }
-            window.append(stats)
+            stepStats.append(stats)
             sinceEval.tokens += stats.tokens
             sinceEval.distilled += stats.distilled
             sinceEval.divergenceSum += stats.divergenceSum
             step += 1
-            if window.count == windowSize { flush(step - 1) }
             log?(String(format: "step %d  reward %.3f  dead %.2f  %.3g/%.3g FLOPs", step,
                         stats.rewardSum / Double(max(1, stats.rollouts)), Double(stats.deadGroups) / Double(max(1, stats.groups)),
                         ledger.total, config.budgetFLOPs))
         }
-        flush(step - 1)
+        let windows = Self.windows(stepStats, distills: method.reads.contains(.teacher))
         // A diverged policy's support is not measured (its weights may not be finite).
         let t1 = monotonicSeconds()
         let support = failure == nil ? try supportMeasurement(step: step, base: supportBase) : nil
@@ -280,6 +271,22 @@ struct TrainingState {
 
     /// A run that produced a non-finite or runaway loss or gradient.
     struct TrainingDiverged: Error { var reason: String }
+
+    /// Steps per window at least, and windows per cell at most: a cell of more than
+    /// 5 × 256 steps gets windows of ⌈steps / 256⌉ steps, so that its document stays small
+    /// (a main-job cell's 13,000 windows of 5 steps were 5–8.5 MB).
+    static let windowSteps = 5, maxWindows = 256
+
+    /// The steps' diagnostics in consecutive windows of `max(windowSteps, ⌈steps /
+    /// maxWindows⌉)` steps (the last may be shorter); every window field summarises its own
+    /// steps, as `summarize` says.
+    static func windows(_ steps: [TrainStepStats], distills: Bool) -> [StepWindow] {
+        let size = max(windowSteps, (steps.count + maxWindows - 1) / maxWindows)
+        return stride(from: 0, to: steps.count, by: size).map { first in
+            let last = min(steps.count, first + size) - 1
+            return summarize(Array(steps[first...last]), first: first, last: last, distills: distills)
+        }
+    }
 
     /// `distills`: the method reads a teacher (the window then records what it distilled).
     static func summarize(_ w: [TrainStepStats], first: Int, last: Int, distills: Bool = false) -> StepWindow {

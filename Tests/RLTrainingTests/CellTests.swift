@@ -539,3 +539,39 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
         #expect(throws: CellError.self) { try CellRunner(config: cfg, base: model, baseRecord: record).run() }
     }
 }
+
+@Suite struct StepWindowTests {
+    /// Steps with rewards 0, 1, 2, … (one rollout each) and losses equal to their index.
+    static func steps(_ n: Int) -> [TrainStepStats] {
+        (0..<n).map { i in
+            var s = TrainStepStats()
+            s.rewardSum = Double(i)
+            s.rollouts = 1
+            s.groups = 1
+            s.deadGroups = i % 2
+            s.loss = Double(i)
+            return s
+        }
+    }
+
+    /// Up to 1,280 steps the windows are 5 steps each (the last shorter); past it a cell
+    /// keeps at most 256 windows of ⌈steps / 256⌉ steps, tiling the steps in order, and
+    /// every field of a merged window summarises exactly its own steps.
+    @Test func windowsAreFiveStepsUntilTheCapThenMerge() {
+        let short = TrainingState.windows(Self.steps(12), distills: false)
+        #expect(short.map { [$0.firstStep, $0.lastStep] } == [[0, 4], [5, 9], [10, 11]])
+        #expect(short.map(\.meanReward) == [2, 7, 10.5])
+        #expect(TrainingState.windows(Self.steps(1280), distills: false).count == 256)
+        let long = TrainingState.windows(Self.steps(13_159), distills: false)
+        let size = (13_159 + 255) / 256
+        #expect(long.count <= 256 && long.count == (13_159 + size - 1) / size)
+        #expect(long.first?.firstStep == 0 && long.last?.lastStep == 13_158)
+        for (a, b) in zip(long, long.dropFirst()) { #expect(b.firstStep == a.lastStep + 1) }
+        for w in long {
+            let mean = Double(w.firstStep + w.lastStep) / 2
+            #expect(abs(w.meanReward - mean) < 1e-9 && abs(w.loss - mean) < 1e-9)
+            let dead = (w.firstStep...w.lastStep).filter { $0 % 2 == 1 }.count
+            #expect(abs(w.deadZoneFraction - Double(dead) / Double(w.lastStep - w.firstStep + 1)) < 1e-12)
+        }
+    }
+}
