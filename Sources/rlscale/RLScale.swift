@@ -26,6 +26,11 @@ struct RLScale: ParsableCommand {
             OpenBLAS falls back to its generic kernels on a CPU with AVX2 or AVX-512, \
             rlscale picks the matching core itself and says so once on stderr. A grid pins \
             the core in its manifest; its workers and Slurm tasks all run that core.
+
+            Every command also accepts --simd LEVEL (avx2, avx512 or portable; or set \
+            RLSCALE_SIMD) to choose which build of the engine's kernels runs; the default \
+            is the first of avx2, avx512, portable this CPU supports. The levels compute the \
+            same bits; a grid pins its level like its core.
             """,
         version: "rlscale \(Harness.version) (numerics \(Numerics.version), cell schema \(CellResult.schemaVersion))",
         subcommands: [Plan.self, Run.self, Status.self, Slurm.self, Fit.self, FitCSV.self, BestOfNCommand.self, ExportCommand.self, Pretrain.self, Train.self, Eval.self, Inspect.self, Bench.self, WorkerCommand.self, BenchCellWorker.self])

@@ -43,4 +43,33 @@ import Testing
         #expect(try CLI.cellDocuments(store + "/cells") == before)
         #expect(try Self.json(store + "/manifest.json")["blasCore"] as? String == pinned)
     }
+
+    /// The SIMD level is recorded and pinned the same way: every document names the grid's
+    /// level; a store pinned to a level this machine cannot run is refused naming it, and a
+    /// `--simd` other than the pin is refused with the store untouched.
+    @Test func aGridPinsItsSIMDLevel() throws {
+        let ref = try TinyGridReference.shared.get()
+        let store = URL(fileURLWithPath: ref.gridFile).deletingLastPathComponent().path + "/tiny"
+        var manifest = try Self.json(store + "/manifest.json")
+        let pinned = try #require(manifest["simd"] as? String)
+        for c in try FileManager.default.contentsOfDirectory(atPath: store + "/cells").filter({ $0.hasSuffix(".json") }) {
+            #expect(try Self.json(store + "/cells/" + c)["simd"] as? String == pinned, "\(c)")
+        }
+        let dir = CLI.tempDir("simd-pin")
+        try FileManager.default.createDirectory(atPath: dir + "/tiny", withIntermediateDirectories: true)
+        manifest["simd"] = "avx1024"
+        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: dir + "/tiny/manifest.json"))
+        let status = try CLI.run(["run", ref.gridFile, "--results", dir], log: dir + "/run.log")
+        let log = try String(contentsOfFile: dir + "/run.log", encoding: .utf8)
+        #expect(status != 0 && log.contains("pinned to SIMD level avx1024"), "\(log)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/tiny/cells"))
+        let other = pinned == "portable" ? "avx2" : "portable"
+        let before = try CLI.cellDocuments(store + "/cells")
+        let status2 = try CLI.run(
+            ["run", ref.gridFile, "--results", URL(fileURLWithPath: store).deletingLastPathComponent().path, "--simd", other],
+            log: dir + "/conflict.log")
+        let log2 = try String(contentsOfFile: dir + "/conflict.log", encoding: .utf8)
+        #expect(status2 != 0 && log2.contains("pinned to SIMD level \(pinned)"), "\(log2)")
+        #expect(try CLI.cellDocuments(store + "/cells") == before)
+    }
 }
