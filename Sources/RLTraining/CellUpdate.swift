@@ -245,113 +245,16 @@ extension TrainingState {
     /// charging each; applies the sampled-token terms (their NLL weights set the logit
     /// gradient), then the distribution terms (added row by row); then the backward.
     mutating func lossAndGradient(_ groups: [RolloutGroup], stats: inout TrainStepStats) throws -> Double {
-        let V = policy.config.vocab
-        let rollouts = groups.flatMap { g in g.rollouts.map { (g.problem, $0) } }
-        let perGroup = groups.map { method.advantages($0) }
-        let advantages = perGroup.flatMap { $0 }
-        let batch = SequenceBatch(rollouts.map { ($0.0.promptTokens, $0.1.completion) })
-        let rows = batch.rows
-        let totalTokens = rollouts.reduce(0) { $0 + $1.1.completion.count }
-        // Tokens the policy wrote: every completion token, except an episode's feedback.
-        let written = rollouts.map(\.1.policyTokens)
-        let trainedTokens = zip(rollouts, written).reduce(0) { acc, x in
-            acc + (x.1.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? x.0.1.completion.count)
+        let u = UpdateBatch(groups, method: method)
+        var teacher = TeacherRows(tokens: u.totalTokens)
+        if method.reads.contains(.teacher), let t = method.teacher {
+            try teacherForward(t, groups: groups, into: &teacher.logProbs, &teacher.probs, at: &teacher.at)
         }
-        let scale: Double = switch method.aggregation {
-        case .tokenMean: 1 / Double(max(1, trainedTokens))
-        case .constant: 1 / Double(rows * maxSolutionTokens)
-        case .sequenceSum: 1 / Double(rows)
-        }
-        let reads = method.reads
-        // Teacher distributions at every distilled completion token: `teacherAt[token]` (flat
-        // over the batch, rollout after rollout) is the token's row in the teacher arrays, or
-        // -1 when it is not distilled.
-        var teacherLogProbs: [Float] = [], teacherProbs: [Float] = []
-        var teacherAt = [Int](repeating: -1, count: totalTokens)
-        if reads.contains(.teacher), let teacher = method.teacher {
-            try teacherForward(teacher, groups: groups, into: &teacherLogProbs, &teacherProbs, at: &teacherAt)
-        }
-        // Reference log-probabilities of the sampled tokens.
-        var refLogProbs: [Float] = []
-        if reads.contains(.reference), let reference = method.reference {
-            let rModel = model(reference, scratch: referenceScratch)
-            try batch.forward(rModel)
-            ledger.reference += batch.forwardFLOPs(rModel.config)
-            refLogProbs = try rModel.logProbs(targets: batch.targets)
-        }
-        // Student forward; every row is trained, so every row is charged (its real
-        // tokens: the batch is packed), and rows of groups that carry no gradient are
-        // recorded as such.
-        try batch.forward(policy)
-        let trainFLOPs = batch.trainFLOPs(policy.config)
-        ledger.training += trainFLOPs
-        stats.trainingFLOPs += trainFLOPs
-        var firstRow = 0
-        for (g, a) in zip(groups, perGroup) {
-            let rowsOfGroup = firstRow..<(firstRow + g.rollouts.count)
-            firstRow += g.rollouts.count
-            guard !method.carriesGradient(g, a, context: policy.config.context) else { continue }
-            stats.noGradientTrainingFLOPs += rowsOfGroup.reduce(0) { $0 + FLOPs.trainSequence(policy.config, length: batch.lengths[$1]) }
-        }
-        let newLogProbs = try policy.logProbs(targets: batch.targets)
-
-        // Sampled-token terms: one NLL weight per token.
-        let sampledTerms = method.terms.filter { $0.kind == .sampledToken }
-        let denseTerms = method.terms.filter { $0.kind == .distribution }
+        let reference = try referenceLogProbs(u)
+        let logProbs = try studentForward(u, groups: groups, stats: &stats)
         var acc = TermAccumulator()
-        var weights = [Float](repeating: 0, count: batch.tokens.count)
-        // Every completion token once, in batch order (its flat index is the teacher arrays'
-        // token index): its rollout, its place in the completion and its row in the batch.
-        // Feedback tokens of an episode are in the batch (the policy reads them) but get no
-        // weight, no term and no statistics.
-        let tokens: [(i: Int, j: Int, n: Int)] = rollouts.enumerated().flatMap { i, r in
-            (0..<r.1.completion.count).map { j in (i, j, batch.position(i, r.0.promptTokens.count - 1 + j)) }
-        }
-        func trains(_ i: Int, _ j: Int) -> Bool { written[i]?[j] ?? true }
-        func teacherRow(_ token: Int) -> Range<Int> { teacherAt[token] < 0 ? 0..<0 : (teacherAt[token] * V)..<((teacherAt[token] + 1) * V) }
-        teacherLogProbs.withUnsafeBufferPointer { tlp in
-            for (token, (i, j, n)) in tokens.enumerated() where trains(i, j) {
-                acc.nllWeight = 0
-                let view = TokenView(
-                    vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n], behaviorLogProb: rollouts[i].1.behaviorLogProbs[j],
-                    referenceLogProb: refLogProbs.isEmpty ? .nan : refLogProbs[n], advantage: advantages[i][j],
-                    teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[teacherRow(token)]))
-                for term in sampledTerms { term.apply(view, scale: scale, &acc) }
-                weights[n] = Float(acc.nllWeight)
-            }
-        }
-        guard acc.loss.isFinite else { throw TrainingDiverged(reason: "non-finite loss at update (\(acc.loss))") }
-        try policy.setWeightedNLLGradient(targets: batch.targets, weights: weights)
-
-        // Per-token distributions: entropy for the diagnostics, and the distribution terms.
-        let z = policy.logits, lse = policy.logSumExp, g = policy.logitGradient, probs = policy.probabilities
-        let p = UnsafeMutableBufferPointer<Double>.allocate(capacity: V)
-        let lp = UnsafeMutableBufferPointer<Double>.allocate(capacity: V)
-        defer { p.deallocate(); lp.deallocate() }
-        teacherLogProbs.withUnsafeBufferPointer { tlp in
-            teacherProbs.withUnsafeBufferPointer { tp in
-                for (token, (i, j, n)) in tokens.enumerated() where trains(i, j) {
-                    var h = 0.0
-                    for v in 0..<V {
-                        lp[v] = Double(z[n * V + v] - lse[n])
-                        p[v] = Double(probs[n * V + v])
-                        h -= p[v] * lp[v]
-                    }
-                    stats.entropySum += h
-                    stats.tokens += 1
-                    guard !denseTerms.isEmpty else { continue }
-                    let row = teacherRow(token)
-                    let view = TokenView(
-                        vocab: V, target: Int(batch.targets[n]), logProb: newLogProbs[n],
-                        behaviorLogProb: rollouts[i].1.behaviorLogProbs[j], advantage: advantages[i][j],
-                        logProbs: UnsafeBufferPointer(lp), probs: UnsafeBufferPointer(p), entropy: h,
-                        teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[row]),
-                        teacherProbs: UnsafeBufferPointer(rebasing: tp[row]))
-                    acc.row = UnsafeMutableBufferPointer(rebasing: g[(n * V)..<((n + 1) * V)])
-                    for term in denseTerms { term.apply(view, scale: scale, &acc) }
-                }
-            }
-        }
+        try applySampledTokenTerms(u, logProbs: logProbs, reference: reference, teacher: teacher, &acc)
+        applyDistributionTerms(u, logProbs: logProbs, teacher: teacher, &acc, stats: &stats)
         stats.clipped += acc.clipped
         stats.truncated += acc.truncated
         stats.distilled += acc.distilled
@@ -362,4 +265,144 @@ extension TrainingState {
         policy.backward()
         return loss
     }
+
+    /// Reference log-probabilities of the sampled tokens (empty when no term reads them);
+    /// the reference forward is charged.
+    mutating func referenceLogProbs(_ u: UpdateBatch) throws -> [Float] {
+        guard method.reads.contains(.reference), let reference = method.reference else { return [] }
+        let rModel = model(reference, scratch: referenceScratch)
+        try u.batch.forward(rModel)
+        ledger.reference += u.batch.forwardFLOPs(rModel.config)
+        return try rModel.logProbs(targets: u.batch.targets)
+    }
+
+    /// The student's forward and its log-probabilities of the sampled tokens. Every row is
+    /// trained, so every row is charged (its real tokens: the batch is packed); rows of
+    /// groups that carry no gradient are recorded as such.
+    mutating func studentForward(_ u: UpdateBatch, groups: [RolloutGroup], stats: inout TrainStepStats) throws -> [Float] {
+        try u.batch.forward(policy)
+        let trainFLOPs = u.batch.trainFLOPs(policy.config)
+        ledger.training += trainFLOPs
+        stats.trainingFLOPs += trainFLOPs
+        var firstRow = 0
+        for (g, a) in zip(groups, u.perGroup) {
+            let rowsOfGroup = firstRow..<(firstRow + g.rollouts.count)
+            firstRow += g.rollouts.count
+            guard !method.carriesGradient(g, a, context: policy.config.context) else { continue }
+            stats.noGradientTrainingFLOPs += rowsOfGroup.reduce(0) { $0 + FLOPs.trainSequence(policy.config, length: u.batch.lengths[$1]) }
+        }
+        return try policy.logProbs(targets: u.batch.targets)
+    }
+
+    /// The sampled-token terms: one NLL weight per trained token, which sets the logit
+    /// gradient.
+    func applySampledTokenTerms(
+        _ u: UpdateBatch, logProbs: [Float], reference: [Float], teacher: TeacherRows, _ acc: inout TermAccumulator
+    ) throws {
+        let V = policy.config.vocab, terms = method.terms.filter { $0.kind == .sampledToken }
+        var weights = [Float](repeating: 0, count: u.batch.tokens.count)
+        teacher.logProbs.withUnsafeBufferPointer { tlp in
+            for (token, (i, j, n)) in u.tokens.enumerated() where u.trains(i, j) {
+                acc.nllWeight = 0
+                let view = TokenView(
+                    vocab: V, target: Int(u.batch.targets[n]), logProb: logProbs[n], behaviorLogProb: u.rollouts[i].1.behaviorLogProbs[j],
+                    referenceLogProb: reference.isEmpty ? .nan : reference[n], advantage: u.advantages[i][j],
+                    teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[teacher.row(token, vocab: V)]))
+                for term in terms { term.apply(view, scale: u.scale, &acc) }
+                weights[n] = Float(acc.nllWeight)
+            }
+        }
+        guard acc.loss.isFinite else { throw TrainingDiverged(reason: "non-finite loss at update (\(acc.loss))") }
+        try policy.setWeightedNLLGradient(targets: u.batch.targets, weights: weights)
+    }
+
+    /// Per-token distributions: the entropy for the diagnostics, and the distribution terms
+    /// (each adds its gradient to its token's logit-gradient row).
+    func applyDistributionTerms(
+        _ u: UpdateBatch, logProbs: [Float], teacher: TeacherRows, _ acc: inout TermAccumulator, stats: inout TrainStepStats
+    ) {
+        let V = policy.config.vocab, terms = method.terms.filter { $0.kind == .distribution }
+        let z = policy.logits, lse = policy.logSumExp, g = policy.logitGradient, probs = policy.probabilities
+        let p = UnsafeMutableBufferPointer<Double>.allocate(capacity: V)
+        let lp = UnsafeMutableBufferPointer<Double>.allocate(capacity: V)
+        defer { p.deallocate(); lp.deallocate() }
+        teacher.logProbs.withUnsafeBufferPointer { tlp in
+            teacher.probs.withUnsafeBufferPointer { tp in
+                for (token, (i, j, n)) in u.tokens.enumerated() where u.trains(i, j) {
+                    var h = 0.0
+                    for v in 0..<V {
+                        lp[v] = Double(z[n * V + v] - lse[n])
+                        p[v] = Double(probs[n * V + v])
+                        h -= p[v] * lp[v]
+                    }
+                    stats.entropySum += h
+                    stats.tokens += 1
+                    guard !terms.isEmpty else { continue }
+                    let row = teacher.row(token, vocab: V)
+                    let view = TokenView(
+                        vocab: V, target: Int(u.batch.targets[n]), logProb: logProbs[n],
+                        behaviorLogProb: u.rollouts[i].1.behaviorLogProbs[j], advantage: u.advantages[i][j],
+                        logProbs: UnsafeBufferPointer(lp), probs: UnsafeBufferPointer(p), entropy: h,
+                        teacherLogProbs: UnsafeBufferPointer(rebasing: tlp[row]),
+                        teacherProbs: UnsafeBufferPointer(rebasing: tp[row]))
+                    acc.row = UnsafeMutableBufferPointer(rebasing: g[(n * V)..<((n + 1) * V)])
+                    for term in terms { term.apply(view, scale: u.scale, &acc) }
+                }
+            }
+        }
+    }
+}
+
+/// The kept groups of one update laid out for the loss: the rollouts in batch order, their
+/// advantages, the packed batch, every completion token's place, and the aggregation scale.
+struct UpdateBatch {
+    let rollouts: [(Problem, Rollout)]
+    let perGroup: [[[Double]]]
+    let advantages: [[Double]]
+    let batch: SequenceBatch
+    /// Every completion token once, in batch order (its flat index is the teacher arrays'
+    /// token index): its rollout, its place in the completion and its position in the batch.
+    let tokens: [(i: Int, j: Int, n: Int)]
+    /// Tokens the policy wrote: every completion token, except an episode's feedback (which
+    /// the policy reads but gets no weight, no term and no statistics).
+    let written: [[Bool]?]
+    /// The method's aggregation: 1 / trained tokens, 1 / (rows · max tokens) or 1 / rows.
+    let scale: Double
+
+    var totalTokens: Int { tokens.count }
+
+    func trains(_ i: Int, _ j: Int) -> Bool { written[i]?[j] ?? true }
+
+    init(_ groups: [RolloutGroup], method: RLMethod) {
+        rollouts = groups.flatMap { g in g.rollouts.map { (g.problem, $0) } }
+        perGroup = groups.map { method.advantages($0) }
+        advantages = perGroup.flatMap { $0 }
+        let batch = SequenceBatch(rollouts.map { ($0.0.promptTokens, $0.1.completion) })
+        self.batch = batch
+        tokens = rollouts.enumerated().flatMap { i, r in
+            (0..<r.1.completion.count).map { j in (i, j, batch.position(i, r.0.promptTokens.count - 1 + j)) }
+        }
+        written = rollouts.map(\.1.policyTokens)
+        let trained = zip(rollouts, written).reduce(0) { acc, x in
+            acc + (x.1.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? x.0.1.completion.count)
+        }
+        scale = switch method.aggregation {
+        case .tokenMean: 1 / Double(max(1, trained))
+        case .constant: 1 / Double(batch.rows * maxSolutionTokens)
+        case .sequenceSum: 1 / Double(batch.rows)
+        }
+    }
+}
+
+/// Teacher distributions at every distilled completion token: `at[token]` (flat over the
+/// batch, rollout after rollout) is the token's row in `logProbs`/`probs`, or −1 when it is
+/// not distilled.
+struct TeacherRows {
+    var logProbs: [Float] = [], probs: [Float] = []
+    var at: [Int]
+
+    init(tokens: Int) { at = Array(repeating: -1, count: tokens) }
+
+    /// The token's slice of the teacher arrays (empty when it is not distilled).
+    func row(_ token: Int, vocab V: Int) -> Range<Int> { at[token] < 0 ? 0..<0 : (at[token] * V)..<((at[token] + 1) * V) }
 }
