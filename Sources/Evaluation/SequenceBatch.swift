@@ -60,7 +60,7 @@ public struct SequenceBatch: Sendable {
     /// model's outputs at position `position(r, t) − positions(rows).lowerBound` describe
     /// row r's index t.
     public func forward(_ model: Transformer, rows: Range<Int>? = nil) throws(ModelError) {
-        let rows = rows ?? 0..<self.rows
+        guard let rows, rows != 0..<self.rows else { return try model.forward(tokens: tokens, lengths: lengths) }
         try model.forward(tokens: Array(tokens[positions(rows)]), lengths: Array(lengths[rows]))
     }
 

@@ -170,7 +170,6 @@ public struct LocalExecutor: Sendable {
         var env = ProcessInfo.processInfo.environment
         env["OPENBLAS_NUM_THREADS"] = "1"
         env["OPENBLAS_CORETYPE"] = BLASCore.current
-        env[SIMDLevel.environmentKey] = SIMDLevel.active.rawValue
         return env
     }
 

@@ -53,18 +53,6 @@ public struct PackedLayout: Sendable, Equatable {
 
     /// Positions of the pass (Σ lengths).
     public var positions: Int { start.count }
-    /// The position of index `t` of sequence `row`.
-    public func position(row: Int, _ t: Int) -> Int { rowStarts[row] + t }
-    /// Where each sequence starts, one entry per sequence.
-    public var rowStarts: [Int] {
-        var out: [Int] = [], at = 0
-        out.reserveCapacity(lengths.count)
-        for l in lengths {
-            out.append(at)
-            at += l
-        }
-        return out
-    }
 }
 
 /// The engine's kernels, one function per layer pass (forward and backward, as llm.c lays

@@ -100,10 +100,13 @@ public enum SIMDLevel: String, CaseIterable, Codable, Sendable, CustomStringConv
         return level
     }
 
-    /// Makes `level` the process's level (models created afterwards use it).
+    /// Makes `level` the process's level (models created afterwards use it), and exports it
+    /// as `RLSCALE_SIMD` so that every process this one starts (grid workers, bench cells)
+    /// computes with it too.
     public static func use(_ level: SIMDLevel) {
         lock.lock()
         chosen = level
+        setenv(environmentKey, level.rawValue, 1)
         lock.unlock()
     }
 
