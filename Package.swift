@@ -32,16 +32,14 @@ import Foundation
 /// lanes are the same IEEE operations at every level (Swift does not contract a·b + c into
 /// an FMA), so the levels compute the same bits. Elsewhere than x86-64 all three modules are
 /// the portable build.
-func kernelTarget(_ name: String, cpu: String?, define: String? = nil) -> Target {
+func kernelTarget(_ name: String, cpu: String?) -> Target {
     var flags = ["-Ounchecked"]
-    var settings: [SwiftSetting] = []
     #if arch(x86_64)
     if let cpu { flags += ["-target-cpu", cpu] }
-    if let define { settings.append(.define(define)) }
     #endif
     return .target(
         name: name, dependencies: ["KernelInterface", "COpenBLAS"],
-        swiftSettings: settings + [.unsafeFlags(flags, .when(configuration: .release))])
+        swiftSettings: [.unsafeFlags(flags, .when(configuration: .release))])
 }
 
 let optimised: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
@@ -66,7 +64,7 @@ let package = Package(
             providers: [.apt(["libgsl-dev"])]),
         .target(name: "RLCommon"),
         .target(name: "KernelInterface", swiftSettings: optimised),
-        kernelTarget("KernelsAVX512", cpu: "skylake-avx512", define: "KERNELS_AVX512"),
+        kernelTarget("KernelsAVX512", cpu: "skylake-avx512"),
         kernelTarget("KernelsAVX2", cpu: "haswell"),
         kernelTarget("KernelsPortable", cpu: nil),
         .target(

@@ -54,40 +54,6 @@ public enum VectorMath {
         return p * unsafeBitCast(bits &<< 23, to: Float8.self)
     }
 
-    #if KERNELS_AVX512
-    /// Sixteen floats: one AVX-512 register (the AVX-512 build's element-wise passes).
-    public typealias Float16x = SIMD16<Float>
-
-    /// `exp(_: Float8)` on sixteen lanes: the same operations on every lane, so an element
-    /// gets the same bits either way. (Written out for the width: a generic form was not
-    /// inlined into the GELU loop, which then ran 2.5× slower.)
-    @inlinable @inline(__always)
-    static func exp(_ v: Float16x) -> Float16x {
-        let x = v.replacing(with: Float16x(repeating: -87.3), where: v .< -87.3)
-            .replacing(with: Float16x(repeating: 88.7), where: Float16x(repeating: 88.7) .< v)
-        let t = x * log2e + roundMagic
-        let n = t - roundMagic
-        let r = (x - n * ln2hi) - n * ln2lo
-        var p = r * (1 / 5040) + (1 / 720)
-        p = p * r + (1 / 120)
-        p = p * r + (1 / 24)
-        p = p * r + (1 / 6)
-        p = p * r + 0.5
-        p = p * r + 1
-        p = p * r + 1
-        let bits = unsafeBitCast(t, to: SIMD16<Int32>.self) &- (0x4B40_0000 - 127)
-        return p * unsafeBitCast(bits &<< 23, to: Float16x.self)
-    }
-
-    @inlinable @inline(__always)
-    static func load16(_ p: UnsafePointer<Float>) -> Float16x { UnsafeRawPointer(p).loadUnaligned(as: Float16x.self) }
-
-    @inlinable @inline(__always)
-    static func store16(_ v: Float16x, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float16x.self)
-    }
-    #endif
-
     @inlinable @inline(__always)
     static func load(_ p: UnsafePointer<Float>) -> Float8 {
         UnsafeRawPointer(p).loadUnaligned(as: Float8.self)
@@ -231,18 +197,6 @@ public enum VectorMath {
             return (x * s, s)
         }
         var i = 0
-        #if KERNELS_AVX512
-        // Sixteen lanes at a time, then eight, then the tail: every element goes through the
-        // same operations whatever the width.
-        while i + 16 <= count {
-            let x = load16(inp + i)
-            let u = geluScale * (x + geluCubic * x * x * x)
-            let s = 1 / (1 + exp(-2 * u))
-            if let gate { store16(s, gate + i) }
-            store16(x * s, out + i)
-            i += 16
-        }
-        #endif
         while i + 8 <= count {
             let (y, s) = body(load(inp + i))
             if let gate { store(s, gate + i) }
@@ -269,14 +223,6 @@ public enum VectorMath {
             return (s + 2 * x * s * (1 - s) * du) * d
         }
         var i = 0
-        #if KERNELS_AVX512
-        while i + 16 <= count {
-            let x = load16(inp + i), s = load16(gate + i)
-            let du = geluScale * (1 + (3 * geluCubic) * x * x)
-            store16((s + 2 * x * s * (1 - s) * du) * load16(dout + i), dinp + i)
-            i += 16
-        }
-        #endif
         while i + 8 <= count {
             store(body(load(inp + i), load(gate + i), load(dout + i)), dinp + i)
             i += 8

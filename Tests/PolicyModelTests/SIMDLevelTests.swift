@@ -42,8 +42,8 @@ import Testing
         }
     }
 
-    /// A level is chosen from the CPU's flags in preference order (AVX2 before AVX-512, as
-    /// measured); one the CPU cannot run is refused
+    /// A level is chosen from the CPU's flags in preference order (AVX2 before AVX-512:
+    /// equally fast where measured, and on more CPUs); one the CPU cannot run is refused
     /// with the features it lacks, and an unknown name with the levels there are.
     @Test func levelsFollowTheCPUFeatures() {
         let avx2: Set<String> = ["sse2", "avx", "avx2", "fma"]
