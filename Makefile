@@ -29,6 +29,10 @@ test: deps
 bench: build
 	$(RLSCALE) bench
 
+# The main job: run the grid, write the study's shipped tables (results/quick/runs.csv and
+# cells.csv), fit the laws into analysis/quick/.
 run: build
 	$(RLSCALE) run grids/quick.toml
+	$(RLSCALE) export results/quick --out results/quick
+	$(RLSCALE) export results/quick --format runs --out results/quick
 	$(RLSCALE) fit results/quick --out analysis/quick

@@ -127,7 +127,7 @@ public enum Export {
         "max_difficulty", "min_difficulty", "curriculum", "train_bucket", "pool_size", "policy_lag", "kl_coef",
         "entropy_coef", "teacher", "divergence", "distill", "distill_on", "reward", "rm_size", "rm_labels", "rm_label_noise",
         "rm_ensemble", "turns", "feedback", "turn_credit", "seed", "eval_points", "eval_samples",
-        "eval_problems_per_level", "eval_turns", "support_samples", "eval_kl",
+        "eval_problems_per_level", "eval_turns", "support_samples", "eval_kl", "eval_levels",
         // outcome
         "steps", "curve_points", "windows", "wall_seconds", "sampling_wall_seconds", "training_wall_seconds",
         "evaluation_wall_seconds", "other_wall_seconds",
@@ -289,7 +289,7 @@ public enum Export {
             Value(c.rewardModel?.ensemble.description), .int(c.episodeSpec.turns), .string(c.episodeSpec.feedback.description),
             .string(c.episodeSpec.credit.description), .uint(c.seed),
             .int(c.evalPoints), .int(c.evalSamples), .int(c.evalProblemsPerLevel), .int(c.evaluationTurns), Value(c.supportSamples),
-            .string(c.measuresRewardDiagnostics ? "true" : "false"),
+            .string(c.measuresRewardDiagnostics ? "true" : "false"), .string((c.evalLevels ?? .all).rawValue),
             .int(r.steps), .int(r.curve.count), .int(r.windows.count), .double(r.wallSeconds), Value(wt?.sampling),
             Value(wt?.training), Value(wt?.evaluation), Value(wt?.other),
             .double(l.sampling), .double(l.training), .double(l.teacher), .double(l.reference), .double(l.rewardModel),

@@ -51,6 +51,8 @@ public struct GridDefinition: Hashable, Sendable {
         /// Reward diagnostics (sequence KL to the base, proxy beside gold) at every point even
         /// on the gold reward.
         public var evalKL: Bool
+        /// The held-out levels each evaluation point samples.
+        public var evalLevels: EvalLevels
         /// Line of the `[cell]` header (0 when there is none).
         public var line: Int
         /// Line of each key written in `[cell]`; a key left at its default has none.
@@ -192,9 +194,18 @@ extension GridDefinition {
         }
         let supportSamples: Int? = t["support_samples"] == nil ? nil : try r.int(t, "support_samples", "[cell]", default: 4, min: 4)
         let evalKL = try r.bool(t, "eval_kl", "[cell]", default: false)
+        var evalLevels = EvalLevels.all
+        if let s = try r.string(t, "eval_levels", "[cell]") {
+            guard let e = EvalLevels(rawValue: s) else {
+                throw r.error(t.line(of: "eval_levels"), "eval_levels",
+                    "unknown value '\(s)' (expected one of: \(EvalLevels.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            evalLevels = e
+        }
         return CellSettings(
             evalPoints: evalPoints, evalSamples: evalSamples, evalProblems: evalProblems, warmup: warmup, knobs: knobs,
             minDifficulty: minDifficulty, maxDifficulty: maxDifficulty, evalTurns: evalTurns, supportSamples: supportSamples, evalKL: evalKL,
+            evalLevels: evalLevels,
             line: t.line, keyLines: Dictionary(uniqueKeysWithValues: t.keys.map { ($0, t.line(of: $0)) }))
     }
 

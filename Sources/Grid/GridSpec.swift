@@ -140,6 +140,7 @@ extension GridDefinition {
             seed: UInt64(seed), evalPoints: cell.evalPoints, evalSamples: cell.evalSamples, evalProblemsPerLevel: cell.evalProblems)
         config.supportSamples = cell.supportSamples
         config.evalKL = cell.evalKL ? true : nil
+        config.evalLevels = cell.evalLevels == .all ? nil : cell.evalLevels
         // Method knobs: [cell] values (checked when decoded), then the knob axes the method reads.
         // The gated knobs last: whether a cell reads `rm_*` depends on its reward, whether it
         // reads `feedback` and `turn_credit` on its turns (and `feedback` on its eval_turns);

@@ -190,14 +190,17 @@ struct TrainingState {
         self.pool = pool
         curriculum = CurriculumState(curriculum: config.curriculum, mixture: config.tasks, range: range)
         trainRange = range
-        // The base's own held-out set, restricted to the cell's families and to the first
+        // The base's own held-out set, restricted to the cell's families (and, with
+        // `eval_levels = train`, to their training levels) and to the first
         // `evalProblemsPerLevel` problems of each level; indices stay those of the base's
         // set, so the base's pass buckets apply.
         let set = baseEval.set.build(baseRecord.spec.corpus.mixture.families)
         let fams = Set(config.tasks.components.map(\.family))
+        let trainOnly = config.evalLevels == .train
         var perLevel: [String: Int] = [:]
         var indices: [Int] = [], all: [Int] = []
         for (i, p) in set.problems.enumerated() where fams.contains(p.family) {
+            if trainOnly, range[p.family]?.contains(p.difficulty) != true { continue }
             all.append(i)
             let k = "\(p.family)/\(p.difficulty)"
             perLevel[k, default: 0] += 1

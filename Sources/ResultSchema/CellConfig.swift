@@ -139,6 +139,11 @@ public struct CellConfig: Codable, Hashable, Sendable {
     /// evaluation point of a gold-reward cell too (`eval_kl = true`); a cell that trains on
     /// a proxy or learned reward always measures them. nil: not asked.
     public var evalKL: Bool?
+    /// Which held-out levels each evaluation point samples: nil (`all`) every level of the
+    /// cell's families, the extrapolation levels above and below training included;
+    /// `train` only the training levels (`train_dist`), for cells whose question is the
+    /// training distribution's score and whose evaluation would otherwise dominate.
+    public var evalLevels: EvalLevels?
     public var seed: UInt64
     /// Evaluations at log-spaced compute points, step 0 included.
     public var evalPoints: Int
@@ -305,4 +310,13 @@ public struct CellConfig: Codable, Hashable, Sendable {
 extension CellDefaults {
     /// A config holding every default (its budget is a placeholder).
     public static let cell = CellConfig(method: method, budgetFLOPs: 1)
+}
+
+/// The held-out levels an evaluation point samples (`eval_levels`).
+public enum EvalLevels: String, Codable, Sendable, CaseIterable {
+    /// Every level of the cell's families: the training levels and the extrapolation
+    /// levels beyond them.
+    case all
+    /// The training levels only (`train_dist`).
+    case train
 }

@@ -65,6 +65,8 @@ struct Train: ParsableCommand {
     var supportSamples: Int?
     @Flag(help: "Reward diagnostics (sequence KL to the base, proxy beside gold) at every evaluation point on the gold reward too (always measured on a proxy or learned reward).")
     var evalKL = false
+    @Option(help: "Held-out levels each evaluation point samples: all (every level of the cell's families) or train (the training levels only).")
+    var evalLevels: EvalLevels = .all
     @Option(help: "Seed.") var seed: UInt64 = CellDefaults.seed
     @Option(help: "Evaluation points (step 0 included).") var evalPoints: Int = CellDefaults.evalPoints
     @Option(help: "Samples per eval problem.") var evalSamples: Int = CellDefaults.evalSamples
@@ -116,6 +118,7 @@ struct Train: ParsableCommand {
         config.evalTurns = evalTurns == config.episodeSpec.turns ? nil : evalTurns
         config.supportSamples = supportSamples
         config.evalKL = evalKL ? true : nil
+        config.evalLevels = evalLevels == .all ? nil : evalLevels
         if let why = config.validationError() ?? config.episodeFitError(corpus: spec.corpus) {
             // The options parsed but do not make a runnable cell (e.g. --kl with dapo): like a
             // bad grid file, say why without the usage banner and exit with status 2.
@@ -214,3 +217,4 @@ enum CellSummary {
         return s
     }
 }
+extension EvalLevels: ExpressibleByArgument {}

@@ -314,6 +314,26 @@ let minimalGrid = """
         }
     }
 
+    /// `eval_levels` in [cell]: `train` reaches every cell's config, the default `all` is
+    /// left out of it (cells of grids written before the key keep their ids), and any
+    /// other value is refused at its line with the values it may take.
+    @Test func evalLevelsReachesEveryCellAndAnUnknownValueIsRefused() throws {
+        func grid(_ cell: String) -> String {
+            "name = \"v\"\n[base]\nsizes = [\"xs\"]\n[cell]\nmax_difficulty = 3\n\(cell)\n[axes]\nbudget = [1e9]\nn = [2, 4]\n"
+        }
+        let plain = try GridFile.parse(grid(""), file: "v.toml"), all = try GridFile.parse(grid("eval_levels = \"all\""), file: "v.toml")
+        let train = try GridFile.parse(grid("eval_levels = \"train\""), file: "v.toml")
+        #expect(plain.cells.map(\.id) == all.cells.map(\.id) && plain.cells.allSatisfy { $0.config.evalLevels == nil })
+        #expect(train.cells.count == 2 && train.cells.allSatisfy { $0.config.evalLevels == .train })
+        #expect(Set(train.cells.map(\.id)).isDisjoint(with: plain.cells.map(\.id)), "a different evaluation is a different cell")
+        do {
+            _ = try GridFile.parse(grid("eval_levels = \"held_out\""), file: "v.toml")
+            Issue.record("parsed without error")
+        } catch {
+            #expect(error.description == "v.toml:6: eval_levels: unknown value 'held_out' (expected one of: all, train)")
+        }
+    }
+
     /// Training pools are axes: every (bucket, D) pair is a cell, and a bucket needs a pool size.
     @Test func poolAxesExpandAndABucketNeedsAPoolSize() throws {
         let g = try GridFile.parse(minimalGrid + "train_bucket = [\"easy\", \"hard\"]\npool_size = [32, 128]\n", file: "p.toml")
