@@ -187,6 +187,11 @@ extension LawsReport {
         if let grouping, !grouping.varying.isEmpty {
             s += "\nSettings that vary and separate law groups: " + grouping.varying.joined(separator: ", ") + ".\n"
         }
+        if let grouping, !grouping.followingAllocation.isEmpty {
+            s += "\nSettings that follow the allocation (one value per configuration N, n, Bp, as a grid's `zip` gives): "
+                + grouping.followingAllocation.joined(separator: ", ")
+                + " — part of each arm: the arms are compared as run, and n* or Bp* is the optimum of that schedule.\n"
+        }
         if let grouping, !grouping.pooled.isEmpty {
             s += "\nPooled on purpose (`--pool`): " + grouping.pooled.joined(separator: ", ")
                 + " — runs that differ in them share a law group and count as runs of one configuration.\n"

@@ -56,20 +56,38 @@ public enum RunMerge {
 
 /// How a store's runs split into law groups: by method label, task mixture and every
 /// setting (`CellSetting` role `setting`) whose value differs between runs, except the ones
-/// pooled on purpose (`rlscale fit --pool KEY`).
+/// pooled on purpose (`rlscale fit --pool KEY`) and the ones that follow the allocation.
 public struct LawGrouping: Sendable {
     /// Settings that vary among the runs and separate groups, in registry order.
     public var varying: [String]
     /// Settings that vary but were pooled on request.
     public var pooled: [String]
+    /// Settings that vary only with the allocation: every configuration (N, n, Bp) has one
+    /// value of them, as when a grid zips the learning rate with n (IsoCompute scales it
+    /// with √(Bp·n)). They are part of each arm, not separate experiments, so they do not
+    /// separate groups (the allocation laws compare the arms as run); the report names them.
+    public var followingAllocation: [String]
 
     /// The grouping of `cells`, pooling the settings in `pool`. The settings are the registry's
     /// (`CellSetting` role `setting`) and any setting a runs table brings that the registry
     /// does not know (an external trainer's `temperature`), in that order.
     public init(_ cells: [Cell], pool: Set<String> = []) {
         let differ = LawGrouping.candidates(cells).filter { k in Set(cells.map { $0.settings[k] ?? "" }).count > 1 }
-        varying = differ.filter { !pool.contains($0) }
+        let following = differ.filter { !pool.contains($0) && LawGrouping.followsAllocation($0, cells) }
         pooled = differ.filter { pool.contains($0) }
+        followingAllocation = following
+        varying = differ.filter { !pool.contains($0) && !following.contains($0) }
+    }
+
+    /// Whether setting `key` takes one value per configuration (N, n, Bp) among `cells`.
+    static func followsAllocation(_ key: String, _ cells: [Cell]) -> Bool {
+        var seen: [Configuration: String] = [:]
+        for c in cells {
+            let v = c.settings[key] ?? "", configuration = Configuration(of: c)
+            if let earlier = seen[configuration], earlier != v { return false }
+            seen[configuration] = v
+        }
+        return true
     }
 
     /// The settings that may separate groups of `cells`: the registry's grouping keys, then

@@ -75,6 +75,32 @@ struct HonestFitTests {
         #expect(one.reportMarkdown().contains("Pooled on purpose (`--pool`): lag"))
     }
 
+    /// A setting that takes one value per configuration (a grid that zips lr with n, as
+    /// IsoCompute scales lr with √(Bp·n)) is part of each arm: the arms stay in one law group
+    /// and are compared by the allocation laws, and the report names the setting. The same
+    /// setting crossed with n (two values within one configuration) separates groups.
+    @Test func aSettingZippedWithTheAllocationStaysInTheArm() throws {
+        let zipped = lagStore().filter { $0.settings["lag"] == "0" }.map { c -> Cell in
+            var c = c
+            c.settings["lr"] = c.rolloutsPerProblem == 4 ? "0.0001" : "0.00014"
+            return c
+        }
+        let report = GridAnalysis.run(CellStore(grid: "zip", cells: zipped), score: try ScoreSelector(), options: Self.fast)
+        #expect(report.groups.count == 1 && report.groups[0].cells.count == 6 && report.groups[0].label == "grpo")
+        #expect(report.grouping?.followingAllocation == ["lr"] && report.grouping?.varying == [])
+        #expect(report.groups[0].laws.contains { $0.quantity == "score[n=4]" } && report.groups[0].laws.contains { $0.quantity == "score[n=8]" })
+        #expect(report.reportMarkdown().contains("Settings that follow the allocation (one value per configuration N, n, Bp, as a grid's `zip` gives): lr"))
+        // Crossed: each n run at both learning rates is two experiments, not one arm.
+        let crossed = zipped + zipped.map { c -> Cell in
+            var c = c
+            c.id += "-lr"
+            c.settings["lr"] = c.rolloutsPerProblem == 4 ? "0.00014" : "0.0001"
+            return c
+        }
+        let split = GridAnalysis.run(CellStore(grid: "cross", cells: crossed), score: try ScoreSelector(), options: Self.fast)
+        #expect(split.groups.count == 2 && split.grouping?.varying == ["lr"] && split.grouping?.followingAllocation == [])
+    }
+
     /// `--within` takes any setting: lag=16 keeps that lag's cells; numbers compare by value.
     @Test func withinAcceptsAnySetting() throws {
         let store = CellStore(grid: "lag", cells: lagStore())
