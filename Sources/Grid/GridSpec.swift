@@ -54,7 +54,7 @@ public struct Grid: Codable, Sendable {
     }
 }
 
-/// Reads grid files (the format is documented in the README and in `grids/quick.toml`):
+/// Reads grid files (the format is documented in the README, "Grids"):
 /// decoding (`GridDefinition(decoding:file:)`) then expansion (`GridDefinition.expand()`).
 public enum GridFile {
     public static func load(_ path: String) throws(GridError) -> Grid {

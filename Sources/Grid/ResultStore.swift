@@ -107,7 +107,7 @@ public struct ResultStore: Sendable {
     public struct Manifest: Codable, Sendable {
         public var grid: Grid
         public var gridFile: String
-        /// "rlscale 0.1.0 (numerics 2, cell schema 1, base schema 1)".
+        /// "rlscale 0.1.0 (numerics 4, cell schema 2, base schema 2)".
         public var harnessVersion: String
         /// hostname, system, arch, cores, cpu (model string), openblas (build configuration).
         public var machine: [String: String]

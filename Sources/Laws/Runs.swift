@@ -62,10 +62,15 @@ public struct LawGrouping: Sendable {
     public var varying: [String]
     /// Settings that vary but were pooled on request.
     public var pooled: [String]
-    /// Settings that vary only with the allocation: every configuration (N, n, Bp) has one
-    /// value of them, as when a grid zips the learning rate with n (IsoCompute scales it
-    /// with √(Bp·n)). They are part of each arm, not separate experiments, so they do not
-    /// separate groups (the allocation laws compare the arms as run); the report names them.
+    /// Settings that vary with the allocation: the training settings a grid may write as an
+    /// axis (`lr`, `lag`, `curriculum`) that take one value per configuration (N, n, Bp)
+    /// within each partition of the runs by method, task mixture and the other varying
+    /// settings, and more than one value in some partition, as when a grid zips the learning
+    /// rate with n (IsoCompute scales it with √(Bp·n)). They are part of each arm, not
+    /// separate experiments, so they do not separate groups (the allocation laws compare the
+    /// arms as run); the report names them. Measurement settings (`eval_*`, difficulty
+    /// ranges) and a runs table's own columns never qualify: a store whose arms were
+    /// measured differently is split, not compared.
     public var followingAllocation: [String]
 
     /// The grouping of `cells`, pooling the settings in `pool`. The settings are the registry's
@@ -73,21 +78,30 @@ public struct LawGrouping: Sendable {
     /// does not know (an external trainer's `temperature`), in that order.
     public init(_ cells: [Cell], pool: Set<String> = []) {
         let differ = LawGrouping.candidates(cells).filter { k in Set(cells.map { $0.settings[k] ?? "" }).count > 1 }
-        let following = differ.filter { !pool.contains($0) && LawGrouping.followsAllocation($0, cells) }
+        let open = differ.filter { !pool.contains($0) }
+        let following = open.filter { k in
+            CellSetting.named(k)?.grid.contains(.axis) == true
+                && LawGrouping.followsAllocation(k, cells, partitionedBy: open.filter { $0 != k })
+        }
         pooled = differ.filter { pool.contains($0) }
         followingAllocation = following
-        varying = differ.filter { !pool.contains($0) && !following.contains($0) }
+        varying = open.filter { !following.contains($0) }
     }
 
-    /// Whether setting `key` takes one value per configuration (N, n, Bp) among `cells`.
-    static func followsAllocation(_ key: String, _ cells: [Cell]) -> Bool {
-        var seen: [Configuration: String] = [:]
+    /// Whether setting `key` takes one value per configuration (N, n, Bp) within every
+    /// partition of `cells` by method, task mixture and the settings `others`, and more than
+    /// one value within at least one partition.
+    static func followsAllocation(_ key: String, _ cells: [Cell], partitionedBy others: [String]) -> Bool {
+        struct Slot: Hashable { var partition: [String]; var configuration: Configuration }
+        var seen: [Slot: String] = [:], values: [[String]: Set<String>] = [:]
         for c in cells {
-            let v = c.settings[key] ?? "", configuration = Configuration(of: c)
-            if let earlier = seen[configuration], earlier != v { return false }
-            seen[configuration] = v
+            let partition = [c.method, c.taskMix] + others.map { c.settings[$0] ?? "" }
+            let v = c.settings[key] ?? "", slot = Slot(partition: partition, configuration: Configuration(of: c))
+            if let earlier = seen[slot], earlier != v { return false }
+            seen[slot] = v
+            values[partition, default: []].insert(v)
         }
-        return true
+        return values.values.contains { $0.count > 1 }
     }
 
     /// The settings that may separate groups of `cells`: the registry's grouping keys, then

@@ -19,7 +19,8 @@ import ResultSchema
 ///   behind the score), `schedule_reads_budget` (true/false), `numerics`, `grid`.
 /// - Optional per point: `rollouts` (rollouts sampled so far), `step`.
 /// - Every other column is a setting: runs that differ in it form different law groups
-///   (`LawGrouping`), like `lr` or `lag` in a store. Registry keys that are not grouping
+///   (`LawGrouping`), like `lr` or `lag` in a store (where those two and `curriculum`, when
+///   they take one value per configuration, stay in the arm: `followingAllocation`). Registry keys that are not grouping
 ///   settings (method knobs, the task mixture's parts: `CellSetting` roles other than
 ///   `setting`) are read as settings only for `--within`.
 public enum RunsTable {

@@ -13,7 +13,8 @@ public enum SettingRole: Sendable, Hashable {
     /// The training mixture and pool: shown in the law group's task label (`lawGroupLabel`).
     case taskMix
     /// Anything else (learning rate, lag, curriculum, difficulty range, evaluation): cells
-    /// that differ in it belong to different law groups, named by it.
+    /// that differ in it belong to different law groups, named by it (except an axis setting
+    /// that takes one value per configuration: `LawGrouping.followingAllocation`).
     case setting
 }
 

@@ -14,7 +14,7 @@ struct Fit: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Fit a runs table instead of a store: CSV, or JSON lines (.jsonl), one row per run and evaluation point.",
-        discussion: "Columns: run, compute, score (required); at least one of N, n, bp; optional method, task_mix, seed, score_se, rollouts, step, budget, flops_per_rollout, wall_seconds, score_problems, schedule_reads_budget, numerics, grid. Every other column is a setting: runs that differ in it form separate law groups. `rlscale export RESULTS --format runs` writes this table from a store.",
+        discussion: "Columns: run, compute, score (required); at least one of N, n, bp; optional method, task_mix, seed, score_se, rollouts, step, budget, flops_per_rollout, wall_seconds, score_problems, schedule_reads_budget, numerics, grid. Every other column is a setting: runs that differ in it form separate law groups (a registry setting a grid may zip with n, bp or size, like lr, instead stays in the arm when it takes one value per configuration). `rlscale export RESULTS --format runs` writes this table from a store.",
         valueName: "file"))
     var curves: String?
 
@@ -47,7 +47,7 @@ struct Fit: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "Pool over a setting on purpose (repeatable): runs that differ only in it share a law group.",
-        discussion: "By default every setting that varies in the store (lr, lag, curriculum, difficulty range, eval_*, …) separates law groups, because pooling would read its values as seeds. Settings: \(CellSetting.groupingKeys.joined(separator: ", "))."))
+        discussion: "By default every setting that varies in the store (lr, lag, curriculum, difficulty range, eval_*, …) separates law groups, because pooling would read its values as seeds; lr, lag or curriculum taking one value per configuration (N, n, Bp), as a grid's zip with n gives, instead stays in the arm (report.md names it). Settings: \(CellSetting.groupingKeys.joined(separator: ", "))."))
     var pool: [String] = []
 
     @Flag(help: "Fit a store whose cells come from different numerics versions (refused otherwise).")

@@ -26,6 +26,13 @@ func lagStore(damage: Double = 0.1) -> [Cell] {
     return cells
 }
 
+extension Cell {
+    /// Lowers every point of the curve after step 0 by `delta`.
+    mutating func score(lowering delta: Double) {
+        for i in curve.indices where curve[i].compute > 0 { curve[i].score -= delta }
+    }
+}
+
 /// A selfdistill-shaped store: each run (two methods × two seeds) evaluated as three cells
 /// at budgets 1e11, 3e11 and 1e12, each cell's curve the prefix of the largest one's.
 func prefixStore(curriculum: String = "uniform") -> [Cell] {
@@ -99,6 +106,47 @@ struct HonestFitTests {
         }
         let split = GridAnalysis.run(CellStore(grid: "cross", cells: crossed), score: try ScoreSelector(), options: Self.fast)
         #expect(split.groups.count == 2 && split.grouping?.varying == ["lr"] && split.grouping?.followingAllocation == [])
+        // Judged within each method: a second method at one fixed lr for both n keeps GRPO's
+        // zipped arms together (and is its own group by method anyway).
+        let twoMethods = zipped + zipped.map { c -> Cell in
+            var c = c
+            c.id += "-dapo"
+            c.method = "dapo"
+            c.settings["lr"] = "0.0002"
+            return c
+        }
+        let both = GridAnalysis.run(CellStore(grid: "two", cells: twoMethods), score: try ScoreSelector(), options: Self.fast)
+        #expect(both.grouping?.followingAllocation == ["lr"] && both.groups.map(\.label) == ["dapo", "grpo"])
+        // A measurement setting that happens to change with n is never part of the arm: the
+        // arms were measured differently, so they are not compared.
+        let measured = zipped.map { c -> Cell in
+            var c = c
+            c.settings["lr"] = "0.0001"
+            c.settings["eval_levels"] = c.rolloutsPerProblem == 4 ? "all" : "train"
+            return c
+        }
+        let apart = GridAnalysis.run(CellStore(grid: "m", cells: measured), score: try ScoreSelector(), options: Self.fast)
+        #expect(apart.groups.count == 2 && apart.grouping?.varying == ["eval_levels"] && apart.grouping?.followingAllocation == [])
+    }
+
+    /// Cells of one budget stop at the first step past it, a larger n overshooting more. The
+    /// envelope and the allocation are read up to the budget the cells ran to, so at the
+    /// largest budget every arm competes: the better arm (n = 4, overshooting by 1e-5) wins
+    /// there, not the one that overshot most (n = 8, by 2e-4, whose curve is lower).
+    @Test func theLargestBudgetHoldsEveryArmThatRanToIt() throws {
+        let cells = lagStore().filter { $0.settings["lag"] == "0" }.map { c -> Cell in
+            var c = c
+            let last = c.curve.count - 1
+            c.curve[last].compute *= c.rolloutsPerProblem == 4 ? 1.00001 : 1.0002
+            c.score(lowering: c.rolloutsPerProblem == 8 ? 0.1 : 0)
+            return c
+        }
+        let report = GridAnalysis.run(CellStore(grid: "top", cells: cells), score: try ScoreSelector(), options: Self.fast)
+        let table = report.allocationTable()
+        let budget = try #require(table.header.firstIndex(of: "budget_flops")), n = try #require(table.header.firstIndex(of: "n_opt"))
+        let top = try #require(table.rows.max { Double($0[budget])! < Double($1[budget])! })
+        #expect(Double(top[budget])! <= 1e12 * (1 + 1e-9), "the grid stops at the budget the cells ran to")
+        #expect(Double(top[n]) == 4, "\(table.rows.map { ($0[budget], $0[n]) })")
     }
 
     /// `--within` takes any setting: lag=16 keeps that lag's cells; numbers compare by value.

@@ -577,24 +577,26 @@ func passRate(_ m: Transformer, _ p: Problem, n: Int = 256, seed: UInt64 = 99) t
 }
 
 @Suite struct EvalLevelsTests {
-    /// `eval_levels = train` samples only the training levels at every evaluation point:
-    /// the family's `all` group is then the `train_dist` group, no extrapolation level is
-    /// reported, evaluation costs less, and training (which never reads the evaluation)
-    /// is bitwise the same.
+    /// `eval_levels = train` samples only the training levels (here 2–3, so that levels
+    /// below and above are left out) at every evaluation point: the family's `all` group is
+    /// then the `train_dist` group, no other level is reported, evaluation costs less, and
+    /// training (which never reads the evaluation) is bitwise the same.
     @Test func trainLevelsEvaluateOnlyTheTrainingDistribution() throws {
         setBLASThreads(1)
         let (model, record) = try toyBase()
-        var cfg = CellConfig(method: "grpo", rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 1e9, maxDifficulty: 2, evalPoints: 3, evalSamples: 4)
+        var cfg = CellConfig(
+            method: "grpo", rolloutsPerProblem: 4, problemsPerBatch: 2, budgetFLOPs: 1e9, maxDifficulty: 3, minDifficulty: 2,
+            evalPoints: 3, evalSamples: 4)
         let all = try CellRunner(config: cfg, base: model, baseRecord: record).run()
         cfg.evalLevels = .train
         let train = try CellRunner(config: cfg, base: model, baseRecord: record).run()
         func problems(_ r: CellResult, _ group: String) -> Int? { r.curve.last?.groups.first { $0.group == group }?.problems }
         let set = try #require(record.evaluation).set.build(record.spec.corpus.mixture.families)
-        let trainLevels = set.problems.filter { $0.difficulty <= 2 }.count
-        #expect(trainLevels > 0 && trainLevels < set.problems.count)
+        let trainLevels = set.problems.filter { (2...3).contains($0.difficulty) }.count
+        #expect(trainLevels > 0 && trainLevels < set.problems.filter { $0.difficulty <= 3 }.count, "levels below and above training exist")
         #expect(problems(all, "all") == set.problems.count && problems(all, "train_dist") == trainLevels)
         #expect(problems(train, "all") == trainLevels && problems(train, "train_dist") == trainLevels)
-        #expect(train.curve.allSatisfy { $0.groups.allSatisfy { g in !g.group.hasPrefix("d") || Int(g.group.dropFirst()).map { $0 <= 2 } == true } })
+        #expect(train.curve.allSatisfy { $0.groups.allSatisfy { g in !g.group.hasPrefix("d") || Int(g.group.dropFirst()).map { (2...3).contains($0) } == true } })
         #expect(train.compute.evaluation < all.compute.evaluation)
         #expect(train.steps == all.steps && train.compute.training == all.compute.training)
         #expect(zip(train.windows, all.windows).allSatisfy { $0.meanReward == $1.meanReward && $0.loss == $1.loss })
