@@ -289,7 +289,7 @@ public enum Export {
             Value(c.rewardModel?.ensemble.description), .int(c.episodeSpec.turns), .string(c.episodeSpec.feedback.description),
             .string(c.episodeSpec.credit.description), .uint(c.seed),
             .int(c.evalPoints), .int(c.evalSamples), .int(c.evalProblemsPerLevel), .int(c.evaluationTurns), Value(c.supportSamples),
-            .string(c.measuresRewardDiagnostics ? "true" : "false"), .string((c.evalLevels ?? .all).rawValue),
+            .string(c.measuresRewardDiagnostics ? "true" : "false"), .string(c.evaluationLevels.rawValue),
             .int(r.steps), .int(r.curve.count), .int(r.windows.count), .double(r.wallSeconds), Value(wt?.sampling),
             Value(wt?.training), Value(wt?.evaluation), Value(wt?.other),
             .double(l.sampling), .double(l.training), .double(l.teacher), .double(l.reference), .double(l.rewardModel),

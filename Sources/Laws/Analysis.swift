@@ -191,6 +191,18 @@ public enum GridAnalysis {
                           grouping: grouping, mergedCells: store.cells.count - runs.count)
     }
 
+    /// The largest budget the group's envelopes and allocations are read at: the largest
+    /// compute a cell reached, each cell's reach capped at the budget it ran to when that is
+    /// known. A cell stops at the first step past its budget, so cells of one budget overshoot
+    /// it by different amounts (a larger n takes larger steps); read at the largest overshoot,
+    /// the envelope would hold only the arm that overshot most.
+    static func topBudget(_ cells: [Cell]) -> Double {
+        cells.map { c in
+            let reach = c.curve.map(\.compute).max() ?? 0
+            return c.budget.isFinite && c.budget > 0 ? min(reach, c.budget) : reach
+        }.max() ?? 0
+    }
+
     /// Analyses one group.
     ///
     /// Prediction: every configuration (N, n, Bp) of the group gets its own ScaleRL law; their
@@ -219,18 +231,6 @@ public enum GridAnalysis {
     /// every pooled law that fitted records each seed's fit of the same quantity and form
     /// (`LawResult.seedFits`; for the envelope, the seed's own envelope at the pooled budgets);
     /// `seedSD` is the seed-to-seed spread of the frontier.
-    /// The largest budget the group's envelopes and allocations are read at: the largest
-    /// compute a cell reached, each cell's reach capped at the budget it ran to when that is
-    /// known. A cell stops at the first step past its budget, so cells of one budget overshoot
-    /// it by different amounts (a larger n takes larger steps); read at the largest overshoot,
-    /// the envelope would hold only the arm that overshot most.
-    static func topBudget(_ cells: [Cell]) -> Double {
-        cells.map { c in
-            let reach = c.curve.map(\.compute).max() ?? 0
-            return c.budget.isFinite && c.budget > 0 ? min(reach, c.budget) : reach
-        }.max() ?? 0
-    }
-
     public static func analyse(method: String, taskMix: String, cells: [Cell], options: AnalysisOptions) -> GroupResult {
         let positive = cells.flatMap { $0.curve.map(\.compute) }.filter { $0 > 0 }
         let budgets = Frontier.logGrid(from: positive.min() ?? 0, to: topBudget(cells), count: options.budgets)

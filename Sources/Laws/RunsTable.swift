@@ -20,9 +20,9 @@ import ResultSchema
 /// - Optional per point: `rollouts` (rollouts sampled so far), `step`.
 /// - Every other column is a setting: runs that differ in it form different law groups
 ///   (`LawGrouping`), like `lr` or `lag` in a store (where those two and `curriculum`, when
-///   they take one value per configuration, stay in the arm: `followingAllocation`). Registry keys that are not grouping
-///   settings (method knobs, the task mixture's parts: `CellSetting` roles other than
-///   `setting`) are read as settings only for `--within`.
+///   they take one value per configuration, stay in the arm: `followingAllocation`).
+///   Registry keys that are not grouping settings (method knobs, the task mixture's parts:
+///   `CellSetting` roles other than `setting`) are read as settings only for `--within`.
 public enum RunsTable {
     /// The columns with a fixed meaning, in the order `export` writes them.
     public static let known = ["grid", "run", "method", "task_mix", "N", "n", "bp", "seed", "budget", "step", "compute", "rollouts",

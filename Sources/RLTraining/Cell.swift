@@ -196,7 +196,7 @@ struct TrainingState {
         // set, so the base's pass buckets apply.
         let set = baseEval.set.build(baseRecord.spec.corpus.mixture.families)
         let fams = Set(config.tasks.components.map(\.family))
-        let trainOnly = config.evalLevels == .train
+        let trainOnly = config.evaluationLevels == .train
         var perLevel: [String: Int] = [:]
         var indices: [Int] = [], all: [Int] = []
         for (i, p) in set.problems.enumerated() where fams.contains(p.family) {

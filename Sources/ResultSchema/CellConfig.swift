@@ -232,6 +232,9 @@ public struct CellConfig: Codable, Hashable, Sendable {
     /// none beyond the single-turn evaluation.
     public var evaluationTurns: Int { evalTurns ?? episodeSpec.turns }
 
+    /// The held-out levels each evaluation point samples (`evalLevels`, else `all`).
+    public var evaluationLevels: EvalLevels { evalLevels ?? .all }
+
     /// The knobs this cell reads: its method's (the episode knobs only with more than one
     /// turn), and the `rm_*` knobs when it trains on a learned reward model.
     public var knobsRead: Set<MethodKnob> {

@@ -74,7 +74,7 @@ public struct CellSetting: Sendable {
             CellSetting(key: "eval_turns", role: .setting, grid: .cell) { String($0.evaluationTurns) },
             CellSetting(key: "support_samples", role: .setting, grid: .cell) { $0.supportSamples.map(String.init) ?? "none" },
             CellSetting(key: "eval_kl", role: .setting, grid: .cell) { $0.evalKL == true ? "true" : "false" },
-            CellSetting(key: "eval_levels", role: .setting, grid: .cell) { ($0.evalLevels ?? .all).rawValue },
+            CellSetting(key: "eval_levels", role: .setting, grid: .cell) { $0.evaluationLevels.rawValue },
         ]
         s += MethodKnob.allCases.map { k in CellSetting(key: k.rawValue, role: .method, grid: [.axis, .cell]) { $0.value(of: k) } }
         return s
